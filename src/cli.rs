@@ -1,0 +1,235 @@
+//! The command line: options, subcommands, and running scripts from `-c`, `-f` or stdin.
+//!
+//! Exit codes: 0 success (a closed output pipe counts as success), 1 a statement failed,
+//! 2 a usage, configuration or I/O problem.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Project, parse_memory_size};
+use crate::error::{PersonaError, Result};
+use crate::exec::{ResultTarget, ScriptError, run_script};
+use crate::output::OutputFormat;
+use crate::output::stream::PrintOptions;
+use crate::session::{Session, SessionBuilder};
+
+/// persona: customer profiles in SQL — cleaned, stitched, scored, tagged and segmented.
+///
+/// With no command it opens the shell on the project in the current directory, or on the
+/// bundled sample data when there is none.
+#[derive(Debug, Parser)]
+#[command(name = "persona", version, about, long_about = None)]
+pub struct Cli {
+    /// Run SQL (may be given several times; runs before any -f file).
+    #[arg(short = 'c', long = "command", value_name = "SQL")]
+    pub commands: Vec<String>,
+
+    /// Run the statements of a SQL file (may be given several times, run in order).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// How results are printed: table, csv, tsv, json, ndjson or markdown.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_format)]
+    pub format: OutputFormat,
+
+    /// Write the result to FILE instead (.parquet, .csv, .tsv, .json, .ndjson), atomically.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// The project directory (holding persona.toml); default: the current one, else the sample.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub project: Option<PathBuf>,
+
+    /// Rows shown in a table result (0 shows all) [default: 40].
+    #[arg(long, value_name = "N")]
+    pub maxrows: Option<usize>,
+
+    /// No banner, no row-count footer.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Memory for queries, e.g. 4GB; above it they spill to disk [default: 3/4 of RAM].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+
+    /// The as-of date of every profile (YYYY-MM-DD) [default: the latest date in the data].
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+
+    /// The shell's history file [default: ~/.persona_history].
+    #[arg(long, value_name = "FILE")]
+    pub history_file: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate deterministic sample data: customers, products, orders, events, social, feedback, campaigns.
+    Gen(GenArgs),
+}
+
+/// `persona gen` options.
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Number of customers (about 10 orders and 20 events each).
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    pub customers: u64,
+    /// Output directory (created; holds one folder per table and a persona.toml).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Random seed: the same seed and size give the same bytes.
+    #[arg(long, value_name = "S", default_value_t = 20240630)]
+    pub seed: u64,
+    /// Write raw, messy CSV/JSON sources (with their recorded defects) instead of clean Parquet.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+fn parse_format(s: &str) -> std::result::Result<OutputFormat, String> {
+    s.parse()
+}
+
+fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    parse_memory_size(s)
+}
+
+/// Runs the command line; returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match run_inner(cli).await {
+        Ok(code) => code,
+        Err(PersonaError::BrokenPipe) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn run_inner(cli: Cli) -> Result<i32> {
+    if let Some(Command::Gen(args)) = &cli.command {
+        return crate::generate::run(args).map(|_| 0);
+    }
+    if let Some(date) = &cli.as_of {
+        persona_udfs::config::parse_date_days(date).map_err(|_| {
+            PersonaError::Usage(format!(
+                "--as-of must be a date like 2024-06-30, got '{date}'"
+            ))
+        })?;
+    }
+    let interactive =
+        cli.commands.is_empty() && cli.files.is_empty() && std::io::stdin().is_terminal();
+    let session = open_session(&cli).await?;
+    for problem in &session.problems {
+        eprintln!("warning: {problem}");
+    }
+    if interactive {
+        return crate::shell::run(session, &cli).await;
+    }
+    run_scripts(&session, &cli).await
+}
+
+/// Builds the session the options ask for.
+pub async fn open_session(cli: &Cli) -> Result<Session> {
+    let project = Project::discover(cli.project.as_deref())?;
+    let mut builder = SessionBuilder::new().with_project(project);
+    if let Some(bytes) = cli.memory_limit {
+        builder = builder.with_memory_limit(bytes);
+    }
+    if let Some(date) = &cli.as_of {
+        builder = builder.with_as_of(date.clone());
+    }
+    builder.build().await
+}
+
+/// Print options from the command line (`maxrows` 0 means all rows).
+pub fn print_options(cli: &Cli) -> PrintOptions {
+    let width = if std::io::stdout().is_terminal() {
+        terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
+    } else {
+        None
+    };
+    PrintOptions {
+        format: cli.format,
+        maxrows: match cli.maxrows {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(40),
+        },
+        expanded: false,
+        timing: !cli.quiet,
+        quiet: cli.quiet,
+        width,
+    }
+}
+
+async fn run_scripts(session: &Session, cli: &Cli) -> Result<i32> {
+    let mut scripts: Vec<(String, String)> = Vec::new();
+    for sql in &cli.commands {
+        scripts.push(("-c".to_string(), sql.clone()));
+    }
+    for path in &cli.files {
+        if path.is_dir() {
+            return Err(PersonaError::Io {
+                path: path.clone(),
+                message: "is a directory, expected a SQL file".into(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| PersonaError::io(path, &e))?;
+        scripts.push((path.display().to_string(), text));
+    }
+    if scripts.is_empty() {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| PersonaError::io("<stdin>", &e))?;
+        scripts.push(("<stdin>".to_string(), text));
+    }
+    let opts = print_options(cli);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut target = match &cli.output {
+        Some(path) => ResultTarget::File {
+            path: path.clone(),
+            written: None,
+        },
+        None => ResultTarget::Print {
+            opts: &opts,
+            out: &mut out,
+        },
+    };
+    for (name, text) in &scripts {
+        if let Err(e) = run_script(&session.ctx, name, text, &mut target).await {
+            return report_script_error(e);
+        }
+    }
+    if let ResultTarget::File { path, written } = &target {
+        match written {
+            Some((_, rows)) if !cli.quiet => eprintln!("wrote {rows} rows to {}", path.display()),
+            Some(_) => {}
+            None => {
+                return Err(PersonaError::Usage(format!(
+                    "-o {}: the statements gave no result to write",
+                    path.display()
+                )));
+            }
+        }
+    }
+    drop(target);
+    out.flush().map_err(|e| crate::error::from_io(&e))?;
+    Ok(0)
+}
+
+fn report_script_error(e: ScriptError) -> Result<i32> {
+    if let PersonaError::BrokenPipe = e.error {
+        return Err(PersonaError::BrokenPipe);
+    }
+    let code = e.error.exit_code();
+    let _ = std::io::stdout().flush();
+    eprintln!("{e}");
+    Ok(code)
+}

@@ -1,0 +1,22 @@
+//! persona: an embedded analytical SQL engine for customer profiling, on Apache DataFusion.
+//!
+//! [`SessionBuilder`] gives any embedder a DataFusion `SessionContext` with persona's
+//! functions, a project's sources and the view library registered. The binary adds a command
+//! line ([`cli`]), an interactive shell ([`shell`]) and a sample-data generator ([`generate`]).
+
+pub mod cli;
+pub mod config;
+pub mod docs;
+pub mod error;
+pub mod exec;
+pub mod generate;
+pub mod output;
+pub mod session;
+pub mod shell;
+pub mod sources;
+pub mod sql_split;
+pub mod views;
+
+pub use config::{Project, ProjectConfig};
+pub use error::PersonaError;
+pub use session::{Session, SessionBuilder};

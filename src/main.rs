@@ -1,0 +1,35 @@
+//! The `persona` binary: parses the command line and hands over to the library.
+
+use clap::Parser;
+
+fn main() {
+    // A bug must not show a user a Rust panic dump: one sentence, exit code 2.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown cause".to_string());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("internal error: {msg}{place}; please report it");
+    }));
+    let cli = persona::cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the query runtime: {e}");
+            std::process::exit(2);
+        }
+    };
+    let code = runtime.block_on(persona::cli::run(cli));
+    // Leave without waiting for idle runtime threads.
+    runtime.shutdown_background();
+    std::process::exit(code);
+}

@@ -1,0 +1,217 @@
+//! Builds persona's session: the engine with its memory limit and spill directory, persona's
+//! settings and functions, the project's sources, the default as-of date, then the views.
+//!
+//! The order matters: functions before views (views call them), sources before the as-of date
+//! (it is read from the data), built-in views before the project's (which build on them).
+//! Problems with one source or one view are collected, not fatal: the session still opens with
+//! everything else, and the caller shows the problems.
+
+use datafusion::arrow::array::{Array, Date32Array};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use persona_udfs::PersonaOptions;
+
+use crate::config::{Project, parse_memory_size};
+use crate::error::{PersonaError, Result, clean_message};
+use crate::{sources, views};
+
+/// Builds a [`SessionContext`] with every persona function, source and view registered.
+///
+/// ```text
+/// let session = persona::SessionBuilder::new().with_sample().build().await?;
+/// let df = session.ctx.sql("SELECT count(*) FROM customers").await?;
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct SessionBuilder {
+    project: Option<Project>,
+    memory_limit: Option<usize>,
+    as_of: Option<String>,
+    target_partitions: Option<usize>,
+}
+
+/// A built session and the problems met while building it.
+pub struct Session {
+    pub ctx: SessionContext,
+    /// Sources and views that failed to load, each with its location.
+    pub problems: Vec<PersonaError>,
+    pub project: Option<Project>,
+    /// The memory limit in bytes.
+    pub memory_limit: usize,
+}
+
+impl SessionBuilder {
+    /// A session with persona's functions and built-in views, no sources yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the sources, settings and views of `project`.
+    pub fn with_project(mut self, project: Project) -> Self {
+        self.project = Some(project);
+        self
+    }
+
+    /// Uses the bundled sample project (`datasets/`).
+    pub fn with_sample(self) -> Self {
+        match Project::open(&crate::config::sample_dir()) {
+            Ok(p) => self.with_project(p),
+            Err(_) => self,
+        }
+    }
+
+    /// Caps the memory queries use; above it, sorts, joins and aggregates spill to disk.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
+    /// Fixes the as-of date (`YYYY-MM-DD`), overriding `persona.toml`.
+    pub fn with_as_of(mut self, date: impl Into<String>) -> Self {
+        self.as_of = Some(date.into());
+        self
+    }
+
+    /// Sets how many partitions queries run in (default: the number of cores).
+    pub fn with_target_partitions(mut self, n: usize) -> Self {
+        self.target_partitions = Some(n);
+        self
+    }
+
+    /// Builds the session. Fails only when the engine itself cannot be set up (a bad setting);
+    /// broken sources and views end up in [`Session::problems`].
+    pub async fn build(self) -> Result<Session> {
+        let settings = self
+            .project
+            .as_ref()
+            .map(|p| p.config.project.clone())
+            .unwrap_or_default();
+        let memory_limit = match (self.memory_limit, &settings.memory_limit) {
+            (Some(bytes), _) => bytes,
+            (None, Some(text)) => parse_memory_size(text).map_err(PersonaError::Usage)?,
+            (None, None) => default_memory_limit(),
+        };
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
+            .with_disk_manager_builder(DiskManagerBuilder::default())
+            .build_arc()?;
+
+        let mut options = PersonaOptions::new();
+        if let Some(region) = &settings.region {
+            datafusion::common::config::ExtensionOptions::set(&mut options, "region", region)?;
+        }
+        let mut config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_option_extension(options);
+        if let Some(n) = self.target_partitions {
+            config = config.with_target_partitions(n);
+        }
+        if let Some(tz) = &settings.timezone {
+            config.options_mut().execution.time_zone = Some(tz.clone());
+        }
+        // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        persona_udfs::register_all(&mut ctx)?;
+
+        let mut problems = Vec::new();
+        if let Some(project) = &self.project {
+            for source in &project.config.sources {
+                if let Err(e) = sources::register_source(&ctx, source, &project.dir).await {
+                    problems.push(e);
+                }
+            }
+        }
+
+        let as_of = match self.as_of.or(settings.as_of.clone()) {
+            Some(date) => Some(date),
+            None => match latest_date(&ctx, settings.as_of_column.as_deref()).await {
+                Ok(date) => date,
+                Err(e) => {
+                    problems.push(e);
+                    None
+                }
+            },
+        };
+        let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
+        ctx.sql(&format!("SET persona.as_of = '{as_of}'")).await?;
+
+        problems.extend(views::load_builtin(&ctx).await);
+        if let Some(project) = &self.project {
+            problems.extend(views::load_dir(&ctx, &project.sql_dir()).await);
+        }
+        Ok(Session {
+            ctx,
+            problems,
+            project: self.project,
+            memory_limit,
+        })
+    }
+}
+
+impl Session {
+    /// The session's context, for embedders that handle problems themselves.
+    pub fn into_context(self) -> SessionContext {
+        self.ctx
+    }
+}
+
+/// Three quarters of physical memory (DuckDB takes 80%), or 4 GiB when it cannot be read.
+pub fn default_memory_limit() -> usize {
+    let total_kb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        });
+    total_kb.map_or(4 << 30, |kb| kb / 4 * 3 * 1024)
+}
+
+/// The latest date in `table.column`, or (with no column given) in the first date or timestamp
+/// column of `orders`. `Ok(None)` when there is no such table.
+async fn latest_date(ctx: &SessionContext, column: Option<&str>) -> Result<Option<String>> {
+    let (table, col) = match column {
+        Some(tc) => {
+            let (t, c) = tc.split_once('.').unwrap_or((tc, ""));
+            (t.to_string(), c.to_string())
+        }
+        None => {
+            let Ok(provider) = ctx.table_provider("orders").await else {
+                return Ok(None);
+            };
+            let schema = provider.schema();
+            let Some(field) = schema.fields().iter().find(|f| {
+                matches!(
+                    f.data_type(),
+                    DataType::Date32 | DataType::Date64 | DataType::Timestamp(_, _)
+                )
+            }) else {
+                return Ok(None);
+            };
+            ("orders".to_string(), field.name().clone())
+        }
+    };
+    let sql = format!("SELECT max(CAST(\"{col}\" AS DATE)) FROM \"{table}\"");
+    let wrap = |e: datafusion::error::DataFusionError| {
+        PersonaError::Usage(format!(
+            "cannot find the default as-of date from {table}.{col}: {}; set project.as_of in persona.toml",
+            clean_message(&e)
+        ))
+    };
+    let batches = ctx
+        .sql(&sql)
+        .await
+        .map_err(wrap)?
+        .collect()
+        .await
+        .map_err(wrap)?;
+    let value = batches.first().and_then(|b| {
+        let a = b.column(0).as_any().downcast_ref::<Date32Array>()?;
+        (a.len() == 1 && a.is_valid(0))
+            .then(|| a.value_as_date(0))
+            .flatten()
+    });
+    Ok(value.map(|d| d.to_string()))
+}

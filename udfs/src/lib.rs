@@ -1,0 +1,63 @@
+//! persona's SQL functions for Apache DataFusion.
+//!
+//! Functions are grouped in families, one folder each (`core`, and later `clean`, `identity`,
+//! `rfm`, …), one file per function. Each family's `mod.rs` lists its functions; this file
+//! registers every family with [`register_all`]. Every function carries its [`Documentation`]
+//! (description, syntax, example), which the shell's `\h` and the README's reference render.
+//!
+//! [`Documentation`]: datafusion::logical_expr::Documentation
+
+use std::sync::Arc;
+
+use datafusion::common::Result;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+
+pub mod config;
+pub mod core;
+mod macros;
+
+pub use config::PersonaOptions;
+
+/// Every scalar function persona adds, in documentation order.
+pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
+    core::functions()
+}
+
+/// Every aggregate function persona adds.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    Vec::new()
+}
+
+/// Every window function persona adds.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    Vec::new()
+}
+
+/// Registers every persona function with `registry` (a `SessionContext`, a `SessionState`,
+/// or a Ballista executor's registry). A later registration replaces a function of the same
+/// name, so persona's functions win over built-ins they deliberately shadow.
+pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
+    for f in scalar_functions() {
+        registry.register_udf(f)?;
+    }
+    for f in aggregate_functions() {
+        registry.register_udaf(f)?;
+    }
+    for f in window_functions() {
+        registry.register_udwf(f)?;
+    }
+    Ok(())
+}
+
+/// The names of every persona function, to tell them apart from DataFusion's built-ins.
+pub fn function_names() -> Vec<String> {
+    let mut names: Vec<String> = scalar_functions()
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain(aggregate_functions().iter().map(|f| f.name().to_string()))
+        .chain(window_functions().iter().map(|f| f.name().to_string()))
+        .collect();
+    names.sort();
+    names
+}
