@@ -20,7 +20,7 @@ use crate::{sources, views};
 /// Builds a [`SessionContext`] with every persona function, source and view registered.
 ///
 /// ```text
-/// let session = persona::SessionBuilder::new().with_sample().build().await?;
+/// let session = persona::SessionBuilder::new().with_sample()?.build().await?;
 /// let df = session.ctx.sql("SELECT count(*) FROM customers").await?;
 /// ```
 #[derive(Debug, Default, Clone)]
@@ -53,12 +53,9 @@ impl SessionBuilder {
         self
     }
 
-    /// Uses the bundled sample project (`datasets/`).
-    pub fn with_sample(self) -> Self {
-        match Project::open(&crate::config::sample_dir()) {
-            Ok(p) => self.with_project(p),
-            Err(_) => self,
-        }
+    /// Uses the bundled sample project (`datasets/`, or `$PERSONA_SAMPLE_DIR`).
+    pub fn with_sample(self) -> Result<Self> {
+        Ok(self.with_project(Project::open(&crate::config::sample_dir())?))
     }
 
     /// Caps the memory queries use; above it, sorts, joins and aggregates spill to disk.

@@ -136,6 +136,7 @@ impl sqllogictest::AsyncDB for Persona {
 async fn connect() -> Result<Persona, Error> {
     let session = SessionBuilder::new()
         .with_sample()
+        .map_err(|e| Error(e.to_string()))?
         .with_target_partitions(2)
         .build()
         .await

@@ -182,6 +182,10 @@ impl Shell {
         );
         let stream = df.execute_stream().await?;
         let mut opts = self.opts.clone();
+        // The terminal may have been resized since the last result.
+        opts.width = terminal_size::terminal_size()
+            .map(|(w, _)| w.0 as usize)
+            .or(opts.width);
         if explain {
             opts.maxrows = None;
         }

@@ -11,6 +11,7 @@ const END: &str = "<!-- END GENERATED REFERENCE -->";
 async fn readme_reference_is_current() {
     let session = persona::SessionBuilder::new()
         .with_sample()
+        .unwrap()
         .build()
         .await
         .unwrap();

@@ -5,7 +5,12 @@ use persona::SessionBuilder;
 
 #[tokio::test]
 async fn builder_registers_functions_sources_and_views() {
-    let s = SessionBuilder::new().with_sample().build().await.unwrap();
+    let s = SessionBuilder::new()
+        .with_sample()
+        .unwrap()
+        .build()
+        .await
+        .unwrap();
     assert!(
         s.problems.is_empty(),
         "{:?}",
@@ -51,6 +56,7 @@ async fn a_bare_session_has_functions_and_a_date() {
 async fn memory_limit_is_enforced_with_spilling() {
     let s = SessionBuilder::new()
         .with_sample()
+        .unwrap()
         .with_memory_limit(32 << 20)
         .build()
         .await
