@@ -13,6 +13,7 @@ use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
 
+pub mod clv;
 pub mod config;
 pub mod core;
 mod macros;
@@ -21,12 +22,14 @@ pub use config::PersonaOptions;
 
 /// Every scalar function persona adds, in documentation order.
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
-    core::functions()
+    let mut all = core::functions();
+    all.extend(clv::functions());
+    all
 }
 
 /// Every aggregate function persona adds.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    Vec::new()
+    clv::aggregate_functions()
 }
 
 /// Every window function persona adds.
