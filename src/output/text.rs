@@ -3,9 +3,11 @@
 
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::csv::WriterBuilder as CsvWriterBuilder;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::Writer as JsonWriter;
 use datafusion::arrow::json::writer::{
@@ -54,7 +56,7 @@ impl<W: Write> RowWriter<W> {
     /// Writes the rows of `batch`.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         match self {
-            RowWriter::Csv(w) => w.write(batch),
+            RowWriter::Csv(w) => w.write(&nested_as_text(batch)?),
             RowWriter::Json(w) => w.write(batch),
             RowWriter::Ndjson(w) => w.write(batch),
         }
@@ -65,7 +67,7 @@ impl<W: Write> RowWriter<W> {
         match self {
             RowWriter::Csv(mut w) => {
                 // A result with no rows still says which columns it has.
-                w.write(&RecordBatch::new_empty(schema.clone()))?;
+                w.write(&nested_as_text(&RecordBatch::new_empty(schema.clone()))?)?;
                 Ok(w.into_inner())
             }
             RowWriter::Json(mut writer) => {
@@ -81,6 +83,36 @@ impl<W: Write> RowWriter<W> {
             }
         }
     }
+}
+
+/// CSV has no nested values: lists, structs and maps are written as their text, as DuckDB
+/// writes them (`{p: 6.25, q: 3.74}`).
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let f = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray = (0..column.len())
+                .map(|i| column.is_valid(i).then(|| f.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text) as ArrayRef);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// A GitHub-flavoured Markdown table; `|` in values is escaped, NULL is empty.
@@ -186,6 +218,24 @@ mod tests {
         assert_eq!(
             write_all(OutputFormat::Ndjson, &[b], &schema),
             "{\"id\":1,\"note\":\"a,b|c\"}\n{\"id\":2,\"note\":null}\n"
+        );
+    }
+
+    #[test]
+    fn csv_writes_nested_values_as_text() {
+        // A lone empty field is quoted so the line is not read as a blank record.
+        let b = RecordBatch::try_from_iter(vec![(
+            "l",
+            Arc::new(datafusion::arrow::array::ListArray::from_iter_primitive::<
+                datafusion::arrow::datatypes::Int32Type,
+                _,
+                _,
+            >(vec![Some(vec![Some(1), Some(2)]), None])) as ArrayRef,
+        )])
+        .unwrap();
+        assert_eq!(
+            write_all(OutputFormat::Csv, std::slice::from_ref(&b), &b.schema()),
+            "l\n\"[1, 2]\"\n\"\"\n"
         );
     }
 

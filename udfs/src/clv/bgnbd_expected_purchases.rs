@@ -64,7 +64,12 @@ impl ScalarUDFImpl for BgNbdExpectedPurchasesFunc {
                 arg_types.len()
             );
         }
-        check_params(self.name(), &arg_types[0], &["r", "alpha", "a", "b"])?;
+        check_params(
+            self.name(),
+            "bgnbd_fit",
+            &arg_types[0],
+            &["r", "alpha", "a", "b"],
+        )?;
         coerce_numeric(self.name(), arg_types, 1)
     }
 

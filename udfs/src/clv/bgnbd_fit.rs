@@ -2,17 +2,15 @@
 
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, BooleanArray, Float64Array, ListArray, StructArray,
-};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
-use super::{DOC_SECTION, bgnbd, bgnbd_params_type, coerce_numeric, floats};
+use super::sample::{SampleAccumulator, fit_struct, fit_struct_type, state_fields};
+use super::{DOC_SECTION, bgnbd, coerce_numeric};
 
 /// Shared instance of `bgnbd_fit`.
 pub fn bgnbd_fit_udaf() -> Arc<AggregateUDF> {
@@ -22,8 +20,7 @@ pub fn bgnbd_fit_udaf() -> Arc<AggregateUDF> {
         .clone()
 }
 
-/// The fit needs every customer at once, so the accumulator keeps the (x, t_x, T) triples;
-/// at 24 bytes a customer, a million customers take 24 MB.
+/// `bgnbd_fit`; its accumulator keeps the (x, t_x, T) rows (see [`SampleAccumulator`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct BgNbdFitFunc {
     signature: Signature,
@@ -76,25 +73,15 @@ impl AggregateUDFImpl for BgNbdFitFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(bgnbd_params_type())
+        Ok(fit_struct_type(&FIELDS))
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::<FitAccumulator>::default())
+        Ok(Box::new(SampleAccumulator::new(3, keep, finish)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
-        Ok(["x", "t_x", "t"]
-            .iter()
-            .map(|n| {
-                Arc::new(Field::new(
-                    format!("{}[{n}]", args.name),
-                    list.clone(),
-                    true,
-                ))
-            })
-            .collect())
+        Ok(state_fields(args.name, &["x", "t_x", "t"]))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -102,87 +89,22 @@ impl AggregateUDFImpl for BgNbdFitFunc {
     }
 }
 
-#[derive(Debug, Default)]
-struct FitAccumulator {
-    rows: Vec<(f64, f64, f64)>,
+/// BG/NBD parameters and fit quality, the fields of `bgnbd_fit`'s struct.
+pub const FIELDS: [&str; 5] = ["r", "alpha", "a", "b", "log_likelihood"];
+
+fn keep(row: &[f64]) -> bool {
+    let (x, t_x, t) = (row[0], row[1], row[2]);
+    x >= 0.0 && t_x >= 0.0 && t_x <= t && t > 0.0
 }
 
-impl FitAccumulator {
-    fn add(&mut self, x: &Float64Array, t_x: &Float64Array, t: &Float64Array) {
-        for i in 0..x.len() {
-            if x.is_valid(i) && t_x.is_valid(i) && t.is_valid(i) {
-                let (x, t_x, t) = (x.value(i), t_x.value(i), t.value(i));
-                if x >= 0.0 && t_x >= 0.0 && t_x <= t && t > 0.0 {
-                    self.rows.push((x, t_x, t));
-                }
-            }
-        }
-    }
-}
-
-impl Accumulator for FitAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.add(
-            &floats(&values[0])?,
-            &floats(&values[1])?,
-            &floats(&values[2])?,
-        );
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let fit = bgnbd::fit(&self.rows);
-        let value = |f: fn(&bgnbd::Fit) -> f64| -> ArrayRef {
-            Arc::new(Float64Array::from(vec![fit.as_ref().map(f)]))
-        };
-        let DataType::Struct(fields) = bgnbd_params_type() else {
-            return plan_err!("bgnbd_fit: the parameters type is not a struct");
-        };
-        let columns: Vec<ArrayRef> = vec![
-            value(|f| f.params.r),
-            value(|f| f.params.alpha),
-            value(|f| f.params.a),
-            value(|f| f.params.b),
-            value(|f| f.log_likelihood),
-            Arc::new(BooleanArray::from(vec![fit.as_ref().map(|f| f.converged)])),
-        ];
-        Ok(ScalarValue::Struct(Arc::new(StructArray::try_new(
-            fields, columns, None,
-        )?)))
-    }
-
-    fn size(&self) -> usize {
-        size_of::<Self>() + self.rows.capacity() * size_of::<(f64, f64, f64)>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let column = |f: fn(&(f64, f64, f64)) -> f64| {
-            let values: Vec<ScalarValue> = self
-                .rows
-                .iter()
-                .map(|r| ScalarValue::Float64(Some(f(r))))
-                .collect();
-            ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Float64))
-        };
-        Ok(vec![column(|r| r.0), column(|r| r.1), column(|r| r.2)])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let lists: Vec<&ListArray> = states
-            .iter()
-            .filter_map(|s| s.as_any().downcast_ref::<ListArray>())
-            .collect();
-        if lists.len() != 3 {
-            return plan_err!("bgnbd_fit: unexpected state");
-        }
-        for row in 0..lists[0].len() {
-            if lists.iter().all(|l| l.is_valid(row)) {
-                let x = floats(&lists[0].value(row))?;
-                let t_x = floats(&lists[1].value(row))?;
-                let t = floats(&lists[2].value(row))?;
-                self.add(&x, &t_x, &t);
-            }
-        }
-        Ok(())
-    }
+fn finish(rows: &[f64], width: usize) -> Result<ScalarValue> {
+    let data: Vec<(f64, f64, f64)> = rows
+        .chunks_exact(width)
+        .map(|r| (r[0], r[1], r[2]))
+        .collect();
+    let fit = bgnbd::fit(&data).map(|f| {
+        let p = f.params;
+        (vec![p.r, p.alpha, p.a, p.b, f.log_likelihood], f.converged)
+    });
+    fit_struct(&FIELDS, fit)
 }

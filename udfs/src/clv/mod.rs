@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
 
@@ -13,7 +13,11 @@ pub mod bgnbd;
 pub mod bgnbd_expected_purchases;
 pub mod bgnbd_fit;
 pub mod bgnbd_p_alive;
+pub mod gamma_gamma;
+pub mod gamma_gamma_expected_spend;
+pub mod gamma_gamma_fit;
 pub mod math;
+pub mod sample;
 
 /// Where the CLV functions are listed in the documentation.
 pub const DOC_SECTION: DocSection = DocSection {
@@ -27,24 +31,16 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         bgnbd_expected_purchases::bgnbd_expected_purchases_udf(),
         bgnbd_p_alive::bgnbd_p_alive_udf(),
+        gamma_gamma_expected_spend::gamma_gamma_expected_spend_udf(),
     ]
 }
 
 /// The aggregate functions of this family.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![bgnbd_fit::bgnbd_fit_udaf()]
-}
-
-/// The struct `bgnbd_fit` returns.
-pub fn bgnbd_params_type() -> DataType {
-    DataType::Struct(Fields::from(vec![
-        Field::new("r", DataType::Float64, true),
-        Field::new("alpha", DataType::Float64, true),
-        Field::new("a", DataType::Float64, true),
-        Field::new("b", DataType::Float64, true),
-        Field::new("log_likelihood", DataType::Float64, true),
-        Field::new("converged", DataType::Boolean, true),
-    ]))
+    vec![
+        bgnbd_fit::bgnbd_fit_udaf(),
+        gamma_gamma_fit::gamma_gamma_fit_udaf(),
+    ]
 }
 
 /// Numeric arguments become Float64; anything else is a planning error naming the function
@@ -76,7 +72,7 @@ pub fn floats(array: &ArrayRef) -> Result<Float64Array> {
 }
 
 /// Checks that a parameters argument is a struct with the named Float64-castable fields.
-pub fn check_params(name: &str, t: &DataType, fields: &[&str]) -> Result<()> {
+pub fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Result<()> {
     match t {
         DataType::Struct(fs)
             if fields.iter().all(|f| {
@@ -87,7 +83,7 @@ pub fn check_params(name: &str, t: &DataType, fields: &[&str]) -> Result<()> {
             Ok(())
         }
         _ => plan_err!(
-            "Unexpected argument type to '{name}' at position 1, expected the parameters struct of bgnbd_fit (fields {}), got {t}",
+            "Unexpected argument type to '{name}' at position 1, expected the parameters struct of {fit} (fields {}), got {t}",
             fields.join(", ")
         ),
     }
