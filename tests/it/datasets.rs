@@ -6,9 +6,8 @@
 use std::fs;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch,
-};
+use datafusion::arrow::array::{Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -19,171 +18,121 @@ fn bless() -> bool {
     std::env::var_os("PERSONA_BLESS").is_some()
 }
 
-/// CDNOW_master.txt parsed: (customer_id, date as days since 1970, cds, cents).
-fn parse_cdnow() -> Vec<(i64, i32, i32, i128)> {
-    let text = fs::read_to_string(root().join("datasets/cdnow/CDNOW_master.txt")).unwrap();
+/// The date of a `yyyymmdd` field as days since 1970-01-01.
+fn day(yyyymmdd: &str) -> i32 {
+    let (y, m, d) = (
+        yyyymmdd[..4].parse().unwrap(),
+        yyyymmdd[4..6].parse().unwrap(),
+        yyyymmdd[6..8].parse().unwrap(),
+    );
+    persona_udfs::config::days_from_civil(y, m, d).unwrap()
+}
+
+/// A `12.34` field in cents.
+fn cents(value: &str) -> i128 {
+    let (units, cents) = value.split_once('.').unwrap();
+    units.parse::<i128>().unwrap() * 100 + cents.parse::<i128>().unwrap()
+}
+
+/// The whitespace-separated fields of each non-blank line of a CDNOW text file.
+fn cdnow_lines(file: &str, skip: usize) -> Vec<Vec<String>> {
+    let text = fs::read_to_string(root().join("datasets/cdnow").join(file)).unwrap();
     text.lines()
-        .skip(1)
+        .skip(skip)
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let d = f[1];
-            let (y, m, dd) = (
-                d[..4].parse().unwrap(),
-                d[4..6].parse().unwrap(),
-                d[6..8].parse().unwrap(),
-            );
-            let days = persona_udfs::config::days_from_civil(y, m, dd).unwrap();
-            let (units, cents) = f[3].split_once('.').unwrap();
-            let cents: i128 = units.parse::<i128>().unwrap() * 100 + cents.parse::<i128>().unwrap();
-            (f[0].parse().unwrap(), days, f[2].parse().unwrap(), cents)
-        })
+        .map(|l| l.split_whitespace().map(String::from).collect())
         .collect()
+}
+
+fn money(values: impl Iterator<Item = i128>) -> Arc<Decimal128Array> {
+    Arc::new(
+        Decimal128Array::from_iter_values(values)
+            .with_precision_and_scale(10, 2)
+            .unwrap(),
+    )
+}
+
+/// Writes `expected` to `file` under PERSONA_BLESS, then checks the committed file equals it.
+fn check_or_bless(file: &str, expected: RecordBatch) {
+    let path = root().join("datasets/cdnow").join(file);
+    if bless() {
+        let mut w = ArrowWriter::try_new(fs::File::create(&path).unwrap(), expected.schema(), None)
+            .unwrap();
+        w.write(&expected).unwrap();
+        w.close().unwrap();
+    }
+    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let got = concat_batches(&expected.schema(), &batches).unwrap();
+    assert!(
+        got == expected,
+        "{file} differs from the text file it is made from; rerun with PERSONA_BLESS=1"
+    );
 }
 
 #[test]
 fn cdnow_parquet_matches_the_original_text() {
-    let rows = parse_cdnow();
+    let rows = cdnow_lines("CDNOW_master.txt", 1);
     assert_eq!(rows.len(), 69_659, "the published row count");
-    let path = root().join("datasets/cdnow/cdnow_transactions.parquet");
-    if bless() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Int64, false),
-            Field::new("order_date", DataType::Date32, false),
-            Field::new("cds", DataType::Int32, false),
-            Field::new("dollar_value", DataType::Decimal128(10, 2), false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.2))),
-                Arc::new(
-                    Decimal128Array::from_iter_values(rows.iter().map(|r| r.3))
-                        .with_precision_and_scale(10, 2)
-                        .unwrap(),
-                ),
-            ],
-        )
-        .unwrap();
-        let mut w = ArrowWriter::try_new(fs::File::create(&path).unwrap(), schema, None).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-    }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut got = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let id = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-        let day = b.column(1).as_any().downcast_ref::<Date32Array>().unwrap();
-        let cds = b.column(2).as_any().downcast_ref::<Int32Array>().unwrap();
-        let val = b
-            .column(3)
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            got.push((id.value(i), day.value(i), cds.value(i), val.value(i)));
-        }
-    }
-    assert!(
-        got == rows,
-        "cdnow_transactions.parquet differs from CDNOW_master.txt; rerun with PERSONA_BLESS=1"
-    );
-}
-
-/// CDNOW_sample.txt parsed: (master id, sample id, days since 1970, cds, cents).
-fn parse_cdnow_sample() -> Vec<(i64, i64, i32, i32, i128)> {
-    let text = fs::read_to_string(root().join("datasets/cdnow/CDNOW_sample.txt")).unwrap();
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let (y, m, d) = (
-                f[2][..4].parse().unwrap(),
-                f[2][4..6].parse().unwrap(),
-                f[2][6..8].parse().unwrap(),
-            );
-            let days = persona_udfs::config::days_from_civil(y, m, d).unwrap();
-            let (units, cents) = f[4].split_once('.').unwrap();
-            let cents: i128 = units.parse::<i128>().unwrap() * 100 + cents.parse::<i128>().unwrap();
-            (
-                f[0].parse().unwrap(),
-                f[1].parse().unwrap(),
-                days,
-                f[3].parse().unwrap(),
-                cents,
-            )
-        })
-        .collect()
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("order_date", DataType::Date32, false),
+        Field::new("cds", DataType::Int32, false),
+        Field::new("dollar_value", DataType::Decimal128(10, 2), false),
+    ]));
+    let expected = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r[0].parse().unwrap()),
+            )),
+            Arc::new(Date32Array::from_iter_values(
+                rows.iter().map(|r| day(&r[1])),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                rows.iter().map(|r| r[2].parse().unwrap()),
+            )),
+            money(rows.iter().map(|r| cents(&r[3]))),
+        ],
+    )
+    .unwrap();
+    check_or_bless("cdnow_transactions.parquet", expected);
 }
 
 #[test]
 fn cdnow_sample_parquet_matches_the_original_text() {
-    let rows = parse_cdnow_sample();
+    let rows = cdnow_lines("CDNOW_sample.txt", 0);
     assert_eq!(rows.len(), 6_919, "the published row count");
-    let path = root().join("datasets/cdnow/cdnow_sample_transactions.parquet");
-    if bless() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("customer_id", DataType::Int64, false),
-            Field::new("sample_id", DataType::Int64, false),
-            Field::new("order_date", DataType::Date32, false),
-            Field::new("cds", DataType::Int32, false),
-            Field::new("dollar_value", DataType::Decimal128(10, 2), false),
-        ]));
-        let batch = RecordBatch::try_new(
-            schema.clone(),
-            vec![
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| r.2))),
-                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.3))),
-                Arc::new(
-                    Decimal128Array::from_iter_values(rows.iter().map(|r| r.4))
-                        .with_precision_and_scale(10, 2)
-                        .unwrap(),
-                ),
-            ],
-        )
-        .unwrap();
-        let mut w = ArrowWriter::try_new(fs::File::create(&path).unwrap(), schema, None).unwrap();
-        w.write(&batch).unwrap();
-        w.close().unwrap();
-    }
-    let reader = ParquetRecordBatchReaderBuilder::try_new(fs::File::open(&path).unwrap())
-        .unwrap()
-        .build()
-        .unwrap();
-    let mut got = Vec::new();
-    for b in reader {
-        let b = b.unwrap();
-        let id = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
-        let sid = b.column(1).as_any().downcast_ref::<Int64Array>().unwrap();
-        let day = b.column(2).as_any().downcast_ref::<Date32Array>().unwrap();
-        let cds = b.column(3).as_any().downcast_ref::<Int32Array>().unwrap();
-        let val = b
-            .column(4)
-            .as_any()
-            .downcast_ref::<Decimal128Array>()
-            .unwrap();
-        for i in 0..b.num_rows() {
-            got.push((
-                id.value(i),
-                sid.value(i),
-                day.value(i),
-                cds.value(i),
-                val.value(i),
-            ));
-        }
-    }
-    assert!(
-        got == rows,
-        "cdnow_sample_transactions.parquet differs from CDNOW_sample.txt; rerun with PERSONA_BLESS=1"
-    );
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("sample_id", DataType::Int64, false),
+        Field::new("order_date", DataType::Date32, false),
+        Field::new("cds", DataType::Int32, false),
+        Field::new("dollar_value", DataType::Decimal128(10, 2), false),
+    ]));
+    let expected = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r[0].parse().unwrap()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r[1].parse().unwrap()),
+            )),
+            Arc::new(Date32Array::from_iter_values(
+                rows.iter().map(|r| day(&r[2])),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                rows.iter().map(|r| r[3].parse().unwrap()),
+            )),
+            money(rows.iter().map(|r| cents(&r[4]))),
+        ],
+    )
+    .unwrap();
+    check_or_bless("cdnow_sample_transactions.parquet", expected);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Customers are summarised as (x, t_x, T): repeat purchases, the time of the last one, and
 //! the time observed, all measured from each customer's first purchase in one time unit.
 
-use super::math::{hyp2f1, ln_gamma, nelder_mead};
+use super::math::{fit_log_params, hyp2f1, ln_gamma};
 
 /// Fitted BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,25 +89,17 @@ pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fit> {
     // Start from the method-of-moments scale of alpha: the mean observation time.
     let mean_t = data.iter().map(|d| d.2).sum::<f64>() / data.len() as f64;
     let x0 = [0.0, mean_t.max(1e-3).ln(), 0.0, 0.0];
-    let mut best = nelder_mead(negative_ll, &x0, 0.5, 1e-12, 20_000);
-    // A restart from the optimum confirms it (the simplex can stall on a ridge).
-    let again = nelder_mead(negative_ll, &best.x, 0.1, 1e-12, 20_000);
-    if again.value <= best.value {
-        best = again;
-    }
+    let f = fit_log_params(negative_ll, &x0);
     let params = BgNbd {
-        r: best.x[0].exp(),
-        alpha: best.x[1].exp(),
-        a: best.x[2].exp(),
-        b: best.x[3].exp(),
+        r: f.params[0],
+        alpha: f.params[1],
+        a: f.params[2],
+        b: f.params[3],
     };
-    let finite = [params.r, params.alpha, params.a, params.b, best.value]
-        .iter()
-        .all(|v| v.is_finite());
     Some(Fit {
         params,
-        log_likelihood: -best.value,
-        converged: best.converged && finite,
+        log_likelihood: f.log_likelihood,
+        converged: f.converged,
     })
 }
 

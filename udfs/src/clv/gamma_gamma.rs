@@ -5,7 +5,7 @@
 //! Customers are summarised as (x, m): repeat purchases and their mean value; only customers
 //! with x > 0 and m > 0 carry information.
 
-use super::math::{ln_gamma, nelder_mead};
+use super::math::{fit_log_params, ln_gamma};
 
 /// Fitted Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,23 +59,16 @@ pub fn fit(data: &[(f64, f64)]) -> Option<Fit> {
             .map(|&(x, m)| params.log_likelihood(x, m))
             .sum::<f64>()
     };
-    let mut best = nelder_mead(negative_ll, &[0.0, 0.0, 0.0], 0.5, 1e-12, 20_000);
-    let again = nelder_mead(negative_ll, &best.x, 0.1, 1e-12, 20_000);
-    if again.value <= best.value {
-        best = again;
-    }
+    let f = fit_log_params(negative_ll, &[0.0, 0.0, 0.0]);
     let params = GammaGamma {
-        p: best.x[0].exp(),
-        q: best.x[1].exp(),
-        v: best.x[2].exp(),
+        p: f.params[0],
+        q: f.params[1],
+        v: f.params[2],
     };
-    let finite = [params.p, params.q, params.v, best.value]
-        .iter()
-        .all(|v| v.is_finite());
     Some(Fit {
         params,
-        log_likelihood: -best.value,
-        converged: best.converged && finite,
+        log_likelihood: f.log_likelihood,
+        converged: f.converged,
     })
 }
 

@@ -152,6 +152,32 @@ pub fn nelder_mead(
     }
 }
 
+/// A maximum-likelihood fit over positive parameters: the parameters, the log-likelihood,
+/// and whether the optimiser settled on finite values.
+pub struct LogFit {
+    pub params: Vec<f64>,
+    pub log_likelihood: f64,
+    pub converged: bool,
+}
+
+/// Maximises a log-likelihood over positive parameters by minimising `negative_ll` over their
+/// logarithms from `x0`, then restarting from the optimum with a smaller simplex (the simplex
+/// can stall on a ridge; the restart confirms or improves the optimum).
+pub fn fit_log_params(negative_ll: impl Fn(&[f64]) -> f64, x0: &[f64]) -> LogFit {
+    let mut best = nelder_mead(&negative_ll, x0, 0.5, 1e-12, 20_000);
+    let again = nelder_mead(&negative_ll, &best.x, 0.1, 1e-12, 20_000);
+    if again.value <= best.value {
+        best = again;
+    }
+    let params: Vec<f64> = best.x.iter().map(|v| v.exp()).collect();
+    let finite = params.iter().all(|v| v.is_finite()) && best.value.is_finite();
+    LogFit {
+        params,
+        log_likelihood: -best.value,
+        converged: best.converged && finite,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
