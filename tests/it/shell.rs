@@ -2,7 +2,17 @@
 
 use rexpect::session::spawn_command;
 
+use rexpect::session::PtySession;
+
 use crate::{persona, scratch};
+
+/// Types `line`, waits for `expected` in the output and then for the next prompt: keys typed
+/// before the prompt would be discarded when the line editor takes the terminal.
+fn step(p: &mut PtySession, line: &str, expected: &str) {
+    p.send_line(line).unwrap();
+    p.exp_string(expected).unwrap();
+    p.exp_string("persona> ").unwrap();
+}
 
 #[test]
 fn multi_line_query_tab_completion_describe_and_quit() {
@@ -22,19 +32,12 @@ fn multi_line_query_tab_completion_describe_and_quit() {
     p.exp_string("2000").unwrap();
     p.exp_string("1 row").unwrap();
     p.exp_string("persona> ").unwrap();
-    p.send_line("\\d customers").unwrap();
-    p.exp_string("customer_id").unwrap();
-    p.exp_string("signup_channel").unwrap();
-    p.exp_string("persona> ").unwrap();
+    step(&mut p, "\\d customers", "signup_channel");
     // Mistakes keep the shell running.
-    p.send_line("\\nope").unwrap();
-    p.exp_string("unknown command").unwrap();
-    p.send_line("SELEC 1;").unwrap();
-    p.exp_string("error:").unwrap();
-    p.send_line("SELECT * FROM nowhere;").unwrap();
-    p.exp_string("nowhere").unwrap();
-    p.send_line("\\h as_of").unwrap();
-    p.exp_string("Syntax:").unwrap();
+    step(&mut p, "\\nope", "unknown command");
+    step(&mut p, "SELEC 1;", "syntax error");
+    step(&mut p, "SELECT * FROM nowhere;", "not found");
+    step(&mut p, "\\h as_of", "Syntax:");
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
     let history = std::fs::read_to_string(dir.path().join("history.txt")).unwrap();
@@ -67,17 +70,11 @@ fn duckdb_dot_commands_and_formats() {
     cmd.args(["--history-file", "h.txt"]).env("TERM", "xterm");
     let mut p = spawn_command(cmd, Some(30_000)).expect("the shell starts");
     p.exp_string("persona> ").unwrap();
-    p.send_line(".mode csv").unwrap();
-    p.exp_string("format csv").unwrap();
-    p.send_line("SELECT 7 AS seven;").unwrap();
-    p.exp_string("seven").unwrap();
-    p.exp_string("7").unwrap();
-    p.send_line(".tables").unwrap();
-    p.exp_string("orders").unwrap();
-    p.send_line("\\x on").unwrap();
-    p.exp_string("expanded display on").unwrap();
-    p.send_line("SELECT 1 AS a, 2 AS b;").unwrap();
-    p.exp_string("RECORD 1").unwrap();
+    step(&mut p, ".mode csv", "format csv");
+    step(&mut p, "SELECT 7 AS seven;", "seven\r\n7");
+    step(&mut p, ".tables", "orders");
+    step(&mut p, "\\x on", "expanded display on");
+    step(&mut p, "SELECT 1 AS a, 2 AS b;", "RECORD 1");
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
 }
