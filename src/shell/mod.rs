@@ -305,8 +305,14 @@ impl Shell {
             None => &mut lock,
         };
         let mut target = ResultTarget::Print { opts: &opts, out };
-        if let Err(e) = run_script(&self.ctx, path, &text, &mut target).await {
-            eprintln!("{e}");
+        // Ctrl-C stops the script at the running statement, as it does a single query.
+        tokio::select! {
+            r = run_script(&self.ctx, path, &text, &mut target) => {
+                if let Err(e) = r {
+                    eprintln!("{e}");
+                }
+            }
+            _ = tokio::signal::ctrl_c() => eprintln!("cancelled"),
         }
     }
 

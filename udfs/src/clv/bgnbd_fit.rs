@@ -48,7 +48,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("recency", "Time from the first to the last purchase.")
     .with_argument("T", "Time from the first purchase to the end of the observation.")
     .with_sql_example(
-        "SELECT bgnbd_fit(x, t_x, \"T\") AS p FROM cdnow_summary;\n-- {r: 0.2426, alpha: 4.4136, a: 0.7929, b: 2.4259, log_likelihood: -9582.43, converged: true}",
+        "SELECT bgnbd_fit(x, t_x, \"T\") AS p FROM cdnow_summary;\n-- {r: 0.2426, alpha: 4.4135, a: 0.7929, b: 2.4258, log_likelihood: -9582.43, converged: true}",
     )
     .build()
 });

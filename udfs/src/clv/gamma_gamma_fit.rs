@@ -50,7 +50,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .with_argument("frequency", "Repeat purchases.")
     .with_argument("monetary", "Mean value of the repeat purchases.")
     .with_sql_example(
-        "SELECT gamma_gamma_fit(x, zbar) FROM cdnow_summary;\n-- {p: 6.25, q: 3.74, v: 15.45, log_likelihood: …, converged: true}",
+        "SELECT gamma_gamma_fit(x, zbar) FROM cdnow_summary;\n-- {p: 6.2488, q: 3.7446, v: 15.4477, log_likelihood: -4055.92, converged: true}",
     )
     .build()
 });
