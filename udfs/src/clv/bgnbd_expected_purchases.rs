@@ -3,14 +3,14 @@
 
 use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{DOC_SECTION, bgnbd_params, check_params, coerce_numeric, floats};
+use super::bgnbd::BgNbd;
+use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, check_params, coerce_numeric};
 use crate::make_udf_function;
 
 make_udf_function!(BgNbdExpectedPurchasesFunc, bgnbd_expected_purchases_udf);
@@ -64,12 +64,7 @@ impl ScalarUDFImpl for BgNbdExpectedPurchasesFunc {
                 arg_types.len()
             );
         }
-        check_params(
-            self.name(),
-            "bgnbd_fit",
-            &arg_types[0],
-            &["r", "alpha", "a", "b"],
-        )?;
+        check_params(self.name(), "bgnbd_fit", &arg_types[0], &BGNBD_FIELDS)?;
         coerce_numeric(self.name(), arg_types, 1)
     }
 
@@ -78,26 +73,15 @@ impl ScalarUDFImpl for BgNbdExpectedPurchasesFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let n = args.number_rows;
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
-        let params = bgnbd_params(&arrays[0])?;
-        let h = floats(&arrays[1])?;
-        let (x, t_x, t) = (
-            floats(&arrays[2])?,
-            floats(&arrays[3])?,
-            floats(&arrays[4])?,
-        );
-        let out: Float64Array = (0..n)
-            .map(|i| {
-                let p = params.get(i).copied().flatten()?;
-                let valid = h.is_valid(i) && x.is_valid(i) && t_x.is_valid(i) && t.is_valid(i);
-                if !valid {
-                    return None;
-                }
-                p.expected_purchases(h.value(i), x.value(i), t_x.value(i), t.value(i))
-            })
-            .collect();
-        Ok(ColumnarValue::Array(std::sync::Arc::new(out)))
+        apply_model(&args.args, args.number_rows, &BGNBD_FIELDS, |p, v| {
+            BgNbd {
+                r: p[0],
+                alpha: p[1],
+                a: p[2],
+                b: p[3],
+            }
+            .expected_purchases(v[0], v[1], v[2], v[3])
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -3,15 +3,14 @@
 
 use std::sync::LazyLock;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::gamma_gamma::GammaGamma;
-use super::{DOC_SECTION, check_params, coerce_numeric, floats};
+use super::{DOC_SECTION, GG_FIELDS, apply_model, check_params, coerce_numeric};
 use crate::make_udf_function;
 
 make_udf_function!(GammaGammaExpectedSpendFunc, gamma_gamma_expected_spend_udf);
@@ -64,12 +63,7 @@ impl ScalarUDFImpl for GammaGammaExpectedSpendFunc {
                 arg_types.len()
             );
         }
-        check_params(
-            self.name(),
-            "gamma_gamma_fit",
-            &arg_types[0],
-            &["p", "q", "v"],
-        )?;
+        check_params(self.name(), "gamma_gamma_fit", &arg_types[0], &GG_FIELDS)?;
         coerce_numeric(self.name(), arg_types, 1)
     }
 
@@ -78,34 +72,14 @@ impl ScalarUDFImpl for GammaGammaExpectedSpendFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let n = args.number_rows;
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
-        let Some(s) = arrays[0].as_any().downcast_ref::<StructArray>() else {
-            return exec_err!("the parameters must be the struct gamma_gamma_fit returns");
-        };
-        let field = |name: &str| -> Result<Float64Array> {
-            match s.column_by_name(name) {
-                Some(c) => floats(c),
-                None => exec_err!("the parameters have no field '{name}'"),
+        apply_model(&args.args, args.number_rows, &GG_FIELDS, |p, v| {
+            GammaGamma {
+                p: p[0],
+                q: p[1],
+                v: p[2],
             }
-        };
-        let (p, q, v) = (field("p")?, field("q")?, field("v")?);
-        let (x, m) = (floats(&arrays[1])?, floats(&arrays[2])?);
-        let out: Float64Array = (0..n)
-            .map(|i| {
-                let valid = [&p, &q, &v, &x, &m].iter().all(|a| a.is_valid(i)) && s.is_valid(i);
-                if !valid {
-                    return None;
-                }
-                GammaGamma {
-                    p: p.value(i),
-                    q: q.value(i),
-                    v: v.value(i),
-                }
-                .expected_spend(x.value(i), m.value(i))
-            })
-            .collect();
-        Ok(ColumnarValue::Array(std::sync::Arc::new(out)))
+            .expected_spend(v[0], v[1])
+        })
     }
 
     fn documentation(&self) -> Option<&Documentation> {

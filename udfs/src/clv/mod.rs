@@ -7,7 +7,7 @@ use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err, plan_err};
-use datafusion::logical_expr::{AggregateUDF, DocSection, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, DocSection, ScalarUDF};
 
 pub mod bgnbd;
 pub mod bgnbd_expected_purchases;
@@ -18,6 +18,11 @@ pub mod gamma_gamma_expected_spend;
 pub mod gamma_gamma_fit;
 pub mod math;
 pub mod sample;
+
+/// The parameters the BG/NBD functions read from `bgnbd_fit`'s struct.
+pub const BGNBD_FIELDS: [&str; 4] = ["r", "alpha", "a", "b"];
+/// The parameters the Gamma-Gamma functions read from `gamma_gamma_fit`'s struct.
+pub const GG_FIELDS: [&str; 3] = ["p", "q", "v"];
 
 /// Where the CLV functions are listed in the documentation.
 pub const DOC_SECTION: DocSection = DocSection {
@@ -89,27 +94,44 @@ pub fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Res
     }
 }
 
-/// Reads the BG/NBD parameters of each row of a parameters struct (NULL where any is NULL).
-pub fn bgnbd_params(array: &ArrayRef) -> Result<Vec<Option<bgnbd::BgNbd>>> {
-    let Some(s) = array.as_any().downcast_ref::<StructArray>() else {
-        return exec_err!("the parameters must be the struct bgnbd_fit returns");
+/// Applies a fitted model row by row: `args[0]` is the parameters struct (its `fields` read
+/// as numbers), the other arguments are numbers; `f` gets the parameters and the numbers of a
+/// row. A NULL anywhere in a row gives NULL.
+pub fn apply_model(
+    args: &[ColumnarValue],
+    rows: usize,
+    fields: &[&str],
+    f: impl Fn(&[f64], &[f64]) -> Option<f64>,
+) -> Result<ColumnarValue> {
+    let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(args)?;
+    let Some(s) = arrays[0].as_any().downcast_ref::<StructArray>() else {
+        return exec_err!("the first argument must be the parameters struct of a fit");
     };
-    let field = |n: &str| -> Result<Float64Array> {
-        match s.column_by_name(n) {
+    let params = fields
+        .iter()
+        .map(|n| match s.column_by_name(n) {
             Some(c) => floats(c),
             None => exec_err!("the parameters have no field '{n}'"),
-        }
-    };
-    let (r, alpha, a, b) = (field("r")?, field("alpha")?, field("a")?, field("b")?);
-    Ok((0..s.len())
-        .map(|i| {
-            (s.is_valid(i) && r.is_valid(i) && alpha.is_valid(i) && a.is_valid(i) && b.is_valid(i))
-                .then(|| bgnbd::BgNbd {
-                    r: r.value(i),
-                    alpha: alpha.value(i),
-                    a: a.value(i),
-                    b: b.value(i),
-                })
         })
-        .collect())
+        .collect::<Result<Vec<_>>>()?;
+    let values = arrays[1..].iter().map(floats).collect::<Result<Vec<_>>>()?;
+    let (mut p, mut v) = (vec![0.0; params.len()], vec![0.0; values.len()]);
+    let out: Float64Array = (0..rows)
+        .map(|i| {
+            let valid = s.is_valid(i) && params.iter().chain(&values).all(|c| c.is_valid(i));
+            if !valid {
+                return None;
+            }
+            params
+                .iter()
+                .zip(p.iter_mut())
+                .for_each(|(c, x)| *x = c.value(i));
+            values
+                .iter()
+                .zip(v.iter_mut())
+                .for_each(|(c, x)| *x = c.value(i));
+            f(&p, &v)
+        })
+        .collect();
+    Ok(ColumnarValue::Array(Arc::new(out)))
 }
