@@ -16,18 +16,28 @@ pub const BUILTIN_VIEWS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/b
 
 /// Runs every statement of one view file; returns the problems found.
 pub async fn load_sql_text(ctx: &SessionContext, file: &str, text: &str) -> Vec<PersonaError> {
-    let mut problems = Vec::new();
+    run_file(ctx, file, text)
+        .await
+        .into_iter()
+        .map(|(_, problem)| problem)
+        .collect()
+}
+
+/// Runs every statement of one file; returns each failing statement with its problem.
+async fn run_file(ctx: &SessionContext, file: &str, text: &str) -> Vec<(String, PersonaError)> {
+    let mut failed = Vec::new();
     for stmt in split_statements(text) {
         if let Err(e) = run_ddl(ctx, &stmt.sql).await {
             let (line, message) = locate(&clean_message(&e), stmt.line);
-            problems.push(PersonaError::View {
+            let problem = PersonaError::View {
                 file: file.to_string(),
                 line,
                 message,
-            });
+            };
+            failed.push((stmt.sql, problem));
         }
     }
-    problems
+    failed
 }
 
 async fn run_ddl(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<()> {
@@ -41,26 +51,23 @@ pub async fn load_builtin(ctx: &SessionContext) -> Vec<PersonaError> {
     let mut problems = Vec::new();
     let mut skipped: Vec<(String, Vec<String>)> = Vec::new();
     for (file, text) in BUILTIN_VIEWS {
-        for stmt in split_statements(text) {
-            let Err(e) = run_ddl(ctx, &stmt.sql).await else {
-                continue;
+        for (sql, problem) in run_file(ctx, file, text).await {
+            let missing = match &problem {
+                PersonaError::View { message, .. } => missing_table(message),
+                _ => None,
             };
-            let (line, message) = locate(&clean_message(&e), stmt.line);
-            let view = crate::docs::created_view_name(&stmt.sql);
-            match (missing_table(&message), view) {
+            match (missing, crate::docs::created_view_name(&sql)) {
                 // A view built on a skipped view is skipped for the same missing table.
-                (Some(table), Some(view)) => match skipped
-                    .iter_mut()
-                    .find(|(t, vs)| *t == table || vs.contains(&table))
-                {
-                    Some((_, views)) => views.push(view),
-                    None => skipped.push((table, vec![view])),
-                },
-                _ => problems.push(PersonaError::View {
-                    file: file.to_string(),
-                    line,
-                    message,
-                }),
+                (Some(table), Some(view)) => {
+                    match skipped
+                        .iter_mut()
+                        .find(|(t, vs)| *t == table || vs.contains(&table))
+                    {
+                        Some((_, views)) => views.push(view),
+                        None => skipped.push((table, vec![view])),
+                    }
+                }
+                _ => problems.push(problem),
             }
         }
     }

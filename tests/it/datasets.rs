@@ -6,7 +6,9 @@
 use std::fs;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch};
+use datafusion::arrow::array::{
+    ArrayRef, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch,
+};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -44,12 +46,52 @@ fn cdnow_lines(file: &str, skip: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn money(values: impl Iterator<Item = i128>) -> Arc<Decimal128Array> {
-    Arc::new(
-        Decimal128Array::from_iter_values(values)
-            .with_precision_and_scale(10, 2)
-            .unwrap(),
-    )
+/// How a field of a CDNOW text file becomes a Parquet column.
+#[derive(Clone, Copy)]
+enum Col {
+    Int64,
+    Int32,
+    Date,
+    Money,
+}
+
+/// The whitespace-separated fields of `file` as a batch, field i becoming column i.
+fn text_table(file: &str, skip: usize, columns: &[(&str, Col)]) -> RecordBatch {
+    let rows = cdnow_lines(file, skip);
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(name, col)| {
+            let t = match col {
+                Col::Int64 => DataType::Int64,
+                Col::Int32 => DataType::Int32,
+                Col::Date => DataType::Date32,
+                Col::Money => DataType::Decimal128(10, 2),
+            };
+            Field::new(*name, t, false)
+        })
+        .collect();
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, col))| -> ArrayRef {
+            let field = rows.iter().map(move |r| r[i].as_str());
+            match col {
+                Col::Int64 => Arc::new(Int64Array::from_iter_values(
+                    field.map(|v| v.parse().unwrap()),
+                )),
+                Col::Int32 => Arc::new(Int32Array::from_iter_values(
+                    field.map(|v| v.parse().unwrap()),
+                )),
+                Col::Date => Arc::new(Date32Array::from_iter_values(field.map(day))),
+                Col::Money => Arc::new(
+                    Decimal128Array::from_iter_values(field.map(cents))
+                        .with_precision_and_scale(10, 2)
+                        .unwrap(),
+                ),
+            }
+        })
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).unwrap()
 }
 
 /// Writes `expected` to `file` under PERSONA_BLESS, then checks the committed file equals it.
@@ -75,63 +117,30 @@ fn check_or_bless(file: &str, expected: RecordBatch) {
 
 #[test]
 fn cdnow_parquet_matches_the_original_text() {
-    let rows = cdnow_lines("CDNOW_master.txt", 1);
-    assert_eq!(rows.len(), 69_659, "the published row count");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Int64, false),
-        Field::new("order_date", DataType::Date32, false),
-        Field::new("cds", DataType::Int32, false),
-        Field::new("dollar_value", DataType::Decimal128(10, 2), false),
-    ]));
-    let expected = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| r[0].parse().unwrap()),
-            )),
-            Arc::new(Date32Array::from_iter_values(
-                rows.iter().map(|r| day(&r[1])),
-            )),
-            Arc::new(Int32Array::from_iter_values(
-                rows.iter().map(|r| r[2].parse().unwrap()),
-            )),
-            money(rows.iter().map(|r| cents(&r[3]))),
-        ],
-    )
-    .unwrap();
+    use Col::*;
+    let columns = [
+        ("customer_id", Int64),
+        ("order_date", Date),
+        ("cds", Int32),
+        ("dollar_value", Money),
+    ];
+    let expected = text_table("CDNOW_master.txt", 1, &columns);
+    assert_eq!(expected.num_rows(), 69_659, "the published row count");
     check_or_bless("cdnow_transactions.parquet", expected);
 }
 
 #[test]
 fn cdnow_sample_parquet_matches_the_original_text() {
-    let rows = cdnow_lines("CDNOW_sample.txt", 0);
-    assert_eq!(rows.len(), 6_919, "the published row count");
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("customer_id", DataType::Int64, false),
-        Field::new("sample_id", DataType::Int64, false),
-        Field::new("order_date", DataType::Date32, false),
-        Field::new("cds", DataType::Int32, false),
-        Field::new("dollar_value", DataType::Decimal128(10, 2), false),
-    ]));
-    let expected = RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| r[0].parse().unwrap()),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                rows.iter().map(|r| r[1].parse().unwrap()),
-            )),
-            Arc::new(Date32Array::from_iter_values(
-                rows.iter().map(|r| day(&r[2])),
-            )),
-            Arc::new(Int32Array::from_iter_values(
-                rows.iter().map(|r| r[3].parse().unwrap()),
-            )),
-            money(rows.iter().map(|r| cents(&r[4]))),
-        ],
-    )
-    .unwrap();
+    use Col::*;
+    let columns = [
+        ("customer_id", Int64),
+        ("sample_id", Int64),
+        ("order_date", Date),
+        ("cds", Int32),
+        ("dollar_value", Money),
+    ];
+    let expected = text_table("CDNOW_sample.txt", 0, &columns);
+    assert_eq!(expected.num_rows(), 6_919, "the published row count");
     check_or_bless("cdnow_sample_transactions.parquet", expected);
 }
 

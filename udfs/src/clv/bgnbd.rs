@@ -4,7 +4,7 @@
 //! Customers are summarised as (x, t_x, T): repeat purchases, the time of the last one, and
 //! the time observed, all measured from each customer's first purchase in one time unit.
 
-use super::math::{fit_log_params, hyp2f1, ln_gamma};
+use super::math::{Fitted, fit_log_params, hyp2f1, ln_gamma};
 
 /// Fitted BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,14 +13,6 @@ pub struct BgNbd {
     pub alpha: f64,
     pub a: f64,
     pub b: f64,
-}
-
-/// A fit and how it went.
-#[derive(Debug, Clone, Copy)]
-pub struct Fit {
-    pub params: BgNbd,
-    pub log_likelihood: f64,
-    pub converged: bool,
 }
 
 impl BgNbd {
@@ -148,7 +140,7 @@ impl Summary {
 
 /// Fits BG/NBD to customer summaries by maximum likelihood (Nelder–Mead on log-parameters).
 /// `None` when there is nothing to fit.
-pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fit> {
+pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fitted<BgNbd>> {
     if data.is_empty() {
         return None;
     }
@@ -165,18 +157,13 @@ pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fit> {
     // Start from the method-of-moments scale of alpha: the mean observation time.
     let mean_t = data.iter().map(|d| d.2).sum::<f64>() / data.len() as f64;
     let x0 = [0.0, mean_t.max(1e-3).ln(), 0.0, 0.0];
-    let f = fit_log_params(negative_ll, &x0);
-    let params = BgNbd {
-        r: f.params[0],
-        alpha: f.params[1],
-        a: f.params[2],
-        b: f.params[3],
-    };
-    Some(Fit {
-        params,
-        log_likelihood: f.log_likelihood,
-        converged: f.converged,
-    })
+    let fit = fit_log_params(negative_ll, &x0);
+    Some(fit.map(|p| BgNbd {
+        r: p[0],
+        alpha: p[1],
+        a: p[2],
+        b: p[3],
+    }))
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 use std::sync::LazyLock;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::bgnbd::BgNbd;
-use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, check_params, coerce_numeric};
+use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, coerce_documented};
 use crate::make_udf_function;
 
 make_udf_function!(BgNbdExpectedPurchasesFunc, bgnbd_expected_purchases_udf);
@@ -58,14 +58,12 @@ impl ScalarUDFImpl for BgNbdExpectedPurchasesFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 5 {
-            return plan_err!(
-                "bgnbd_expected_purchases takes 5 arguments (params, t, frequency, recency, T), got {}",
-                arg_types.len()
-            );
-        }
-        check_params(self.name(), "bgnbd_fit", &arg_types[0], &BGNBD_FIELDS)?;
-        coerce_numeric(self.name(), arg_types, 1)
+        coerce_documented(
+            self.name(),
+            &DOC,
+            arg_types,
+            Some(("bgnbd_fit", &BGNBD_FIELDS)),
+        )
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

@@ -3,14 +3,14 @@
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use super::sample::{SampleAccumulator, fit_struct, fit_struct_type, state_fields};
-use super::{DOC_SECTION, bgnbd, coerce_numeric};
+use super::{DOC_SECTION, bgnbd, coerce_documented};
 
 /// Shared instance of `bgnbd_fit`.
 pub fn bgnbd_fit_udaf() -> Arc<AggregateUDF> {
@@ -63,13 +63,7 @@ impl AggregateUDFImpl for BgNbdFitFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 3 {
-            return plan_err!(
-                "bgnbd_fit takes 3 arguments (frequency, recency, T), got {}",
-                arg_types.len()
-            );
-        }
-        coerce_numeric(self.name(), arg_types, 0)
+        coerce_documented(self.name(), &DOC, arg_types, None)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

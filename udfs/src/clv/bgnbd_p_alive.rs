@@ -3,13 +3,13 @@
 use std::sync::LazyLock;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::bgnbd::BgNbd;
-use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, check_params, coerce_numeric};
+use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, coerce_documented};
 use crate::make_udf_function;
 
 make_udf_function!(BgNbdPAliveFunc, bgnbd_p_alive_udf);
@@ -56,14 +56,12 @@ impl ScalarUDFImpl for BgNbdPAliveFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 4 {
-            return plan_err!(
-                "bgnbd_p_alive takes 4 arguments (params, frequency, recency, T), got {}",
-                arg_types.len()
-            );
-        }
-        check_params(self.name(), "bgnbd_fit", &arg_types[0], &BGNBD_FIELDS)?;
-        coerce_numeric(self.name(), arg_types, 1)
+        coerce_documented(
+            self.name(),
+            &DOC,
+            arg_types,
+            Some(("bgnbd_fit", &BGNBD_FIELDS)),
+        )
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

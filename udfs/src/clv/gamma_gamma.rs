@@ -5,7 +5,7 @@
 //! Customers are summarised as (x, m): repeat purchases and their mean value; only customers
 //! with x > 0 and m > 0 carry information.
 
-use super::math::{fit_log_params, ln_gamma};
+use super::math::{Fitted, fit_log_params, ln_gamma};
 
 /// Fitted Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,14 +13,6 @@ pub struct GammaGamma {
     pub p: f64,
     pub q: f64,
     pub v: f64,
-}
-
-/// A fit and how it went.
-#[derive(Debug, Clone, Copy)]
-pub struct Fit {
-    pub params: GammaGamma,
-    pub log_likelihood: f64,
-    pub converged: bool,
 }
 
 impl GammaGamma {
@@ -44,7 +36,7 @@ impl GammaGamma {
 }
 
 /// Fits Gamma-Gamma by maximum likelihood over customers with x > 0 and m > 0.
-pub fn fit(data: &[(f64, f64)]) -> Option<Fit> {
+pub fn fit(data: &[(f64, f64)]) -> Option<Fitted<GammaGamma>> {
     if data.is_empty() {
         return None;
     }
@@ -59,17 +51,12 @@ pub fn fit(data: &[(f64, f64)]) -> Option<Fit> {
             .map(|&(x, m)| params.log_likelihood(x, m))
             .sum::<f64>()
     };
-    let f = fit_log_params(negative_ll, &[0.0, 0.0, 0.0]);
-    let params = GammaGamma {
-        p: f.params[0],
-        q: f.params[1],
-        v: f.params[2],
-    };
-    Some(Fit {
-        params,
-        log_likelihood: f.log_likelihood,
-        converged: f.converged,
-    })
+    let fit = fit_log_params(negative_ll, &[0.0, 0.0, 0.0]);
+    Some(fit.map(|p| GammaGamma {
+        p: p[0],
+        q: p[1],
+        v: p[2],
+    }))
 }
 
 #[cfg(test)]

@@ -4,13 +4,13 @@
 use std::sync::LazyLock;
 
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, plan_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::gamma_gamma::GammaGamma;
-use super::{DOC_SECTION, GG_FIELDS, apply_model, check_params, coerce_numeric};
+use super::{DOC_SECTION, GG_FIELDS, apply_model, coerce_documented};
 use crate::make_udf_function;
 
 make_udf_function!(GammaGammaExpectedSpendFunc, gamma_gamma_expected_spend_udf);
@@ -57,14 +57,12 @@ impl ScalarUDFImpl for GammaGammaExpectedSpendFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 3 {
-            return plan_err!(
-                "gamma_gamma_expected_spend takes 3 arguments (params, frequency, monetary), got {}",
-                arg_types.len()
-            );
-        }
-        check_params(self.name(), "gamma_gamma_fit", &arg_types[0], &GG_FIELDS)?;
-        coerce_numeric(self.name(), arg_types, 1)
+        coerce_documented(
+            self.name(),
+            &DOC,
+            arg_types,
+            Some(("gamma_gamma_fit", &GG_FIELDS)),
+        )
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

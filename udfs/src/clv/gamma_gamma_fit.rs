@@ -4,14 +4,14 @@
 use std::sync::{Arc, LazyLock, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, FieldRef};
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
 };
 
 use super::sample::{SampleAccumulator, fit_struct, fit_struct_type, state_fields};
-use super::{DOC_SECTION, coerce_numeric, gamma_gamma};
+use super::{DOC_SECTION, coerce_documented, gamma_gamma};
 
 /// Shared instance of `gamma_gamma_fit`.
 pub fn gamma_gamma_fit_udaf() -> Arc<AggregateUDF> {
@@ -80,13 +80,7 @@ impl AggregateUDFImpl for GammaGammaFitFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        if arg_types.len() != 2 {
-            return plan_err!(
-                "gamma_gamma_fit takes 2 arguments (frequency, monetary), got {}",
-                arg_types.len()
-            );
-        }
-        coerce_numeric(self.name(), arg_types, 0)
+        coerce_documented(self.name(), &DOC, arg_types, None)
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {

@@ -152,18 +152,30 @@ pub fn nelder_mead(
     }
 }
 
-/// A maximum-likelihood fit over positive parameters: the parameters, the log-likelihood,
-/// and whether the optimiser settled on finite values.
-pub struct LogFit {
-    pub params: Vec<f64>,
+/// A maximum-likelihood fit: the parameters, the log-likelihood, and whether the optimiser
+/// settled on finite values.
+#[derive(Debug, Clone, Copy)]
+pub struct Fitted<P> {
+    pub params: P,
     pub log_likelihood: f64,
     pub converged: bool,
+}
+
+impl<P> Fitted<P> {
+    /// The same fit with its parameters in another shape (a model's struct).
+    pub fn map<Q>(self, f: impl FnOnce(P) -> Q) -> Fitted<Q> {
+        Fitted {
+            params: f(self.params),
+            log_likelihood: self.log_likelihood,
+            converged: self.converged,
+        }
+    }
 }
 
 /// Maximises a log-likelihood over positive parameters by minimising `negative_ll` over their
 /// logarithms from `x0`, then restarting from the optimum with a smaller simplex (the simplex
 /// can stall on a ridge; the restart confirms or improves the optimum).
-pub fn fit_log_params(negative_ll: impl Fn(&[f64]) -> f64, x0: &[f64]) -> LogFit {
+pub fn fit_log_params(negative_ll: impl Fn(&[f64]) -> f64, x0: &[f64]) -> Fitted<Vec<f64>> {
     let mut best = nelder_mead(&negative_ll, x0, 0.5, 1e-12, 20_000);
     let again = nelder_mead(&negative_ll, &best.x, 0.1, 1e-12, 20_000);
     if again.value <= best.value {
@@ -171,7 +183,7 @@ pub fn fit_log_params(negative_ll: impl Fn(&[f64]) -> f64, x0: &[f64]) -> LogFit
     }
     let params: Vec<f64> = best.x.iter().map(|v| v.exp()).collect();
     let finite = params.iter().all(|v| v.is_finite()) && best.value.is_finite();
-    LogFit {
+    Fitted {
         params,
         log_likelihood: -best.value,
         converged: best.converged && finite,

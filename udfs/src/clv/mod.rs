@@ -7,7 +7,7 @@ use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err, plan_err};
-use datafusion::logical_expr::{AggregateUDF, ColumnarValue, DocSection, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, DocSection, Documentation, ScalarUDF};
 
 pub mod bgnbd;
 pub mod bgnbd_expected_purchases;
@@ -48,9 +48,42 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     ]
 }
 
+/// Checks a call against the function's documented arguments: their count (the message lists
+/// them by name), then, when `params` names a fit and its fields, the parameters struct in
+/// first place, and numbers (coerced to Float64) for the rest.
+pub fn coerce_documented(
+    name: &str,
+    doc: &Documentation,
+    arg_types: &[DataType],
+    params: Option<(&str, &[&str])>,
+) -> Result<Vec<DataType>> {
+    let names: Vec<&str> = doc
+        .arguments
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if arg_types.len() != names.len() {
+        return plan_err!(
+            "{name} takes {} arguments ({}), got {}",
+            names.len(),
+            names.join(", "),
+            arg_types.len()
+        );
+    }
+    let skip = match params {
+        Some((fit, fields)) => {
+            check_params(name, fit, &arg_types[0], fields)?;
+            1
+        }
+        None => 0,
+    };
+    coerce_numeric(name, arg_types, skip)
+}
+
 /// Numeric arguments become Float64; anything else is a planning error naming the function
 /// and the position.
-pub fn coerce_numeric(name: &str, arg_types: &[DataType], skip: usize) -> Result<Vec<DataType>> {
+fn coerce_numeric(name: &str, arg_types: &[DataType], skip: usize) -> Result<Vec<DataType>> {
     arg_types
         .iter()
         .enumerate()
@@ -77,7 +110,7 @@ pub fn floats(array: &ArrayRef) -> Result<Float64Array> {
 }
 
 /// Checks that a parameters argument is a struct with the named Float64-castable fields.
-pub fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Result<()> {
+fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Result<()> {
     match t {
         DataType::Struct(fs)
             if fields.iter().all(|f| {
