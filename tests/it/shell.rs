@@ -78,3 +78,71 @@ fn duckdb_dot_commands_and_formats() {
     p.send_line(".quit").unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn output_file_include_listings_and_timing() {
+    let dir = scratch("shell-meta");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "SELECT 'from a file' AS source;\n",
+    )
+    .unwrap();
+    let mut cmd = persona(dir.path());
+    cmd.args(["--history-file", "h.txt"]).env("TERM", "xterm");
+    let mut p = spawn_command(cmd, Some(30_000)).expect("the shell starts");
+    p.exp_string("persona> ").unwrap();
+    step(&mut p, "\\i q.sql", "from a file");
+    step(&mut p, "\\dv", "customer_orders");
+    step(&mut p, "\\dt", "campaign_contacts");
+    step(&mut p, "\\df bgnbd_*", "bgnbd_p_alive");
+    step(&mut p, "\\timing off", "timing off");
+    step(&mut p, "\\o out.txt", "results go to out.txt");
+    // Nothing shows on screen now: wait until the result is in the file.
+    p.send_line("SELECT 'kept' AS word;").unwrap();
+    let out_path = dir.path().join("out.txt");
+    let waited = std::time::Instant::now();
+    while !std::fs::read_to_string(&out_path)
+        .unwrap_or_default()
+        .contains("1 row")
+    {
+        assert!(
+            waited.elapsed().as_secs() < 20,
+            "the result never reached out.txt"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    step(&mut p, "\\o", "results go to the screen again");
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+    let out = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+    assert!(
+        out.contains("kept") && out.contains("1 row") && !out.contains(" s\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn results_taller_than_the_screen_go_through_the_pager() {
+    let dir = scratch("shell-pager");
+    // A pseudo-terminal starts with no size; give it 24 rows as a terminal window has.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.current_dir(dir.path())
+        .args([
+            "-c",
+            "stty rows 24 cols 100 && exec \"$0\" --history-file h.txt",
+            env!("CARGO_BIN_EXE_persona"),
+        ])
+        .env("TERM", "xterm")
+        .env("PERSONA_PAGER", "sed s/^/PAGED:/");
+    let mut p = spawn_command(cmd, Some(30_000)).expect("the shell starts");
+    p.exp_string("persona> ").unwrap();
+    step(&mut p, "SELECT 1 AS short;", "1 row");
+    step(
+        &mut p,
+        "SELECT * FROM generate_series(1, 100);",
+        "PAGED:100 rows (40 shown)",
+    );
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
