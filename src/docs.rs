@@ -14,6 +14,7 @@ pub enum FunctionKind {
     Scalar,
     Aggregate,
     Window,
+    Table,
 }
 
 impl FunctionKind {
@@ -22,6 +23,7 @@ impl FunctionKind {
             FunctionKind::Scalar => "scalar",
             FunctionKind::Aggregate => "aggregate",
             FunctionKind::Window => "window",
+            FunctionKind::Table => "table",
         }
     }
 }
@@ -64,6 +66,14 @@ pub fn functions(ctx: &SessionContext) -> Vec<FunctionInfo> {
             kind: FunctionKind::Window,
             persona: is_ours(name),
             doc: f.documentation().cloned(),
+        });
+    }
+    for f in persona_udfs::table_functions() {
+        out.push(FunctionInfo {
+            name: f.name.to_string(),
+            kind: FunctionKind::Table,
+            persona: true,
+            doc: Some(f.doc.clone()),
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name).then(a.kind.cmp(&b.kind)));

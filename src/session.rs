@@ -110,6 +110,7 @@ impl SessionBuilder {
         // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
         let mut ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
         persona_udfs::register_all(&mut ctx)?;
+        persona_udfs::register_table_functions(&ctx);
 
         let mut problems = Vec::new();
         if let Some(project) = &self.project {

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF, WindowUDF};
+use datafusion::catalog::TableFunctionImpl;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
 pub mod clv;
 pub mod config;
@@ -37,6 +39,31 @@ pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     Vec::new()
 }
 
+/// A table function: its name, implementation and documentation (DataFusion keeps no
+/// documentation for table functions, so it travels alongside).
+pub struct TableFunctionDef {
+    pub name: &'static str,
+    pub function: Arc<dyn TableFunctionImpl>,
+    pub doc: &'static Documentation,
+}
+
+/// Every table function persona adds.
+pub fn table_functions() -> Vec<TableFunctionDef> {
+    vec![TableFunctionDef {
+        name: "clv_summary",
+        function: Arc::new(clv::clv_summary::ClvSummaryFunc),
+        doc: &clv::clv_summary::DOC,
+    }]
+}
+
+/// Registers persona's table functions with a session (they are not part of a
+/// `FunctionRegistry`).
+pub fn register_table_functions(ctx: &SessionContext) {
+    for f in table_functions() {
+        ctx.register_udtf(f.name, f.function);
+    }
+}
+
 /// Registers every persona function with `registry` (a `SessionContext`, a `SessionState`,
 /// or a Ballista executor's registry). A later registration replaces a function of the same
 /// name, so persona's functions win over built-ins they deliberately shadow.
@@ -60,6 +87,7 @@ pub fn function_names() -> Vec<String> {
         .map(|f| f.name().to_string())
         .chain(aggregate_functions().iter().map(|f| f.name().to_string()))
         .chain(window_functions().iter().map(|f| f.name().to_string()))
+        .chain(table_functions().iter().map(|f| f.name.to_string()))
         .collect();
     names.sort();
     names

@@ -1,32 +1,38 @@
 //! `bgnbd_expected_purchases(params, t, frequency, recency, T)`: expected purchases in the next
 //! `t` time units.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 
 use super::bgnbd::BgNbd;
-use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, coerce_documented};
-use crate::make_udf_function;
+use super::model_fn::ModelScalar;
+use super::{BGNBD_FIELDS, DOC_SECTION};
 
-make_udf_function!(BgNbdExpectedPurchasesFunc, bgnbd_expected_purchases_udf);
-
-/// E[purchases in (T, T + t] | x, t_x, T] under fitted BG/NBD parameters (eq. 10 of the paper).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BgNbdExpectedPurchasesFunc {
-    signature: Signature,
+/// Shared instance of `bgnbd_expected_purchases`.
+pub fn bgnbd_expected_purchases_udf() -> Arc<ScalarUDF> {
+    static INSTANCE: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    INSTANCE
+        .get_or_init(|| {
+            ModelScalar::new(
+                "bgnbd_expected_purchases",
+                &DOC,
+                "bgnbd_fit",
+                &BGNBD_FIELDS,
+                apply,
+            )
+        })
+        .clone()
 }
 
-impl Default for BgNbdExpectedPurchasesFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
+fn apply(p: &[f64], v: &[f64]) -> Option<f64> {
+    let model = BgNbd {
+        r: p[0],
+        alpha: p[1],
+        a: p[2],
+        b: p[3],
+    };
+    model.expected_purchases(v[0], v[1], v[2], v[3])
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -47,42 +53,3 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .build()
 });
-
-impl ScalarUDFImpl for BgNbdExpectedPurchasesFunc {
-    fn name(&self) -> &str {
-        "bgnbd_expected_purchases"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_documented(
-            self.name(),
-            &DOC,
-            arg_types,
-            Some(("bgnbd_fit", &BGNBD_FIELDS)),
-        )
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        apply_model(&args.args, args.number_rows, &BGNBD_FIELDS, |p, v| {
-            BgNbd {
-                r: p[0],
-                alpha: p[1],
-                a: p[2],
-                b: p[3],
-            }
-            .expected_purchases(v[0], v[1], v[2], v[3])
-        })
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
-    }
-}

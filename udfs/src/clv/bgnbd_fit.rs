@@ -2,36 +2,21 @@
 
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
-use super::sample::{SampleAccumulator, fit_struct, fit_struct_type, state_fields};
-use super::{DOC_SECTION, bgnbd, coerce_documented};
+use super::model_fn::FitAggregate;
+use super::sample::fit_struct;
+use super::{DOC_SECTION, bgnbd};
 
 /// Shared instance of `bgnbd_fit`.
 pub fn bgnbd_fit_udaf() -> Arc<AggregateUDF> {
     static INSTANCE: OnceLock<Arc<AggregateUDF>> = OnceLock::new();
     INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(BgNbdFitFunc::default())))
+        .get_or_init(|| {
+            FitAggregate::new("bgnbd_fit", &DOC, &["x", "t_x", "t"], &FIELDS, keep, finish)
+        })
         .clone()
-}
-
-/// `bgnbd_fit`; its accumulator keeps the (x, t_x, T) rows (see [`SampleAccumulator`]).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BgNbdFitFunc {
-    signature: Signature,
-}
-
-impl Default for BgNbdFitFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -53,40 +38,11 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl AggregateUDFImpl for BgNbdFitFunc {
-    fn name(&self) -> &str {
-        "bgnbd_fit"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_documented(self.name(), &DOC, arg_types, None)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(fit_struct_type(&FIELDS))
-    }
-
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SampleAccumulator::new(3, keep, finish)))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_fields(args.name, &["x", "t_x", "t"]))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
-    }
-}
-
 /// BG/NBD parameters and fit quality, the fields of `bgnbd_fit`'s struct.
 pub const FIELDS: [&str; 5] = ["r", "alpha", "a", "b", "log_likelihood"];
 
-fn keep(row: &[f64]) -> bool {
+/// Keeps rows that are a possible (x, t_x, T): none negative, t_x ≤ T, T > 0.
+pub fn keep(row: &[f64]) -> bool {
     let (x, t_x, t) = (row[0], row[1], row[2]);
     x >= 0.0 && t_x >= 0.0 && t_x <= t && t > 0.0
 }

@@ -1,31 +1,29 @@
 //! `bgnbd_p_alive(params, frequency, recency, T)`: the probability a customer is still active.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 
 use super::bgnbd::BgNbd;
-use super::{BGNBD_FIELDS, DOC_SECTION, apply_model, coerce_documented};
-use crate::make_udf_function;
+use super::model_fn::ModelScalar;
+use super::{BGNBD_FIELDS, DOC_SECTION};
 
-make_udf_function!(BgNbdPAliveFunc, bgnbd_p_alive_udf);
-
-/// P(alive | x, t_x, T) under fitted BG/NBD parameters.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BgNbdPAliveFunc {
-    signature: Signature,
+/// Shared instance of `bgnbd_p_alive`.
+pub fn bgnbd_p_alive_udf() -> Arc<ScalarUDF> {
+    static INSTANCE: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    INSTANCE
+        .get_or_init(|| ModelScalar::new("bgnbd_p_alive", &DOC, "bgnbd_fit", &BGNBD_FIELDS, apply))
+        .clone()
 }
 
-impl Default for BgNbdPAliveFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
+fn apply(p: &[f64], v: &[f64]) -> Option<f64> {
+    let model = BgNbd {
+        r: p[0],
+        alpha: p[1],
+        a: p[2],
+        b: p[3],
+    };
+    Some(model.p_alive(v[0], v[1], v[2]))
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -45,44 +43,3 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .build()
 });
-
-impl ScalarUDFImpl for BgNbdPAliveFunc {
-    fn name(&self) -> &str {
-        "bgnbd_p_alive"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_documented(
-            self.name(),
-            &DOC,
-            arg_types,
-            Some(("bgnbd_fit", &BGNBD_FIELDS)),
-        )
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        apply_model(&args.args, args.number_rows, &BGNBD_FIELDS, |p, v| {
-            Some(
-                BgNbd {
-                    r: p[0],
-                    alpha: p[1],
-                    a: p[2],
-                    b: p[3],
-                }
-                .p_alive(v[0], v[1], v[2]),
-            )
-        })
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
-    }
-}

@@ -1,32 +1,37 @@
 //! `gamma_gamma_expected_spend(params, frequency, monetary)`: a customer's expected mean spend
 //! per transaction.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{Documentation, ScalarUDF};
 
 use super::gamma_gamma::GammaGamma;
-use super::{DOC_SECTION, GG_FIELDS, apply_model, coerce_documented};
-use crate::make_udf_function;
+use super::model_fn::ModelScalar;
+use super::{DOC_SECTION, GG_FIELDS};
 
-make_udf_function!(GammaGammaExpectedSpendFunc, gamma_gamma_expected_spend_udf);
-
-/// E[mean spend | x, m] under fitted Gamma-Gamma parameters.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct GammaGammaExpectedSpendFunc {
-    signature: Signature,
+/// Shared instance of `gamma_gamma_expected_spend`.
+pub fn gamma_gamma_expected_spend_udf() -> Arc<ScalarUDF> {
+    static INSTANCE: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    INSTANCE
+        .get_or_init(|| {
+            ModelScalar::new(
+                "gamma_gamma_expected_spend",
+                &DOC,
+                "gamma_gamma_fit",
+                &GG_FIELDS,
+                apply,
+            )
+        })
+        .clone()
 }
 
-impl Default for GammaGammaExpectedSpendFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
+fn apply(p: &[f64], v: &[f64]) -> Option<f64> {
+    GammaGamma {
+        p: p[0],
+        q: p[1],
+        v: p[2],
     }
+    .expected_spend(v[0], v[1])
 }
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
@@ -46,41 +51,3 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .build()
 });
-
-impl ScalarUDFImpl for GammaGammaExpectedSpendFunc {
-    fn name(&self) -> &str {
-        "gamma_gamma_expected_spend"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_documented(
-            self.name(),
-            &DOC,
-            arg_types,
-            Some(("gamma_gamma_fit", &GG_FIELDS)),
-        )
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        apply_model(&args.args, args.number_rows, &GG_FIELDS, |p, v| {
-            GammaGamma {
-                p: p[0],
-                q: p[1],
-                v: p[2],
-            }
-            .expected_spend(v[0], v[1])
-        })
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
-    }
-}

@@ -3,36 +3,21 @@
 
 use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{AggregateUDF, Documentation};
 
-use super::sample::{SampleAccumulator, fit_struct, fit_struct_type, state_fields};
-use super::{DOC_SECTION, coerce_documented, gamma_gamma};
+use super::model_fn::FitAggregate;
+use super::sample::fit_struct;
+use super::{DOC_SECTION, gamma_gamma};
 
 /// Shared instance of `gamma_gamma_fit`.
 pub fn gamma_gamma_fit_udaf() -> Arc<AggregateUDF> {
     static INSTANCE: OnceLock<Arc<AggregateUDF>> = OnceLock::new();
     INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(GammaGammaFitFunc::default())))
+        .get_or_init(|| {
+            FitAggregate::new("gamma_gamma_fit", &DOC, &["x", "m"], &FIELDS, keep, finish)
+        })
         .clone()
-}
-
-/// `gamma_gamma_fit`; its accumulator keeps the (x, m) rows (see [`SampleAccumulator`]).
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct GammaGammaFitFunc {
-    signature: Signature,
-}
-
-impl Default for GammaGammaFitFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
 }
 
 /// The fields of `gamma_gamma_fit`'s struct (followed by `converged`).
@@ -68,34 +53,4 @@ fn finish(rows: &[f64], width: usize) -> Result<ScalarValue> {
         )
     });
     fit_struct(&FIELDS, fit)
-}
-
-impl AggregateUDFImpl for GammaGammaFitFunc {
-    fn name(&self) -> &str {
-        "gamma_gamma_fit"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        coerce_documented(self.name(), &DOC, arg_types, None)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(fit_struct_type(&FIELDS))
-    }
-
-    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SampleAccumulator::new(2, keep, finish)))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_fields(args.name, &["x", "m"]))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOC)
-    }
 }

@@ -1,5 +1,6 @@
-//! Customer-lifetime-value models fitted inside the engine: BG/NBD (Fader, Hardie & Lee 2005)
-//! as an aggregate that fits the parameters, and scalar functions that apply them.
+//! Customer-lifetime-value models fitted inside the engine: BG/NBD (Fader, Hardie & Lee 2005),
+//! Pareto/NBD and Gamma-Gamma, each as an aggregate that fits the parameters and scalar
+//! functions that apply them, and `clv()` that combines a purchase model with the spend model.
 
 use std::sync::Arc;
 
@@ -13,14 +14,23 @@ pub mod bgnbd;
 pub mod bgnbd_expected_purchases;
 pub mod bgnbd_fit;
 pub mod bgnbd_p_alive;
+pub mod clv_summary;
 pub mod gamma_gamma;
 pub mod gamma_gamma_expected_spend;
 pub mod gamma_gamma_fit;
+pub mod lifetime_value;
 pub mod math;
+pub mod model_fn;
+pub mod pareto_nbd;
+pub mod pareto_nbd_expected_purchases;
+pub mod pareto_nbd_fit;
+pub mod pareto_nbd_p_alive;
 pub mod sample;
 
 /// The parameters the BG/NBD functions read from `bgnbd_fit`'s struct.
 pub const BGNBD_FIELDS: [&str; 4] = ["r", "alpha", "a", "b"];
+/// The parameters the Pareto/NBD functions read from `pareto_nbd_fit`'s struct.
+pub const PARETO_FIELDS: [&str; 4] = ["r", "alpha", "s", "beta"];
 /// The parameters the Gamma-Gamma functions read from `gamma_gamma_fit`'s struct.
 pub const GG_FIELDS: [&str; 3] = ["p", "q", "v"];
 
@@ -36,7 +46,10 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         bgnbd_expected_purchases::bgnbd_expected_purchases_udf(),
         bgnbd_p_alive::bgnbd_p_alive_udf(),
+        pareto_nbd_expected_purchases::pareto_nbd_expected_purchases_udf(),
+        pareto_nbd_p_alive::pareto_nbd_p_alive_udf(),
         gamma_gamma_expected_spend::gamma_gamma_expected_spend_udf(),
+        lifetime_value::clv_udf(),
     ]
 }
 
@@ -44,6 +57,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         bgnbd_fit::bgnbd_fit_udaf(),
+        pareto_nbd_fit::pareto_nbd_fit_udaf(),
         gamma_gamma_fit::gamma_gamma_fit_udaf(),
     ]
 }
@@ -127,6 +141,24 @@ fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Result<
     }
 }
 
+/// The parameters struct of a fit and its `fields` as Float64 columns.
+pub fn param_columns<'a>(
+    array: &'a ArrayRef,
+    fields: &[&str],
+) -> Result<(&'a StructArray, Vec<Float64Array>)> {
+    let Some(s) = array.as_any().downcast_ref::<StructArray>() else {
+        return exec_err!("the first argument must be the parameters struct of a fit");
+    };
+    let params = fields
+        .iter()
+        .map(|n| match s.column_by_name(n) {
+            Some(c) => floats(c),
+            None => exec_err!("the parameters have no field '{n}'"),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((s, params))
+}
+
 /// Applies a fitted model row by row: `args[0]` is the parameters struct (its `fields` read
 /// as numbers), the other arguments are numbers; `f` gets the parameters and the numbers of a
 /// row. A NULL anywhere in a row gives NULL.
@@ -137,16 +169,7 @@ pub fn apply_model(
     f: impl Fn(&[f64], &[f64]) -> Option<f64>,
 ) -> Result<ColumnarValue> {
     let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(args)?;
-    let Some(s) = arrays[0].as_any().downcast_ref::<StructArray>() else {
-        return exec_err!("the first argument must be the parameters struct of a fit");
-    };
-    let params = fields
-        .iter()
-        .map(|n| match s.column_by_name(n) {
-            Some(c) => floats(c),
-            None => exec_err!("the parameters have no field '{n}'"),
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (s, params) = param_columns(&arrays[0], fields)?;
     let values = arrays[1..].iter().map(floats).collect::<Result<Vec<_>>>()?;
     let (mut p, mut v) = (vec![0.0; params.len()], vec![0.0; values.len()]);
     let out: Float64Array = (0..rows)
