@@ -37,3 +37,7 @@ SELECT
     campaign_id
 FROM orders
 WHERE order_ts < CAST(as_of() + INTERVAL '1 day' AS TIMESTAMP);
+
+-- The sales among stg_orders (completed or shipped orders): what the value models count.
+CREATE OR REPLACE VIEW stg_sales AS
+SELECT * FROM stg_orders WHERE is_sale;

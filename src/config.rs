@@ -13,6 +13,9 @@
 //! region = "CN"
 //! memory_limit = "4GB"
 //!
+//! [settings]                        # any SET-able setting, applied when the project opens
+//! "persona.rfm.method" = "quartile"
+//!
 //! [[source]]
 //! name = "orders"
 //! path = "data/orders/*.csv"
@@ -34,6 +37,26 @@ pub struct ProjectConfig {
     pub project: ProjectSettings,
     #[serde(default, rename = "source")]
     pub sources: Vec<SourceConfig>,
+    /// Session settings applied when the project opens, as `SET key = value` would:
+    /// `"persona.rfm.method" = "quartile"`, `"datafusion.execution.batch_size" = 16384`.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl ProjectConfig {
+    /// The `[settings]` as key and text value pairs.
+    pub fn setting_pairs(&self) -> Vec<(String, String)> {
+        self.settings
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
 }
 
 /// The `[project]` table.

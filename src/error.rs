@@ -110,7 +110,9 @@ pub fn clean_message(err: &DataFusionError) -> String {
     // matches" text; the function's sentence is the one that says what is wrong.
     if let Some(at) = msg.find("coercion failed with: ") {
         let inner = &msg[at + "coercion failed with: ".len()..];
-        let inner = inner.strip_prefix("Error during planning: ").unwrap_or(inner);
+        let inner = inner
+            .strip_prefix("Error during planning: ")
+            .unwrap_or(inner);
         let inner = inner.split(". No function matches").next().unwrap_or(inner);
         msg = format!("Error during planning: {inner}");
     }

@@ -15,6 +15,7 @@ pub mod session;
 pub mod shell;
 pub mod sources;
 pub mod sql_split;
+pub mod tags;
 pub mod views;
 
 pub use config::{Project, ProjectConfig};

@@ -107,6 +107,17 @@ impl SessionBuilder {
         if let Some(tz) = &settings.timezone {
             config.options_mut().execution.time_zone = Some(tz.clone());
         }
+        if let Some(project) = &self.project {
+            for (key, value) in project.config.setting_pairs() {
+                config.options_mut().set(&key, &value).map_err(|e| {
+                    PersonaError::Usage(format!(
+                        "{}: [settings] {key}: {}",
+                        project.dir.join("persona.toml").display(),
+                        clean_message(&e)
+                    ))
+                })?;
+            }
+        }
         // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
         let mut ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
         persona_udfs::register_all(&mut ctx)?;
@@ -134,7 +145,8 @@ impl SessionBuilder {
         let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
         ctx.sql(&format!("SET persona.as_of = '{as_of}'")).await?;
 
-        problems.extend(views::load_builtin(&ctx).await);
+        let tags_dir = self.project.as_ref().map(|p| p.sql_dir().join("tags"));
+        problems.extend(views::load_builtin(&ctx, tags_dir.as_deref()).await);
         if let Some(project) = &self.project {
             problems.extend(views::load_dir(&ctx, &project.sql_dir()).await);
         }

@@ -44,37 +44,62 @@ async fn run_ddl(ctx: &SessionContext, sql: &str) -> datafusion::error::Result<(
     ctx.sql(sql).await?.collect().await.map(|_| ())
 }
 
-/// Loads the built-in views. They expect the tables of the sample (`customers`, `orders`, …);
-/// a project without one of them gets one line saying which views it skipped, rather than a
-/// warning per view.
-pub async fn load_builtin(ctx: &SessionContext) -> Vec<PersonaError> {
+/// Loads the built-in views and the tag catalogue (built-in tags, then the project's from
+/// `tags_dir`): views numbered below 900 first, then the tags, then the views from 900 on,
+/// which read `customer_tags`. The built-ins expect the tables of the sample (`customers`,
+/// `orders`, …); a project without one of them gets one line saying which views and tags it
+/// skipped, rather than a warning for each.
+pub async fn load_builtin(ctx: &SessionContext, tags_dir: Option<&Path>) -> Vec<PersonaError> {
     let mut problems = Vec::new();
     let mut skipped: Vec<(String, Vec<String>)> = Vec::new();
-    for (file, text) in BUILTIN_VIEWS {
-        for (sql, problem) in run_file(ctx, file, text).await {
-            let missing = match &problem {
-                PersonaError::View { message, .. } => missing_table(message),
-                _ => None,
-            };
-            match (missing, crate::docs::created_view_name(&sql)) {
-                // A view built on a skipped view is skipped for the same missing table.
-                (Some(table), Some(view)) => {
-                    match skipped
-                        .iter_mut()
-                        .find(|(t, vs)| *t == table || vs.contains(&table))
-                    {
-                        Some((_, views)) => views.push(view),
-                        None => skipped.push((table, vec![view])),
-                    }
+    let after_tags = |file: &&(&str, &str)| file.0.starts_with("sql/9");
+    let mut failed = Vec::new();
+    for (file, text) in BUILTIN_VIEWS.iter().filter(|f| !after_tags(f)) {
+        failed.extend(run_file(ctx, file, text).await);
+    }
+    let (tag_problems, tag_failures) = crate::tags::load(ctx, tags_dir).await;
+    problems.extend(tag_problems);
+    let mut failed: Vec<(Option<String>, PersonaError)> = failed
+        .into_iter()
+        .map(|(sql, p)| (crate::docs::created_view_name(&sql), p))
+        .chain(tag_failures.into_iter().map(|(name, p)| (Some(name), p)))
+        .collect();
+    for (file, text) in BUILTIN_VIEWS.iter().filter(after_tags) {
+        failed.extend(
+            run_file(ctx, file, text)
+                .await
+                .into_iter()
+                .map(|(sql, p)| (crate::docs::created_view_name(&sql), p)),
+        );
+    }
+    for (view, problem) in failed {
+        let missing = match &problem {
+            PersonaError::View { message, .. } => missing_table(message),
+            _ => None,
+        };
+        match (missing, view) {
+            // A view built on a skipped view is skipped for the same missing table.
+            (Some(table), Some(view)) => {
+                match skipped
+                    .iter_mut()
+                    .find(|(t, vs)| *t == table || vs.contains(&table))
+                {
+                    Some((_, views)) => views.push(view),
+                    None => skipped.push((table, vec![view])),
                 }
-                _ => problems.push(problem),
             }
+            _ => problems.push(problem),
         }
     }
     for (table, views) in skipped {
+        // Five names say what is missing; the full list would fill the screen.
+        let shown = views.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+        let more = match views.len().saturating_sub(5) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         problems.push(PersonaError::Usage(format!(
-            "the project has no table '{table}', so these built-in views are not loaded: {}",
-            views.join(", ")
+            "the project has no table '{table}', so these built-in views are not loaded: {shown}{more}"
         )));
     }
     problems

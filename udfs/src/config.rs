@@ -10,20 +10,150 @@ use datafusion::common::config::{ConfigEntry, ConfigExtension, ExtensionOptions}
 use datafusion::common::{Result, plan_err};
 
 /// The `persona.*` settings.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PersonaOptions {
     /// The date every profile is computed as of, `YYYY-MM-DD`; read in SQL through `as_of()`.
     pub as_of: Option<String>,
     /// Default region for phone numbers and addresses (ISO 3166 alpha-2).
     pub region: String,
+    /// The language of labels (segments, tiers, tags): `zh` or `en`.
+    pub lang: Lang,
+    /// How RFM scores are computed.
+    pub rfm_method: RfmMethod,
+    /// Break points for the `breaks` method.
+    pub rfm_breaks: RfmBreaks,
+    /// Loyalty points per completed order.
+    pub loyalty_points_per_order: f64,
+    /// Loyalty points per unit of money spent.
+    pub loyalty_points_per_unit: f64,
+    /// Loyalty levels as `name:min_points` pairs in ascending order; empty for the default
+    /// levels in the session's language.
+    pub loyalty_levels: Vec<(String, f64)>,
+}
+
+impl Default for PersonaOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Label language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// RFM scoring methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RfmMethod {
+    /// Scores 1..5 by rank: 1 + floor(5 (rank − 1) / n), ties sharing the lowest rank.
+    Quintile,
+    /// Scores 1..4 the same way.
+    Quartile,
+    /// 2 when at least as good as the mean, 1 otherwise.
+    Mean,
+    /// 1 + the number of break points passed.
+    Breaks,
+}
+
+impl RfmMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            RfmMethod::Quintile => "quintile",
+            RfmMethod::Quartile => "quartile",
+            RfmMethod::Mean => "mean",
+            RfmMethod::Breaks => "breaks",
+        }
+    }
+}
+
+/// Ascending break points for recency (days), frequency (orders) and monetary value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RfmBreaks {
+    pub r: Vec<f64>,
+    pub f: Vec<f64>,
+    pub m: Vec<f64>,
+}
+
+impl Default for RfmBreaks {
+    fn default() -> Self {
+        RfmBreaks {
+            r: vec![30.0, 90.0, 180.0, 365.0],
+            f: vec![2.0, 3.0, 5.0, 8.0],
+            m: vec![100.0, 300.0, 1000.0, 3000.0],
+        }
+    }
+}
+
+impl RfmBreaks {
+    /// Parses `r:30,90,180,365;f:2,3,5,8;m:100,300,1000,3000`; dimensions left out keep their
+    /// defaults. Each list must be ascending, with one to four points.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut out = RfmBreaks::default();
+        for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            let Some((dim, list)) = part.split_once(':') else {
+                return plan_err!(
+                    "persona.rfm.breaks must look like 'r:30,90,180,365;f:2,3,5,8;m:100,300,1000,3000', got '{text}'"
+                );
+            };
+            let points: Vec<f64> = list
+                .split(',')
+                .map(|v| v.trim().parse::<f64>())
+                .collect::<std::result::Result<_, _>>()
+                .or_else(|_| plan_err!("persona.rfm.breaks: '{list}' is not a list of numbers"))?;
+            if points.is_empty() || points.len() > 4 || points.windows(2).any(|w| w[0] >= w[1]) {
+                return plan_err!(
+                    "persona.rfm.breaks: the {dim} break points must be one to four ascending numbers, got '{list}'"
+                );
+            }
+            match dim.trim().to_ascii_lowercase().as_str() {
+                "r" => out.r = points,
+                "f" => out.f = points,
+                "m" => out.m = points,
+                other => {
+                    return plan_err!(
+                        "persona.rfm.breaks: unknown dimension '{other}'; use r, f and m"
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn render(&self) -> String {
+        let list = |v: &[f64]| v.iter().map(f64::to_string).collect::<Vec<_>>().join(",");
+        format!(
+            "r:{};f:{};m:{}",
+            list(&self.r),
+            list(&self.f),
+            list(&self.m)
+        )
+    }
 }
 
 impl PersonaOptions {
-    /// Options with the default region, `CN`.
+    /// The defaults: region CN, Chinese labels, quintile RFM scores, 10 points an order and
+    /// 1 point per unit spent.
     pub fn new() -> Self {
         Self {
             as_of: None,
             region: "CN".to_string(),
+            lang: Lang::Zh,
+            rfm_method: RfmMethod::Quintile,
+            rfm_breaks: RfmBreaks::default(),
+            loyalty_points_per_order: 10.0,
+            loyalty_points_per_unit: 1.0,
+            loyalty_levels: Vec::new(),
         }
     }
 
@@ -31,11 +161,89 @@ impl PersonaOptions {
     pub fn as_of_days(&self) -> Option<i32> {
         self.as_of.as_deref().and_then(|s| parse_date_days(s).ok())
     }
+
+    /// The loyalty levels in force: the configured ones, or the defaults in the session's
+    /// language.
+    pub fn loyalty_levels(&self) -> Vec<(String, f64)> {
+        if !self.loyalty_levels.is_empty() {
+            return self.loyalty_levels.clone();
+        }
+        let names: [&str; 4] = match self.lang {
+            Lang::Zh => ["普通会员", "银卡会员", "金卡会员", "钻石会员"],
+            Lang::En => ["Member", "Silver", "Gold", "Diamond"],
+        };
+        names
+            .iter()
+            .zip([0.0, 1_000.0, 5_000.0, 20_000.0])
+            .map(|(n, p)| (n.to_string(), p))
+            .collect()
+    }
 }
 
-const AS_OF_DOC: &str =
-    "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.";
-const REGION_DOC: &str = "Default region for phone numbers and addresses (ISO 3166 alpha-2).";
+/// Every setting: its key under `persona.`, and its description.
+const SETTINGS: [(&str, &str); 8] = [
+    (
+        "as_of",
+        "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.",
+    ),
+    (
+        "region",
+        "Default region for phone numbers and addresses (ISO 3166 alpha-2).",
+    ),
+    (
+        "lang",
+        "Language of segment, tier and tag labels: zh (default) or en.",
+    ),
+    (
+        "rfm.method",
+        "RFM scoring: quintile (default), quartile, mean or breaks.",
+    ),
+    (
+        "rfm.breaks",
+        "Break points for rfm.method = breaks, as 'r:30,90,180,365;f:2,3,5,8;m:100,300,1000,3000'.",
+    ),
+    (
+        "loyalty.points_per_order",
+        "Loyalty points per completed order (default 10).",
+    ),
+    (
+        "loyalty.points_per_unit",
+        "Loyalty points per unit of money spent (default 1).",
+    ),
+    (
+        "loyalty.levels",
+        "Loyalty levels as 'name:min_points,...' ascending; default 普通会员/银卡会员/金卡会员/钻石会员 at 0, 1000, 5000, 20000.",
+    ),
+];
+
+fn parse_number(key: &str, value: &str) -> Result<f64> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => plan_err!("persona.{key} must be a number of at least 0, got '{value}'"),
+    }
+}
+
+fn parse_levels(value: &str) -> Result<Vec<(String, f64)>> {
+    let bad = || {
+        plan_err!(
+            "persona.loyalty.levels must look like 'Member:0,Silver:1000,Gold:5000', ascending, got '{value}'"
+        )
+    };
+    let mut levels = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, min)) = part.rsplit_once(':') else {
+            return bad();
+        };
+        let Ok(min) = min.trim().parse::<f64>() else {
+            return bad();
+        };
+        levels.push((name.trim().to_string(), min));
+    }
+    if levels.windows(2).any(|w| w[0].1 >= w[1].1) {
+        return bad();
+    }
+    Ok(levels)
+}
 
 impl ExtensionOptions for PersonaOptions {
     fn as_any(&self) -> &dyn Any {
@@ -51,28 +259,58 @@ impl ExtensionOptions for PersonaOptions {
     }
 
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let trimmed = value.trim();
         match key {
             "as_of" => {
-                let value = value.trim();
-                if value.is_empty() || value.eq_ignore_ascii_case("null") {
+                if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("null") {
                     self.as_of = None;
                 } else {
-                    parse_date_days(value)?;
-                    self.as_of = Some(value.to_string());
+                    parse_date_days(trimmed)?;
+                    self.as_of = Some(trimmed.to_string());
                 }
             }
             "region" => {
-                let value = value.trim();
-                if value.len() != 2 || !value.chars().all(|c| c.is_ascii_alphabetic()) {
+                if trimmed.len() != 2 || !trimmed.chars().all(|c| c.is_ascii_alphabetic()) {
                     return plan_err!(
-                        "persona.region must be a two-letter region code such as 'CN', got '{value}'"
+                        "persona.region must be a two-letter region code such as 'CN', got '{trimmed}'"
                     );
                 }
-                self.region = value.to_ascii_uppercase();
+                self.region = trimmed.to_ascii_uppercase();
             }
+            "lang" => {
+                self.lang = match trimmed.to_ascii_lowercase().as_str() {
+                    "zh" | "cn" | "zh-cn" => Lang::Zh,
+                    "en" => Lang::En,
+                    _ => return plan_err!("persona.lang must be 'zh' or 'en', got '{trimmed}'"),
+                }
+            }
+            "rfm.method" => {
+                self.rfm_method = match trimmed.to_ascii_lowercase().as_str() {
+                    "quintile" => RfmMethod::Quintile,
+                    "quartile" => RfmMethod::Quartile,
+                    "mean" => RfmMethod::Mean,
+                    "breaks" => RfmMethod::Breaks,
+                    _ => {
+                        return plan_err!(
+                            "persona.rfm.method must be 'quintile', 'quartile', 'mean' or 'breaks', got '{trimmed}'"
+                        );
+                    }
+                }
+            }
+            "rfm.breaks" => self.rfm_breaks = RfmBreaks::parse(trimmed)?,
+            "loyalty.points_per_order" => {
+                self.loyalty_points_per_order = parse_number(key, trimmed)?
+            }
+            "loyalty.points_per_unit" => self.loyalty_points_per_unit = parse_number(key, trimmed)?,
+            "loyalty.levels" => self.loyalty_levels = parse_levels(trimmed)?,
             _ => {
+                let known: Vec<String> = SETTINGS
+                    .iter()
+                    .map(|(k, _)| format!("persona.{k}"))
+                    .collect();
                 return plan_err!(
-                    "unknown setting 'persona.{key}'; persona's settings are persona.as_of and persona.region"
+                    "unknown setting 'persona.{key}'; persona's settings are {}",
+                    known.join(", ")
                 );
             }
         }
@@ -80,18 +318,32 @@ impl ExtensionOptions for PersonaOptions {
     }
 
     fn entries(&self) -> Vec<ConfigEntry> {
-        vec![
-            ConfigEntry {
-                key: "persona.as_of".into(),
-                value: self.as_of.clone(),
-                description: AS_OF_DOC,
-            },
-            ConfigEntry {
-                key: "persona.region".into(),
-                value: Some(self.region.clone()),
-                description: REGION_DOC,
-            },
-        ]
+        SETTINGS
+            .iter()
+            .map(|(key, description)| {
+                let value = match *key {
+                    "as_of" => self.as_of.clone(),
+                    "region" => Some(self.region.clone()),
+                    "lang" => Some(self.lang.name().to_string()),
+                    "rfm.method" => Some(self.rfm_method.name().to_string()),
+                    "rfm.breaks" => Some(self.rfm_breaks.render()),
+                    "loyalty.points_per_order" => Some(self.loyalty_points_per_order.to_string()),
+                    "loyalty.points_per_unit" => Some(self.loyalty_points_per_unit.to_string()),
+                    _ => Some(
+                        self.loyalty_levels()
+                            .iter()
+                            .map(|(n, p)| format!("{n}:{p}"))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                };
+                ConfigEntry {
+                    key: format!("persona.{key}"),
+                    value,
+                    description,
+                }
+            })
+            .collect()
     }
 }
 
@@ -167,5 +419,34 @@ mod tests {
         assert!(err.contains("'2024-13-01'"), "{err}");
         o.set("as_of", "2024-06-30").unwrap();
         assert_eq!(o.as_of_days(), Some(19_904));
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn rfm_breaks_parse_and_reject_unordered_points() {
+        let b = RfmBreaks::parse("r:7,30;m:50,100,200").unwrap();
+        assert_eq!(b.r, vec![7.0, 30.0]);
+        assert_eq!(b.f, RfmBreaks::default().f);
+        assert!(RfmBreaks::parse("f:3,2").is_err());
+        assert!(RfmBreaks::parse("x:1").is_err());
+    }
+
+    #[test]
+    fn every_setting_round_trips_through_its_entry() {
+        let mut o = PersonaOptions::new();
+        o.set("loyalty.levels", "A:0,B:10").unwrap();
+        o.set("lang", "en").unwrap();
+        for e in o.entries() {
+            let key = e.key.strip_prefix("persona.").unwrap().to_string();
+            if let Some(v) = e.value {
+                let mut again = o.clone();
+                again.set(&key, &v).unwrap();
+                assert_eq!(again, o, "{key}");
+            }
+        }
     }
 }

@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
-use datafusion::catalog::TableFunctionImpl;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
@@ -19,6 +19,7 @@ pub mod clv;
 pub mod config;
 pub mod core;
 mod macros;
+pub mod segment;
 
 pub use config::PersonaOptions;
 
@@ -26,6 +27,7 @@ pub use config::PersonaOptions;
 pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut all = core::functions();
     all.extend(clv::functions());
+    all.extend(segment::functions());
     all
 }
 

@@ -123,12 +123,13 @@ impl TableFunctionImpl for ClvSummaryFunc {
         };
         // Planning only resolves names in the catalogue, which is in memory: the future
         // completes without waiting on anything.
-        let plan = futures::executor::block_on(state.create_logical_plan(&sql))
-            .map_err(|e| {
-                let cause = e.strip_backtrace();
-                let cause = cause.strip_prefix("Error during planning: ").unwrap_or(&cause);
-                plan_datafusion_err!("clv_summary over {table}: {cause}")
-            })?;
+        let plan = futures::executor::block_on(state.create_logical_plan(&sql)).map_err(|e| {
+            let cause = e.strip_backtrace();
+            let cause = cause
+                .strip_prefix("Error during planning: ")
+                .unwrap_or(&cause);
+            plan_datafusion_err!("clv_summary over {table}: {cause}")
+        })?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))
     }
 }

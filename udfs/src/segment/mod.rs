@@ -1,0 +1,63 @@
+//! Scores, segments and levels: RFM scores under the session's method, the segment presets
+//! (`classic`, `cn8`, `tier`) with labels in the session's language, and loyalty levels. The
+//! settings they read (`persona.rfm.*`, `persona.lang`, `persona.loyalty.*`) make them
+//! `Stable`: constant within a query, as a view computed "as of" a session should be.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, DocSection, ScalarUDF};
+
+use crate::config::PersonaOptions;
+
+pub mod label;
+pub mod loyalty_level;
+pub mod rfm_score;
+pub mod rfm_segment;
+
+/// Where these functions are listed in the documentation.
+pub const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Scores and segments",
+    description: Some(
+        "RFM scores, segment presets and loyalty levels, following the persona.* settings.",
+    ),
+};
+
+/// The scalar functions of this family.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        rfm_score::rfm_score_udf(),
+        rfm_segment::rfm_segment_udf(),
+        loyalty_level::loyalty_level_udf(),
+        label::label_udf(),
+    ]
+}
+
+/// The session's persona options (the defaults outside a persona session).
+pub fn options(config: &datafusion::common::config::ConfigOptions) -> PersonaOptions {
+    config
+        .extensions
+        .get::<PersonaOptions>()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A string constant argument, lower-cased; `None` for NULL.
+pub fn constant_text(function: &str, what: &str, arg: &ColumnarValue) -> Result<Option<String>> {
+    match arg {
+        ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(v))
+            | ScalarValue::LargeUtf8(Some(v))
+            | ScalarValue::Utf8View(Some(v)),
+        ) => Ok(Some(v.trim().to_ascii_lowercase())),
+        _ => exec_err!("{function}: {what} must be a string constant"),
+    }
+}
+
+/// Whether a type is text.
+pub fn is_text(t: &DataType) -> bool {
+    t.is_null() || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
