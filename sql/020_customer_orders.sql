@@ -8,8 +8,9 @@ WITH per_customer AS (
         count(*) FILTER (WHERE status = 'refunded') AS refunded_orders,
         coalesce(sum(amount) FILTER (WHERE is_sale), 0) AS revenue,
         coalesce(sum(discount) FILTER (WHERE is_sale), 0) AS discounts,
-        min(order_date) FILTER (WHERE is_sale) AS first_order_date,
-        max(order_date) FILTER (WHERE is_sale) AS last_order_date
+        -- Dates of the first and last timestamps: one cast per customer, not one per order.
+        CAST(min(order_ts) FILTER (WHERE is_sale) AS DATE) AS first_order_date,
+        CAST(max(order_ts) FILTER (WHERE is_sale) AS DATE) AS last_order_date
     FROM stg_orders
     GROUP BY customer_id
 )

@@ -6,6 +6,7 @@ mod generate;
 mod readme;
 mod session;
 mod shell;
+mod value;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

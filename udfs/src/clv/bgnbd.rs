@@ -60,26 +60,47 @@ impl BgNbd {
     }
 }
 
-/// Customer summaries arranged for fast likelihood sums: the terms of the likelihood that
-/// depend only on x (four log-gammas and a log) are computed once per distinct x and
-/// evaluation, not once per customer, and the per-customer rest is summed on all cores.
+/// Customer summaries arranged for fast likelihood sums. Customers with the same (x, t_x, T)
+/// are one row with a weight (all one-time buyers of a day are alike); the terms that depend
+/// only on x (four log-gammas and a log) are computed once per distinct x, and ln(alpha + t)
+/// once per distinct t_x and T, per evaluation, not once per customer; the per-row rest (one
+/// exp and one ln_1p) is summed on all cores.
 struct Summary {
     /// Distinct repeat-purchase counts.
     xs: Vec<f64>,
-    /// Per customer: index into `xs`, t_x, T.
-    rows: Vec<(usize, f64, f64)>,
+    /// Distinct values of t_x and of T together.
+    times: Vec<f64>,
+    /// Per distinct customer: index into `xs`, into `times` for t_x and for T, and the count.
+    rows: Vec<(u32, u32, u32, f64)>,
+}
+
+fn distinct(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
 }
 
 impl Summary {
     fn new(data: &[(f64, f64, f64)]) -> Self {
-        let mut xs: Vec<f64> = data.iter().map(|d| d.0).collect();
-        xs.sort_by(f64::total_cmp);
-        xs.dedup();
-        let rows = data
-            .iter()
-            .map(|&(x, t_x, t)| (xs.partition_point(|&v| v < x), t_x, t))
-            .collect();
-        Summary { xs, rows }
+        let mut sorted = data.to_vec();
+        sorted.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(a.2.total_cmp(&b.2))
+        });
+        let xs = distinct(data.iter().map(|d| d.0).collect());
+        let times = distinct(data.iter().flat_map(|d| [d.1, d.2]).collect());
+        let index = |v: &[f64], x: f64| v.partition_point(|&u| u < x) as u32;
+        let mut rows: Vec<(u32, u32, u32, f64)> = Vec::new();
+        let mut last: Option<(f64, f64, f64)> = None;
+        for &(x, t_x, t) in &sorted {
+            match rows.last_mut() {
+                Some(row) if last == Some((x, t_x, t)) => row.3 += 1.0,
+                _ => rows.push((index(&xs, x), index(&times, t_x), index(&times, t), 1.0)),
+            }
+            last = Some((x, t_x, t));
+        }
+        Summary { xs, times, rows }
     }
 
     /// The log-likelihood of all customers; the same sum as [`BgNbd::log_likelihood`] per row.
@@ -87,7 +108,7 @@ impl Summary {
         let BgNbd { r, alpha, a, b } = *p;
         let base = -ln_gamma(r) + r * alpha.ln() + ln_gamma(a + b) - ln_gamma(b);
         // Per distinct x: the x-only part of A1 + A2, and of A4 (x > 0).
-        let per_x: Vec<(f64, f64)> = self
+        let per_x: Vec<(f64, f64, f64)> = self
             .xs
             .iter()
             .map(|&x| {
@@ -97,27 +118,27 @@ impl Summary {
                 } else {
                     f64::NAN
                 };
-                (a12, a4)
+                (base + a12, a4, r + x)
             })
             .collect();
-        let part = |rows: &[(usize, f64, f64)]| -> f64 {
+        let ln_times: Vec<f64> = self.times.iter().map(|&t| (alpha + t).ln()).collect();
+        let part = |rows: &[(u32, u32, u32, f64)]| -> f64 {
             rows.iter()
-                .map(|&(i, t_x, t)| {
-                    let x = self.xs[i];
-                    let (a12, a4) = per_x[i];
-                    let a3 = -(r + x) * (alpha + t).ln();
-                    let tail = if x > 0.0 {
-                        let a4 = a4 - (r + x) * (alpha + t_x).ln();
-                        let m = a3.max(a4);
-                        m + ((a3 - m).exp() + (a4 - m).exp()).ln()
+                .map(|&(i, tx, t, weight)| {
+                    let (head, a4, rx) = per_x[i as usize];
+                    let a3 = -rx * ln_times[t as usize];
+                    let tail = if self.xs[i as usize] > 0.0 {
+                        let a4 = a4 - rx * ln_times[tx as usize];
+                        let (hi, lo) = if a3 > a4 { (a3, a4) } else { (a4, a3) };
+                        hi + (lo - hi).exp().ln_1p()
                     } else {
                         a3
                     };
-                    base + a12 + tail
+                    weight * (head + tail)
                 })
                 .sum()
         };
-        // Below this many customers a thread costs more than it saves.
+        // Below this many rows a thread costs more than it saves.
         const PARALLEL_FROM: usize = 50_000;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         if self.rows.len() < PARALLEL_FROM || threads < 2 {
