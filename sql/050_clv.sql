@@ -15,16 +15,25 @@ FROM clv_calibration;
 -- expected spend per purchase, and the 12-month CLV at 1% a month. BG/NBD holds a customer
 -- without repeat purchases alive (P(alive) = 1); the churn_risk tag judges them by recency.
 CREATE OR REPLACE VIEW customer_clv AS
+WITH scored AS (
+    SELECT
+        s.*,
+        bgnbd_expected_purchases(m.bgnbd, 90, s.frequency, s.recency, s.t) AS expected_purchases_90d,
+        bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t) AS p_alive,
+        gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) AS expected_spend,
+        clv(m.bgnbd, m.gamma_gamma, s.frequency, s.recency, s.t, s.monetary_value, 12, 0.01, 'days') AS clv_12m
+    FROM clv_calibration s
+    CROSS JOIN clv_models m
+)
 SELECT
-    s.customer_id,
-    s.frequency,
-    s.recency,
-    s.t,
-    s.monetary_value,
-    bgnbd_expected_purchases(m.bgnbd, 90, s.frequency, s.recency, s.t) AS expected_purchases_90d,
-    bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t) AS p_alive,
-    1 - bgnbd_p_alive(m.bgnbd, s.frequency, s.recency, s.t) AS churn_risk,
-    gamma_gamma_expected_spend(m.gamma_gamma, s.frequency, s.monetary_value) AS expected_spend,
-    clv(m.bgnbd, m.gamma_gamma, s.frequency, s.recency, s.t, s.monetary_value, 12, 0.01, 'days') AS clv_12m
-FROM clv_calibration s
-CROSS JOIN clv_models m;
+    customer_id,
+    frequency,
+    recency,
+    t,
+    monetary_value,
+    expected_purchases_90d,
+    p_alive,
+    1 - p_alive AS churn_risk,
+    expected_spend,
+    clv_12m
+FROM scored;

@@ -2,19 +2,23 @@
 -- plus persona.loyalty.points_per_unit for each unit spent, and the level they reach under
 -- persona.loyalty.levels (all three settable in persona.toml's [settings]).
 CREATE OR REPLACE VIEW loyalty_points AS
+WITH earned AS (
+    SELECT
+        customer_id,
+        orders,
+        revenue,
+        orders * CAST(current_setting('persona.loyalty.points_per_order') AS DOUBLE)
+            + CAST(revenue AS DOUBLE) * CAST(current_setting('persona.loyalty.points_per_unit') AS DOUBLE)
+            AS earned
+    FROM customer_orders
+)
 SELECT
     customer_id,
     orders,
     revenue,
-    CAST(floor(
-        orders * CAST(current_setting('persona.loyalty.points_per_order') AS DOUBLE)
-        + CAST(revenue AS DOUBLE) * CAST(current_setting('persona.loyalty.points_per_unit') AS DOUBLE)
-    ) AS BIGINT) AS points,
-    loyalty_level(
-        orders * CAST(current_setting('persona.loyalty.points_per_order') AS DOUBLE)
-        + CAST(revenue AS DOUBLE) * CAST(current_setting('persona.loyalty.points_per_unit') AS DOUBLE)
-    ) AS loyalty_level
-FROM customer_orders;
+    CAST(floor(earned) AS BIGINT) AS points,
+    loyalty_level(earned) AS loyalty_level
+FROM earned;
 
 -- What to do for each value tier. A project edits it by declaring its own source named
 -- tier_actions (same columns), or with INSERT/DELETE in a session; this default is created only

@@ -202,12 +202,11 @@ fn rules_query(tag: &TagFile, from: &str) -> Result<String, PersonaError> {
             "the rule tag has no WHEN rule".to_string(),
         ));
     }
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let mut value = String::from("CASE");
     let mut reason = String::from("CASE");
     for (condition, result) in &whens {
         value.push_str(&format!(" WHEN {condition} THEN {result}"));
-        reason.push_str(&format!(" WHEN {condition} THEN {}", quote(condition)));
+        reason.push_str(&format!(" WHEN {condition} THEN {}", sql_string(condition)));
     }
     if let Some(e) = otherwise {
         value.push_str(&format!(" ELSE {e}"));
@@ -280,7 +279,7 @@ pub async fn load(
         }
     }
     if let Some(dir) = tags_dir {
-        for path in sql_files(dir, &mut problems) {
+        for path in crate::views::sql_files(dir, &mut problems) {
             match std::fs::read_to_string(&path) {
                 Ok(text) => match parse_tag_file(&path.display().to_string(), &text) {
                     Ok(t) => {
@@ -312,7 +311,6 @@ pub async fn load(
 /// `customer_tags` over the loaded tags (empty, with the right columns, when there are none)
 /// and `tag_catalog`.
 async fn create_catalogue(ctx: &SessionContext, tags: &[&TagFile]) -> Result<(), PersonaError> {
-    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
     let union = if tags.is_empty() {
         "SELECT CAST(NULL AS BIGINT) AS customer_id, CAST(NULL AS VARCHAR) AS tag_group, \
          CAST(NULL AS VARCHAR) AS tag, CAST(NULL AS VARCHAR) AS value, CAST(NULL AS VARCHAR) AS reason \
@@ -323,8 +321,8 @@ async fn create_catalogue(ctx: &SessionContext, tags: &[&TagFile]) -> Result<(),
             .map(|t| {
                 format!(
                     "SELECT customer_id, CAST({} AS VARCHAR) AS tag_group, CAST({} AS VARCHAR) AS tag, value, reason FROM tag_{}",
-                    quote(&t.group),
-                    quote(&t.name),
+                    sql_string(&t.group),
+                    sql_string(&t.name),
                     t.name
                 )
             })
@@ -341,12 +339,12 @@ async fn create_catalogue(ctx: &SessionContext, tags: &[&TagFile]) -> Result<(),
             .map(|t| {
                 format!(
                     "({}, {}, {}, {}, {}, {})",
-                    quote(&t.name),
-                    quote(&t.group),
-                    quote(if t.from.is_some() { "rules" } else { "query" }),
-                    quote(&t.description),
-                    quote(&t.refresh),
-                    quote(&t.file)
+                    sql_string(&t.name),
+                    sql_string(&t.group),
+                    sql_string(if t.from.is_some() { "rules" } else { "query" }),
+                    sql_string(&t.description),
+                    sql_string(&t.refresh),
+                    sql_string(&t.file)
                 )
             })
             .collect();
@@ -369,23 +367,9 @@ async fn create_catalogue(ctx: &SessionContext, tags: &[&TagFile]) -> Result<(),
     Ok(())
 }
 
-/// The `*.sql` files directly in `dir`, sorted; a missing directory has none.
-fn sql_files(dir: &Path, problems: &mut Vec<PersonaError>) -> Vec<std::path::PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => {
-            problems.push(PersonaError::io(dir, &e));
-            return Vec::new();
-        }
-    };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
-    files
+/// A SQL string literal of `s`.
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 #[cfg(test)]

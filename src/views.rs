@@ -116,19 +116,8 @@ fn missing_table(message: &str) -> Option<String> {
 
 /// Loads every `*.sql` file directly in `dir`, in file-name order; a missing `dir` is fine.
 pub async fn load_dir(ctx: &SessionContext, dir: &Path) -> Vec<PersonaError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => return vec![PersonaError::io(dir, &e)],
-    };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
-        .collect();
-    files.sort();
     let mut problems = Vec::new();
-    for file in files {
+    for file in sql_files(dir, &mut problems) {
         match std::fs::read_to_string(&file) {
             Ok(text) => {
                 problems.extend(load_sql_text(ctx, &file.display().to_string(), &text).await)
@@ -137,4 +126,24 @@ pub async fn load_dir(ctx: &SessionContext, dir: &Path) -> Vec<PersonaError> {
         }
     }
     problems
+}
+
+/// The `*.sql` files directly in `dir`, sorted by name; a missing directory has none, an
+/// unreadable one is a problem.
+pub fn sql_files(dir: &Path, problems: &mut Vec<PersonaError>) -> Vec<std::path::PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            problems.push(PersonaError::io(dir, &e));
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    files
 }

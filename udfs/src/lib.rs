@@ -15,6 +15,7 @@ use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
+pub mod args;
 pub mod clv;
 pub mod config;
 pub mod core;

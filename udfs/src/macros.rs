@@ -20,3 +20,28 @@ macro_rules! make_udf_function {
         }
     };
 }
+
+/// `user_defined_udf!(Struct, accessor, volatility, "doc")` declares a scalar function's struct
+/// with a user-defined signature (the function checks and coerces its own arguments in
+/// `coerce_types`), its `Default`, and its shared accessor — the part every such function
+/// would otherwise write out again.
+#[macro_export]
+macro_rules! user_defined_udf {
+    ($udf_impl:ident, $accessor:ident, $volatility:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, PartialEq, Eq, Hash)]
+        pub struct $udf_impl {
+            signature: datafusion::logical_expr::Signature,
+        }
+
+        impl Default for $udf_impl {
+            fn default() -> Self {
+                Self {
+                    signature: datafusion::logical_expr::Signature::user_defined($volatility),
+                }
+            }
+        }
+
+        $crate::make_udf_function!($udf_impl, $accessor);
+    };
+}

@@ -19,18 +19,11 @@ use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, TableReference, plan_datafusion_err, plan_err};
 use datafusion::datasource::ViewTable;
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::{DocSection, Documentation, Expr};
-
-/// Where table functions are listed in the documentation.
-const TABLE_SECTION: DocSection = DocSection {
-    include: true,
-    label: "Customer lifetime value",
-    description: None,
-};
+use datafusion::logical_expr::{Documentation, Expr};
 
 pub static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
-        TABLE_SECTION,
+        super::DOC_SECTION,
         "Table function: the calibration summary of raw transactions, one row per customer who \
          bought by the calibration end: customer_id, frequency (purchase days after the first), \
          recency (first to last purchase day), t (first purchase day to the calibration end), \

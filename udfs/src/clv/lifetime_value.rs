@@ -6,43 +6,28 @@
 //! expected spend, discounted by (1 + discount_rate)^i. Months are 30 days, or 4.345 weeks, in
 //! the model's time unit.
 
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
-    Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
 use super::bgnbd::BgNbd;
 use super::gamma_gamma::GammaGamma;
 use super::pareto_nbd::ParetoNbd;
-use super::{BGNBD_FIELDS, DOC_SECTION, GG_FIELDS, PARETO_FIELDS, floats, param_columns};
+use super::{BGNBD_FIELDS, DOC_SECTION, GG_FIELDS, PARETO_FIELDS, param_columns};
+use crate::args::{floats, has_numeric_fields, is_text};
+use crate::user_defined_udf;
 
-/// Shared instance of `clv`.
-pub fn clv_udf() -> Arc<ScalarUDF> {
-    static INSTANCE: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(ScalarUDF::new_from_impl(ClvFunc::default())))
-        .clone()
-}
-
-/// `clv`: a purchase model (BG/NBD or Pareto/NBD, told apart by their fields) and a spend
-/// model combined into a discounted value.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct ClvFunc {
-    signature: Signature,
-}
-
-impl Default for ClvFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+user_defined_udf!(
+    ClvFunc,
+    clv_udf,
+    Volatility::Immutable,
+    "`clv`: a purchase model (BG/NBD or Pareto/NBD, told apart by their fields) and a spend model combined into a discounted value."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -91,18 +76,9 @@ impl Purchases {
 
 /// Which purchase model a parameters struct holds, by its fields.
 fn purchase_fields(t: &DataType) -> Option<&'static [&'static str]> {
-    let DataType::Struct(fs) = t else {
-        return None;
-    };
-    let has = |names: &[&str]| {
-        names.iter().all(|n| {
-            fs.iter()
-                .any(|f| f.name() == n && f.data_type().is_numeric())
-        })
-    };
-    if has(&BGNBD_FIELDS) {
+    if has_numeric_fields(t, &BGNBD_FIELDS) {
         Some(&BGNBD_FIELDS)
-    } else if has(&PARETO_FIELDS) {
+    } else if has_numeric_fields(t, &PARETO_FIELDS) {
         Some(&PARETO_FIELDS)
     } else {
         None
@@ -160,8 +136,7 @@ impl ScalarUDFImpl for ClvFunc {
                 arg_types[0]
             );
         }
-        let gg_ok = matches!(&arg_types[1], DataType::Struct(fs)
-            if GG_FIELDS.iter().all(|n| fs.iter().any(|f| f.name() == n)));
+        let gg_ok = has_numeric_fields(&arg_types[1], &GG_FIELDS);
         if !gg_ok {
             return plan_err!(
                 "Unexpected argument type to 'clv' at position 2, expected the parameters struct of gamma_gamma_fit (fields p, q, v), got {}",
@@ -173,9 +148,7 @@ impl ScalarUDFImpl for ClvFunc {
             .enumerate()
             .map(|(i, t)| match i {
                 0 | 1 => Ok(t.clone()),
-                8 if t.is_null() || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
-                    Ok(DataType::Utf8)
-                }
+                8 if is_text(t) => Ok(DataType::Utf8),
                 8 => plan_err!("Unexpected argument type to '{name}' at position 9, expected 'days', 'weeks' or 'months', got {t}"),
                 _ if t.is_numeric() || t.is_null() => Ok(DataType::Float64),
                 _ => plan_err!("Unexpected argument type to '{name}' at position {}, expected a number, got {t}", i + 1),

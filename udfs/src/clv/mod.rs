@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+pub use crate::args::floats;
+use crate::args::has_numeric_fields;
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StructArray};
-use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{AggregateUDF, ColumnarValue, DocSection, Documentation, ScalarUDF};
@@ -113,32 +114,15 @@ fn coerce_numeric(name: &str, arg_types: &[DataType], skip: usize) -> Result<Vec
         .collect()
 }
 
-/// The argument as Float64 values.
-pub fn floats(array: &ArrayRef) -> Result<Float64Array> {
-    let cast = cast(array, &DataType::Float64)?;
-    Ok(cast
-        .as_any()
-        .downcast_ref::<Float64Array>()
-        .cloned()
-        .unwrap_or_else(|| Float64Array::new_null(array.len())))
-}
-
-/// Checks that a parameters argument is a struct with the named Float64-castable fields.
+/// Checks that a parameters argument is a struct with the named numeric fields.
 fn check_params(name: &str, fit: &str, t: &DataType, fields: &[&str]) -> Result<()> {
-    match t {
-        DataType::Struct(fs)
-            if fields.iter().all(|f| {
-                fs.iter()
-                    .any(|x| x.name() == f && x.data_type().is_numeric())
-            }) =>
-        {
-            Ok(())
-        }
-        _ => plan_err!(
-            "Unexpected argument type to '{name}' at position 1, expected the parameters struct of {fit} (fields {}), got {t}",
-            fields.join(", ")
-        ),
+    if has_numeric_fields(t, fields) {
+        return Ok(());
     }
+    plan_err!(
+        "Unexpected argument type to '{name}' at position 1, expected the parameters struct of {fit} (fields {}), got {t}",
+        fields.join(", ")
+    )
 }
 
 /// The parameters struct of a fit and its `fields` as Float64 columns.

@@ -11,23 +11,15 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use crate::make_udf_function;
+use crate::args::is_text;
+use crate::user_defined_udf;
 
-make_udf_function!(CurrentSettingFunc, current_setting_udf);
-
-/// Reads a setting from the session's configuration; `Stable`, so it is folded once per query.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct CurrentSettingFunc {
-    signature: Signature,
-}
-
-impl Default for CurrentSettingFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Stable),
-        }
-    }
-}
+user_defined_udf!(
+    CurrentSettingFunc,
+    current_setting_udf,
+    Volatility::Stable,
+    "Reads a setting from the session's configuration; `Stable`, so it is folded once per query."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -52,11 +44,7 @@ impl ScalarUDFImpl for CurrentSettingFunc {
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
-            [t] if t.is_null()
-                || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
-            {
-                Ok(vec![DataType::Utf8])
-            }
+            [t] if is_text(t) => Ok(vec![DataType::Utf8]),
             _ => plan_err!("current_setting takes one argument, the setting's name as a string"),
         }
     }

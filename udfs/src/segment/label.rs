@@ -9,25 +9,12 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{DOC_SECTION, is_text, options};
+use super::{DOC_SECTION, options};
+use crate::args::is_text;
 use crate::config::Lang;
-use crate::make_udf_function;
+use crate::user_defined_udf;
 
-make_udf_function!(LabelFunc, label_udf);
-
-/// `label`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct LabelFunc {
-    signature: Signature,
-}
-
-impl Default for LabelFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Stable),
-        }
-    }
-}
+user_defined_udf!(LabelFunc, label_udf, Volatility::Stable, "`label`.");
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

@@ -11,24 +11,15 @@ use datafusion::logical_expr::{
 };
 
 use super::{DOC_SECTION, options};
-use crate::clv::floats;
-use crate::make_udf_function;
+use crate::args::floats;
+use crate::user_defined_udf;
 
-make_udf_function!(LoyaltyLevelFunc, loyalty_level_udf);
-
-/// `loyalty_level`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct LoyaltyLevelFunc {
-    signature: Signature,
-}
-
-impl Default for LoyaltyLevelFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Stable),
-        }
-    }
-}
+user_defined_udf!(
+    LoyaltyLevelFunc,
+    loyalty_level_udf,
+    Volatility::Stable,
+    "`loyalty_level`."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

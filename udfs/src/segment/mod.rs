@@ -5,9 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, DocSection, ScalarUDF};
+use datafusion::logical_expr::{DocSection, ScalarUDF};
 
 use crate::config::PersonaOptions;
 
@@ -42,22 +40,4 @@ pub fn options(config: &datafusion::common::config::ConfigOptions) -> PersonaOpt
         .get::<PersonaOptions>()
         .cloned()
         .unwrap_or_default()
-}
-
-/// A string constant argument, lower-cased; `None` for NULL.
-pub fn constant_text(function: &str, what: &str, arg: &ColumnarValue) -> Result<Option<String>> {
-    match arg {
-        ColumnarValue::Scalar(s) if s.is_null() => Ok(None),
-        ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(v))
-            | ScalarValue::LargeUtf8(Some(v))
-            | ScalarValue::Utf8View(Some(v)),
-        ) => Ok(Some(v.trim().to_ascii_lowercase())),
-        _ => exec_err!("{function}: {what} must be a string constant"),
-    }
-}
-
-/// Whether a type is text.
-pub fn is_text(t: &DataType) -> bool {
-    t.is_null() || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }

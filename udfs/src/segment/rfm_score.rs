@@ -13,26 +13,17 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::{DOC_SECTION, constant_text, is_text, options};
-use crate::clv::floats;
+use super::{DOC_SECTION, options};
+use crate::args::{constant_text, floats, is_text};
 use crate::config::{RfmBreaks, RfmMethod};
-use crate::make_udf_function;
+use crate::user_defined_udf;
 
-make_udf_function!(RfmScoreFunc, rfm_score_udf);
-
-/// `rfm_score`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RfmScoreFunc {
-    signature: Signature,
-}
-
-impl Default for RfmScoreFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Stable),
-        }
-    }
-}
+user_defined_udf!(
+    RfmScoreFunc,
+    rfm_score_udf,
+    Volatility::Stable,
+    "`rfm_score`."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

@@ -15,26 +15,17 @@ use datafusion::logical_expr::{
 };
 
 use super::rfm_score::levels;
-use super::{DOC_SECTION, constant_text, is_text, options};
-use crate::clv::floats;
+use super::{DOC_SECTION, options};
+use crate::args::{constant_text, floats, is_text};
 use crate::config::Lang;
-use crate::make_udf_function;
+use crate::user_defined_udf;
 
-make_udf_function!(RfmSegmentFunc, rfm_segment_udf);
-
-/// `rfm_segment`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RfmSegmentFunc {
-    signature: Signature,
-}
-
-impl Default for RfmSegmentFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Stable),
-        }
-    }
-}
+user_defined_udf!(
+    RfmSegmentFunc,
+    rfm_segment_udf,
+    Volatility::Stable,
+    "`rfm_segment`."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
