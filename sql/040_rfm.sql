@@ -11,27 +11,16 @@ WITH base AS (
         CAST(revenue AS DOUBLE) AS monetary
     FROM customer_orders
     WHERE orders > 0
-), ranked AS (
-    SELECT
-        *,
-        rank() OVER (ORDER BY recency_days DESC) AS r_rank,
-        rank() OVER (ORDER BY frequency) AS f_rank,
-        rank() OVER (ORDER BY monetary) AS m_rank,
-        count(*) OVER () AS n,
-        avg(recency_days) OVER () AS r_mean,
-        avg(frequency) OVER () AS f_mean,
-        avg(monetary) OVER () AS m_mean
-    FROM base
 )
 SELECT
     customer_id,
     recency_days,
     frequency,
     monetary,
-    rfm_score('r', recency_days, r_rank, n, r_mean) AS r_score,
-    rfm_score('f', frequency, f_rank, n, f_mean) AS f_score,
-    rfm_score('m', monetary, m_rank, n, m_mean) AS m_score
-FROM ranked;
+    rfm_score('r', recency_days, current_setting('persona.rfm.method'), current_setting('persona.rfm.breaks')) OVER () AS r_score,
+    rfm_score('f', frequency, current_setting('persona.rfm.method'), current_setting('persona.rfm.breaks')) OVER () AS f_score,
+    rfm_score('m', monetary, current_setting('persona.rfm.method'), current_setting('persona.rfm.breaks')) OVER () AS m_score
+FROM base;
 
 -- Every customer's segments in persona.lang: the classic 11 RFM segments, the Chinese 8-class
 -- model (cn8) and the value tier. Customers who never bought have no scores and the tier

@@ -203,7 +203,8 @@ async fn latest_date(ctx: &SessionContext, column: Option<&str>) -> Result<Optio
             ("orders".to_string(), field.name().clone())
         }
     };
-    let sql = format!("SELECT max(CAST(\"{col}\" AS DATE)) FROM \"{table}\"");
+    // max() of the bare column, cast once: Parquet statistics can answer it without a scan.
+    let sql = format!("SELECT CAST(max(\"{col}\") AS DATE) FROM \"{table}\"");
     let wrap = |e: datafusion::error::DataFusionError| {
         PersonaError::Usage(format!(
             "cannot find the default as-of date from {table}.{col}: {}; set project.as_of in persona.toml",

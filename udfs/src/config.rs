@@ -67,6 +67,20 @@ pub enum RfmMethod {
 }
 
 impl RfmMethod {
+    /// Parses a method name, case-insensitively.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "quintile" => Ok(RfmMethod::Quintile),
+            "quartile" => Ok(RfmMethod::Quartile),
+            "mean" => Ok(RfmMethod::Mean),
+            "breaks" => Ok(RfmMethod::Breaks),
+            _ => plan_err!(
+                "persona.rfm.method must be 'quintile', 'quartile', 'mean' or 'breaks', got '{}'",
+                text.trim()
+            ),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             RfmMethod::Quintile => "quintile",
@@ -284,19 +298,7 @@ impl ExtensionOptions for PersonaOptions {
                     _ => return plan_err!("persona.lang must be 'zh' or 'en', got '{trimmed}'"),
                 }
             }
-            "rfm.method" => {
-                self.rfm_method = match trimmed.to_ascii_lowercase().as_str() {
-                    "quintile" => RfmMethod::Quintile,
-                    "quartile" => RfmMethod::Quartile,
-                    "mean" => RfmMethod::Mean,
-                    "breaks" => RfmMethod::Breaks,
-                    _ => {
-                        return plan_err!(
-                            "persona.rfm.method must be 'quintile', 'quartile', 'mean' or 'breaks', got '{trimmed}'"
-                        );
-                    }
-                }
-            }
+            "rfm.method" => self.rfm_method = RfmMethod::parse(trimmed)?,
             "rfm.breaks" => self.rfm_breaks = RfmBreaks::parse(trimmed)?,
             "loyalty.points_per_order" => {
                 self.loyalty_points_per_order = parse_number(key, trimmed)?

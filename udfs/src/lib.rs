@@ -39,7 +39,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 
 /// Every window function persona adds.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    Vec::new()
+    segment::window_functions()
 }
 
 /// A table function: its name, implementation and documentation (DataFusion keeps no

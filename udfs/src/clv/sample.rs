@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, Float64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::Accumulator;
@@ -74,14 +75,24 @@ impl Accumulator for SampleAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        // One list per input, built as a Float64 array directly: a million customers make a
+        // million values per list, too many to go through a ScalarValue each.
+        let n = self.rows.len() / self.width;
         Ok((0..self.width)
             .map(|k| {
-                let values: Vec<ScalarValue> = self
+                let values: Float64Array = self
                     .rows
                     .chunks_exact(self.width)
-                    .map(|r| ScalarValue::Float64(Some(r[k])))
-                    .collect();
-                ScalarValue::List(ScalarValue::new_list_nullable(&values, &DataType::Float64))
+                    .map(|r| r[k])
+                    .collect::<Vec<f64>>()
+                    .into();
+                let list = ListArray::new(
+                    Arc::new(Field::new_list_field(DataType::Float64, true)),
+                    OffsetBuffer::from_lengths([n]),
+                    Arc::new(values),
+                    None,
+                );
+                ScalarValue::List(Arc::new(list))
             })
             .collect())
     }

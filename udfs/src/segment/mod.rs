@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{DocSection, ScalarUDF};
+use datafusion::logical_expr::{DocSection, ScalarUDF, WindowUDF};
 
 use crate::config::PersonaOptions;
 
@@ -26,11 +26,15 @@ pub const DOC_SECTION: DocSection = DocSection {
 /// The scalar functions of this family.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        rfm_score::rfm_score_udf(),
         rfm_segment::rfm_segment_udf(),
         loyalty_level::loyalty_level_udf(),
         label::label_udf(),
     ]
+}
+
+/// The window functions of this family.
+pub fn window_functions() -> Vec<Arc<WindowUDF>> {
+    vec![rfm_score::rfm_score_udwf()]
 }
 
 /// The session's persona options (the defaults outside a persona session).
