@@ -31,6 +31,22 @@ pub fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
+/// ψ(x) = d/dx ln Γ(x) for x > 0: the recurrence ψ(x) = ψ(x + 1) − 1/x up to x ≥ 10, then
+/// the asymptotic series (error below 1e-13 there).
+pub fn digamma(mut x: f64) -> f64 {
+    let mut shift = 0.0;
+    while x < 10.0 {
+        shift -= 1.0 / x;
+        x += 1.0;
+    }
+    let inv = 1.0 / x;
+    let inv2 = inv * inv;
+    let series = inv2
+        * (1.0 / 12.0
+            - inv2 * (1.0 / 120.0 - inv2 * (1.0 / 252.0 - inv2 * (1.0 / 240.0 - inv2 / 132.0))));
+    shift + x.ln() - 0.5 * inv - series
+}
+
 /// ₂F₁(a, b; c; z) for 0 ≤ z < 1 by its power series; `None` if it does not settle.
 pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     if !(0.0..1.0).contains(&z) {
@@ -152,6 +168,161 @@ pub fn nelder_mead(
     }
 }
 
+/// Minimises `f` (which returns its value and gradient) from `x0` by BFGS with a backtracking
+/// (Armijo) line search. Steps are capped at 1 in every coordinate, which on log-parameters
+/// means at most a factor e per step, so a first step along a huge gradient cannot overflow.
+/// Converged when the gradient's largest component is at most `gtol` (1 + |f|).
+pub fn bfgs(
+    f: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x0: &[f64],
+    gtol: f64,
+    max_iter: usize,
+) -> Minimum {
+    let n = x0.len();
+    let mut x = x0.to_vec();
+    let (mut fx, mut g) = f(&x);
+    // Inverse Hessian approximation, row-major.
+    let mut h: Vec<f64> = (0..n * n)
+        .map(|k| if k % (n + 1) == 0 { 1.0 } else { 0.0 })
+        .collect();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let norm = |v: &[f64]| v.iter().fold(0.0_f64, |m, x| m.max(x.abs()));
+    let mut first = true;
+    for _ in 0..max_iter {
+        if !fx.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            break;
+        }
+        if norm(&g) <= gtol * (1.0 + fx.abs()) {
+            return Minimum {
+                x,
+                value: fx,
+                converged: true,
+            };
+        }
+        let mut d: Vec<f64> = (0..n)
+            .map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>())
+            .collect();
+        if dot(&d, &g) >= 0.0 {
+            // Not a descent direction: forget the curvature learnt so far.
+            h.iter_mut()
+                .enumerate()
+                .for_each(|(k, v)| *v = if k % (n + 1) == 0 { 1.0 } else { 0.0 });
+            d = g.iter().map(|v| -v).collect();
+        }
+        let largest = norm(&d);
+        if largest > 1.0 {
+            d.iter_mut().for_each(|v| *v /= largest);
+        }
+        let slope = dot(&d, &g);
+        let mut step = 1.0;
+        let mut accepted = None;
+        while step > 1e-12 {
+            let xn: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + step * b).collect();
+            let (fnew, gnew) = f(&xn);
+            if fnew.is_finite() && fnew <= fx + 1e-4 * step * slope {
+                accepted = Some((xn, fnew, gnew));
+                break;
+            }
+            step *= 0.5;
+        }
+        let Some((xn, fnew, gnew)) = accepted else {
+            break;
+        };
+        let sv: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
+        let yv: Vec<f64> = gnew.iter().zip(&g).map(|(a, b)| a - b).collect();
+        let sy = dot(&sv, &yv);
+        if sy > 1e-300 {
+            if first {
+                // Scale the initial guess to the curvature seen along the first step.
+                let scale = sy / dot(&yv, &yv);
+                h.iter_mut().for_each(|v| *v *= scale);
+                first = false;
+            }
+            // H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+            let rho = 1.0 / sy;
+            let hy: Vec<f64> = (0..n)
+                .map(|i| (0..n).map(|j| h[i * n + j] * yv[j]).sum())
+                .collect();
+            let yhy = dot(&yv, &hy);
+            for i in 0..n {
+                for j in 0..n {
+                    h[i * n + j] +=
+                        rho * ((1.0 + rho * yhy) * sv[i] * sv[j] - hy[i] * sv[j] - sv[i] * hy[j]);
+                }
+            }
+        }
+        x = xn;
+        fx = fnew;
+        g = gnew;
+    }
+    let converged = fx.is_finite() && norm(&g) <= gtol * (1.0 + fx.abs());
+    Minimum {
+        x,
+        value: fx,
+        converged,
+    }
+}
+
+/// Whether a minimum found by [`bfgs`] is a defined one: the curvature there (the Hessian, by
+/// central differences of the gradient) is positive definite and pins every coordinate down to
+/// within `max_spread` (the square root of the inverse Hessian's diagonal, which for a negative
+/// log-likelihood in log-parameters is the standard error of each log-parameter). A likelihood
+/// that keeps rising towards infinite parameters (too few customers) has a gradient that
+/// vanishes there too, so a small gradient alone does not make a fit.
+pub fn well_defined_minimum(
+    f: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x: &[f64],
+    max_spread: f64,
+) -> bool {
+    let n = x.len();
+    let h = 1e-4;
+    let mut hess = vec![0.0; n * n];
+    for j in 0..n {
+        let mut up = x.to_vec();
+        let mut down = x.to_vec();
+        up[j] += h;
+        down[j] -= h;
+        let (gu, gd) = (f(&up).1, f(&down).1);
+        for i in 0..n {
+            hess[i * n + j] = (gu[i] - gd[i]) / (2.0 * h);
+        }
+    }
+    // Symmetrise, then Cholesky: H = L Lᵀ exists only for a positive-definite H.
+    for i in 0..n {
+        for j in 0..i {
+            let m = 0.5 * (hess[i * n + j] + hess[j * n + i]);
+            hess[i * n + j] = m;
+            hess[j * n + i] = m;
+        }
+    }
+    let mut l = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = hess[i * n + i] - sum;
+                if !(d > 0.0 && d.is_finite()) {
+                    return false;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (hess[i * n + j] - sum) / l[j * n + j];
+            }
+        }
+    }
+    // (H⁻¹)_kk = ‖L⁻¹ e_k‖²: solve L z = e_k by forward substitution.
+    (0..n).all(|k| {
+        let mut z = vec![0.0; n];
+        for i in 0..n {
+            let e = if i == k { 1.0 } else { 0.0 };
+            let sum: f64 = (0..i).map(|m| l[i * n + m] * z[m]).sum();
+            z[i] = (e - sum) / l[i * n + i];
+        }
+        let variance: f64 = z.iter().map(|v| v * v).sum();
+        variance.is_finite() && variance.sqrt() <= max_spread
+    })
+}
+
 /// A maximum-likelihood fit: the parameters, the log-likelihood, and whether the optimiser
 /// settled on finite values.
 #[derive(Debug, Clone, Copy)]
@@ -211,6 +382,44 @@ mod tests {
         let z: f64 = 0.6;
         assert!((hyp2f1(1.0, 1.0, 2.0, z).unwrap() - (-(1.0_f64 - z).ln() / z)).abs() < 1e-12);
         assert_eq!(hyp2f1(1.0, 1.0, 2.0, 1.0), None);
+    }
+
+    #[test]
+    fn digamma_matches_known_values() {
+        // ψ(1) = −γ, ψ(1/2) = −γ − 2 ln 2, ψ(x + 1) = ψ(x) + 1/x.
+        let gamma = 0.577_215_664_901_532_9;
+        assert!((digamma(1.0) + gamma).abs() < 1e-12);
+        assert!((digamma(0.5) + gamma + 2.0 * 2.0_f64.ln()).abs() < 1e-12);
+        assert!((digamma(7.3) - digamma(6.3) - 1.0 / 6.3).abs() < 1e-12);
+    }
+
+    #[test]
+    fn bfgs_finds_the_rosenbrock_minimum() {
+        let f = |p: &[f64]| {
+            let (x, y) = (p[0], p[1]);
+            let v = (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2);
+            let gx = -2.0 * (1.0 - x) - 400.0 * x * (y - x * x);
+            let gy = 200.0 * (y - x * x);
+            (v, vec![gx, gy])
+        };
+        let m = bfgs(f, &[-1.2, 1.0], 1e-10, 1_000);
+        assert!(m.converged, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-6 && (m.x[1] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn a_flat_direction_is_not_a_defined_minimum() {
+        // f = (x − 1)² has no curvature in y.
+        let f = |p: &[f64]| ((p[0] - 1.0).powi(2), vec![2.0 * (p[0] - 1.0), 0.0]);
+        assert!(!well_defined_minimum(f, &[1.0, 5.0], 5.0));
+        let g = |p: &[f64]| {
+            let v = (p[0] - 1.0).powi(2) + (p[1] - 5.0).powi(2);
+            (v, vec![2.0 * (p[0] - 1.0), 2.0 * (p[1] - 5.0)])
+        };
+        assert!(well_defined_minimum(g, &[1.0, 5.0], 5.0));
     }
 
     #[test]
