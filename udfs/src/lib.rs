@@ -16,6 +16,8 @@ use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
 pub mod args;
+pub mod behavior;
+pub mod bitmap;
 pub mod clv;
 pub mod config;
 pub mod core;
@@ -29,17 +31,23 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     let mut all = core::functions();
     all.extend(clv::functions());
     all.extend(segment::functions());
+    all.extend(bitmap::functions());
     all
 }
 
 /// Every aggregate function persona adds.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    clv::aggregate_functions()
+    let mut all = clv::aggregate_functions();
+    all.extend(behavior::aggregate_functions());
+    all.extend(bitmap::aggregate_functions());
+    all
 }
 
 /// Every window function persona adds.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    segment::window_functions()
+    let mut all = segment::window_functions();
+    all.extend(behavior::window_functions());
+    all
 }
 
 /// A table function: its name, implementation and documentation (DataFusion keeps no
@@ -52,11 +60,18 @@ pub struct TableFunctionDef {
 
 /// Every table function persona adds.
 pub fn table_functions() -> Vec<TableFunctionDef> {
-    vec![TableFunctionDef {
-        name: "clv_summary",
-        function: Arc::new(clv::clv_summary::ClvSummaryFunc),
-        doc: &clv::clv_summary::DOC,
-    }]
+    vec![
+        TableFunctionDef {
+            name: "clv_summary",
+            function: Arc::new(clv::clv_summary::ClvSummaryFunc),
+            doc: &clv::clv_summary::DOC,
+        },
+        TableFunctionDef {
+            name: "audience",
+            function: Arc::new(bitmap::audience::AudienceFunc),
+            doc: &bitmap::audience::AUDIENCE_DOC,
+        },
+    ]
 }
 
 /// Registers persona's table functions with a session (they are not part of a

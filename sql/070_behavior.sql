@@ -1,0 +1,175 @@
+-- Behaviour views: web and app events up to the as-of date, cohort retention, the daily
+-- funnel, and per-customer behaviour that joins into customer_360.
+
+-- Events up to the as-of date, with the event date and a visitor key: the customer when the
+-- event is logged in, else the device.
+CREATE OR REPLACE VIEW stg_events AS
+SELECT
+    event_ts,
+    CAST(event_ts AS DATE) AS event_date,
+    customer_id,
+    coalesce('c' || CAST(customer_id AS VARCHAR), 'd' || device_id) AS visitor,
+    device_id,
+    session_id,
+    event_type,
+    product_id,
+    platform,
+    search_query
+FROM events
+WHERE event_ts < CAST(as_of() + INTERVAL '1 day' AS TIMESTAMP);
+
+-- Monthly first-purchase cohorts: for months 1..12 after the month of the first purchase,
+-- how many of the cohort's customers bought in that month, and their share. Months after the
+-- as-of date are not listed (they have not happened yet).
+CREATE OR REPLACE VIEW cohort_retention AS
+WITH months AS (
+    SELECT DISTINCT customer_id, date_trunc('month', order_date) AS month
+    FROM stg_sales
+),
+cohorts AS (
+    SELECT customer_id, min(month) AS cohort FROM months GROUP BY customer_id
+),
+sizes AS (
+    SELECT cohort, count(*) AS customers FROM cohorts GROUP BY cohort
+),
+returns AS (
+    SELECT
+        c.cohort,
+        (date_part('year', m.month) - date_part('year', c.cohort)) * 12
+            + date_part('month', m.month) - date_part('month', c.cohort) AS month_number,
+        count(*) AS returning
+    FROM months m
+    JOIN cohorts c ON c.customer_id = m.customer_id
+    WHERE m.month > c.cohort
+    GROUP BY 1, 2
+),
+grid AS (
+    SELECT s.cohort, s.customers, CAST(n.month_number AS BIGINT) AS month_number
+    FROM sizes s
+    CROSS JOIN (SELECT unnest(generate_series(1, 12)) AS month_number) n
+    WHERE (date_part('year', as_of()) - date_part('year', s.cohort)) * 12
+        + date_part('month', as_of()) - date_part('month', s.cohort) >= n.month_number
+)
+SELECT
+    CAST(g.cohort AS DATE) AS cohort_month,
+    g.customers,
+    g.month_number,
+    coalesce(r.returning, 0) AS returning,
+    round(coalesce(r.returning, 0) / CAST(g.customers AS DOUBLE), 4) AS share
+FROM grid g
+LEFT JOIN returns r ON r.cohort = g.cohort AND r.month_number = g.month_number;
+
+-- The view -> cart -> purchase funnel per day and channel (platform): each visitor who viewed
+-- a product that day on that channel, and how far they got within 7 days of that day's first
+-- view (window_funnel's default mode).
+CREATE OR REPLACE VIEW funnel_daily AS
+WITH starts AS (
+    SELECT DISTINCT visitor, platform, event_date AS day
+    FROM stg_events
+    WHERE event_type = 'view'
+),
+levels AS (
+    SELECT
+        s.day,
+        s.platform,
+        s.visitor,
+        window_funnel(
+            INTERVAL '7 days',
+            e.event_ts,
+            e.event_type = 'view' AND e.event_date = s.day,
+            e.event_type = 'cart',
+            e.event_type = 'purchase'
+        ) AS level
+    FROM starts s
+    JOIN stg_events e
+        ON e.visitor = s.visitor
+        AND e.platform = s.platform
+        AND e.event_date BETWEEN s.day AND s.day + 7
+    GROUP BY 1, 2, 3
+)
+SELECT
+    day,
+    platform AS channel,
+    count(*) AS viewed,
+    count(*) FILTER (WHERE level >= 2) AS carted,
+    count(*) FILTER (WHERE level >= 3) AS purchased,
+    round(count(*) FILTER (WHERE level >= 2) / CAST(count(*) AS DOUBLE), 4) AS view_to_cart,
+    round(count(*) FILTER (WHERE level >= 3) / CAST(count(*) AS DOUBLE), 4) AS view_to_purchase
+FROM levels
+GROUP BY 1, 2;
+
+-- Per logged-in customer: sessions (a new one after 30 minutes without an event, by
+-- sessionize), average session length, product views per session, view-to-cart and
+-- cart-to-purchase rates (events), the hour and platform seen most (ties: the earlier hour,
+-- the first platform by name), and days since the last visit.
+CREATE OR REPLACE VIEW customer_behavior AS
+WITH sessions AS (
+    SELECT
+        customer_id,
+        event_ts,
+        event_type,
+        platform,
+        sessionize(event_ts, INTERVAL '30 minutes')
+            OVER (PARTITION BY customer_id ORDER BY event_ts) AS session
+    FROM stg_events
+    WHERE customer_id IS NOT NULL
+),
+per_session AS (
+    SELECT
+        customer_id,
+        session,
+        date_part('epoch', max(event_ts) - min(event_ts)) / 60.0 AS minutes,
+        count(*) FILTER (WHERE event_type = 'view') AS views
+    FROM sessions
+    GROUP BY 1, 2
+),
+totals AS (
+    SELECT
+        customer_id,
+        count(*) AS sessions,
+        round(avg(minutes), 2) AS avg_session_minutes,
+        round(avg(views), 2) AS pages_per_session
+    FROM per_session
+    GROUP BY 1
+),
+rates AS (
+    SELECT
+        customer_id,
+        count(*) FILTER (WHERE event_type = 'view') AS views,
+        count(*) FILTER (WHERE event_type = 'cart') AS carts,
+        count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
+        as_of() - max(CAST(event_ts AS DATE)) AS days_since_last_visit
+    FROM sessions
+    GROUP BY 1
+),
+hours AS (
+    SELECT customer_id, hour FROM (
+        SELECT customer_id, CAST(date_part('hour', event_ts) AS INT) AS hour,
+               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, 2) AS k
+        FROM sessions GROUP BY 1, 2
+    ) WHERE k = 1
+),
+devices AS (
+    SELECT customer_id, platform FROM (
+        SELECT customer_id, platform,
+               row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, platform) AS k
+        FROM sessions GROUP BY 1, 2
+    ) WHERE k = 1
+)
+SELECT
+    t.customer_id,
+    t.sessions,
+    t.avg_session_minutes,
+    t.pages_per_session,
+    r.views,
+    r.carts,
+    r.purchases,
+    round(r.carts / CAST(nullif(r.views, 0) AS DOUBLE), 4) AS view_to_cart_rate,
+    round(r.purchases / CAST(nullif(r.carts, 0) AS DOUBLE), 4) AS cart_to_purchase_rate,
+    h.hour AS preferred_hour,
+    d.platform AS preferred_device,
+    r.days_since_last_visit
+FROM totals t
+JOIN rates r ON r.customer_id = t.customer_id
+JOIN hours h ON h.customer_id = t.customer_id
+JOIN devices d ON d.customer_id = t.customer_id;

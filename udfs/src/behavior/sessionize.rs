@@ -1,0 +1,145 @@
+//! `sessionize(timestamp, gap) OVER (PARTITION BY … ORDER BY timestamp)`: session numbers,
+//! a new session starting wherever the time since the previous event exceeds the gap.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::logical_expr::function::{
+    ExpressionArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
+};
+use datafusion::logical_expr::{
+    Documentation, LimitEffect, PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
+};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::DOC_SECTION;
+use super::events::{coerce_time, literal_duration, ticks};
+
+/// Shared instance of `sessionize`.
+pub fn sessionize_udwf() -> Arc<WindowUDF> {
+    static INSTANCE: std::sync::OnceLock<Arc<WindowUDF>> = std::sync::OnceLock::new();
+    INSTANCE
+        .get_or_init(|| Arc::new(WindowUDF::new_from_impl(SessionizeFunc::default())))
+        .clone()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct SessionizeFunc {
+    signature: Signature,
+}
+
+impl Default for SessionizeFunc {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "Window function: the session number (from 1) of each event in its partition. A new \
+         session starts when more than gap has passed since the previous event. The window \
+         must order rows by the timestamp (a time that goes backwards is an error). NULL \
+         timestamps get NULL and do not break a session.",
+        "sessionize(timestamp, gap) OVER (PARTITION BY customer ORDER BY timestamp)",
+    )
+    .with_argument(
+        "timestamp",
+        "The event time: a timestamp, a date, or an integer time.",
+    )
+    .with_argument(
+        "gap",
+        "The longest pause inside a session: seconds, or an INTERVAL such as INTERVAL '30 minutes'.",
+    )
+    .with_sql_example(
+        "SELECT customer_id, event_ts,\n\
+         \x20      sessionize(event_ts, INTERVAL '30 minutes')\n\
+         \x20          OVER (PARTITION BY customer_id ORDER BY event_ts) AS session\n\
+         FROM events;",
+    )
+    .build()
+});
+
+#[derive(Debug)]
+struct SessionizeEvaluator {
+    gap: i64,
+}
+
+impl PartitionEvaluator for SessionizeEvaluator {
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let times = ticks(&values[0])?;
+        let mut out = Vec::with_capacity(num_rows);
+        let mut session = 0i64;
+        let mut previous: Option<i64> = None;
+        for t in times.iter() {
+            match t {
+                None => out.push(None),
+                Some(t) => {
+                    match previous {
+                        Some(p) if t < p => {
+                            return exec_err!(
+                                "sessionize: event times go backwards within a partition; order the window by the timestamp (OVER (PARTITION BY ... ORDER BY timestamp))"
+                            );
+                        }
+                        Some(p) if t - p <= self.gap => {}
+                        _ => session += 1,
+                    }
+                    previous = Some(t);
+                    out.push(Some(session));
+                }
+            }
+        }
+        Ok(Arc::new(Int64Array::from(out)))
+    }
+}
+
+impl WindowUDFImpl for SessionizeFunc {
+    fn name(&self) -> &str {
+        "sessionize"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let [time, gap] = arg_types else {
+            return plan_err!(
+                "sessionize takes 2 arguments (timestamp, gap), got {}",
+                arg_types.len()
+            );
+        };
+        Ok(vec![coerce_time("sessionize", 1, time)?, gap.clone()])
+    }
+
+    /// Only the timestamp is evaluated per row; the gap is read from the plan.
+    fn expressions(&self, expr_args: ExpressionArgs) -> Vec<Arc<dyn PhysicalExpr>> {
+        expr_args.input_exprs().iter().take(1).cloned().collect()
+    }
+
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        let exprs = args.input_exprs();
+        let time_type = args.input_fields()[0].data_type();
+        let gap = literal_duration("sessionize", "the gap", &exprs[1], time_type)?;
+        Ok(Box::new(SessionizeEvaluator { gap }))
+    }
+
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(field_args.name(), DataType::Int64, true)))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+
+    fn limit_effect(&self, _args: &[Arc<dyn PhysicalExpr>]) -> LimitEffect {
+        LimitEffect::Unknown
+    }
+}

@@ -1,0 +1,424 @@
+//! `window_funnel(window, timestamp, cond1, …, condN [, 'mode,…'])`: ClickHouse's windowFunnel,
+//! the deepest step of the chain cond1 → cond2 → … reached with every step within `window` of
+//! the chain's first event.
+//!
+//! Follows ClickHouse's algorithm (AggregateFunctionWindowFunnel.cpp, as of 26.9) step for
+//! step, including its quirks, so results port: a row meeting several conditions becomes one
+//! event per condition, events are ordered by (time, condition), a later cond1 event restarts
+//! the chain's start without clearing deeper steps, and `strict_deduplication` stops at the
+//! first repeated step and returns the deepest step set so far.
+
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, UInt8Array};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::{Result, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature,
+    Volatility,
+};
+
+use super::DOC_SECTION;
+use super::event_lists::{EventAccumulator, EventGroups, Finish, Rows, state_fields};
+use super::events::{coerce_time, literal_duration, literal_text};
+use super::retention::{MAX_CONDITIONS, coerce_conditions};
+
+/// Shared instance of `window_funnel`.
+pub fn window_funnel_udaf() -> Arc<AggregateUDF> {
+    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
+    INSTANCE
+        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(WindowFunnelFunc::default())))
+        .clone()
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct WindowFunnelFunc {
+    signature: Signature,
+}
+
+impl Default for WindowFunnelFunc {
+    fn default() -> Self {
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+        }
+    }
+}
+
+static DOC: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "Aggregate, as ClickHouse's windowFunnel: the deepest step (0..N) of the chain cond1 -> \
+         cond2 -> ... -> condN that the group's events reach, each step after the previous one \
+         and within window of the chain's first event (inclusive). Events are ordered by time, \
+         then by condition; a row meeting several conditions counts for each. Modes, comma \
+         separated: strict_deduplication (stop when a step repeats before the next one), \
+         strict_order (stop at any event between steps that is not the next step), \
+         strict_increase (steps need strictly increasing times), strict_once (each row counts \
+         once in a chain), allow_reentry (with strict_order: skip such events instead of \
+         stopping). 1 to 32 conditions; rows with a NULL time are skipped.",
+        "window_funnel(window, timestamp, cond1, ..., condN [, 'mode,...'])",
+    )
+    .with_argument(
+        "window",
+        "Seconds (raw units for an integer time), or an INTERVAL such as INTERVAL '7 days'.",
+    )
+    .with_argument("timestamp", "The event time: a timestamp, a date, or an integer time.")
+    .with_argument("condN", "A boolean condition: the event is step N.")
+    .with_argument("mode", "Optional modes, as 'strict_order,allow_reentry'.")
+    .with_sql_example(
+        "SELECT level, count(*) AS customers FROM (\n\
+         \x20   SELECT customer_id, window_funnel(INTERVAL '7 days', event_ts,\n\
+         \x20       event_type = 'view', event_type = 'cart', event_type = 'purchase') AS level\n\
+         \x20   FROM events GROUP BY customer_id)\n\
+         GROUP BY level ORDER BY level;",
+    )
+    .build()
+});
+
+/// The modes of one call.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Modes {
+    pub strict_deduplication: bool,
+    pub strict_order: bool,
+    pub strict_increase: bool,
+    pub strict_once: bool,
+    pub allow_reentry: bool,
+}
+
+impl Modes {
+    /// Parses 'mode,mode'; errors as ClickHouse's, in a sentence.
+    pub fn parse(text: &str) -> Result<Self> {
+        let mut m = Modes::default();
+        for mode in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match mode.to_ascii_lowercase().as_str() {
+                "strict_deduplication" => m.strict_deduplication = true,
+                "strict_order" => m.strict_order = true,
+                "strict_increase" => m.strict_increase = true,
+                "strict_once" => m.strict_once = true,
+                "allow_reentry" => m.allow_reentry = true,
+                "strict" => {
+                    return plan_err!(
+                        "window_funnel: the mode 'strict' is called 'strict_deduplication'"
+                    );
+                }
+                other => {
+                    return plan_err!(
+                        "window_funnel: unknown mode '{other}'; the modes are strict_deduplication, strict_order, strict_increase, strict_once and allow_reentry"
+                    );
+                }
+            }
+        }
+        if m.allow_reentry && !m.strict_order {
+            return plan_err!("window_funnel: the mode allow_reentry needs strict_order as well");
+        }
+        Ok(m)
+    }
+}
+
+/// One call's funnel: its window in ticks, steps and modes.
+#[derive(Debug)]
+pub struct Funnel {
+    pub window: i64,
+    pub steps: usize,
+    pub modes: Modes,
+}
+
+/// The deepest step set in `set`, 0 when none.
+fn deepest(set: impl DoubleEndedIterator<Item = bool>) -> u8 {
+    let v: Vec<bool> = set.collect();
+    v.iter().rposition(|&s| s).map_or(0, |i| i as u8 + 1)
+}
+
+impl Funnel {
+    /// Events of a group: (time, step from 1 or 0 for a row meeting none, row), ordered.
+    fn events(rows: &Rows) -> Vec<(i64, u8, u32)> {
+        let mut events = Vec::with_capacity(rows.len());
+        for (row, &(t, mask)) in rows.iter().enumerate() {
+            if mask == 0 {
+                events.push((t, 0, row as u32));
+            }
+            let mut m = mask;
+            while m != 0 {
+                let k = m.trailing_zeros();
+                events.push((t, k as u8 + 1, row as u32));
+                m &= m - 1;
+            }
+        }
+        events.sort_unstable();
+        events
+    }
+
+    /// The level of one group.
+    pub fn level(&self, rows: &Rows) -> u8 {
+        let events = Self::events(rows);
+        if events.iter().all(|e| e.1 == 0) {
+            return 0;
+        }
+        if !self.modes.strict_order && self.steps == 1 {
+            return 1;
+        }
+        if self.modes.strict_once {
+            return self.level_once(&events);
+        }
+        let m = self.modes;
+        let n = self.steps;
+        // (first time of the chain, time of this step) per step.
+        let mut steps: [Option<(i64, i64)>; MAX_CONDITIONS] = [None; MAX_CONDITIONS];
+        let max_set = |steps: &[Option<(i64, i64)>]| deepest(steps[..n].iter().map(Option::is_some));
+        let mut first = false;
+        for &(t, step, _) in &events {
+            if m.strict_order && step == 0 {
+                if first {
+                    break;
+                }
+                continue;
+            }
+            let i = step as usize - 1;
+            if i == 0 {
+                steps[0] = Some((t, t));
+                first = true;
+            } else if m.strict_deduplication && steps[i].is_some() {
+                return max_set(&steps);
+            } else if m.strict_order && first && steps[i - 1].is_none() {
+                if m.allow_reentry {
+                    continue;
+                }
+                return max_set(&steps);
+            } else if let Some((start, last)) = steps[i - 1] {
+                let in_time = t <= start.saturating_add(self.window)
+                    && (!m.strict_increase || last < t);
+                if in_time {
+                    steps[i] = Some((start, t));
+                    if i + 1 == n {
+                        return n as u8;
+                    }
+                }
+            }
+        }
+        max_set(&steps)
+    }
+
+    /// strict_once: every chain that could continue is kept, with the rows it used.
+    fn level_once(&self, events: &[(i64, u8, u32)]) -> u8 {
+        struct Chain {
+            start: i64,
+            last: i64,
+            rows: Vec<u32>,
+        }
+        let m = self.modes;
+        let n = self.steps;
+        let mut chains: Vec<Vec<Chain>> = (0..n).map(|_| Vec::new()).collect();
+        let max_set =
+            |chains: &[Vec<Chain>]| deepest(chains.iter().map(|c| !c.is_empty()));
+        let mut first = false;
+        for &(t, step, row) in events {
+            if m.strict_order && step == 0 {
+                if first {
+                    break;
+                }
+                continue;
+            }
+            let i = step as usize - 1;
+            if i == 0 {
+                chains[0].push(Chain {
+                    start: t,
+                    last: t,
+                    rows: vec![row],
+                });
+                first = true;
+            } else if m.strict_deduplication && !chains[i].is_empty() {
+                return max_set(&chains);
+            } else if m.strict_order && first && chains[i - 1].is_empty() {
+                if m.allow_reentry {
+                    continue;
+                }
+                return max_set(&chains);
+            } else if !chains[i - 1].is_empty() {
+                let (before, after) = chains.split_at_mut(i);
+                let previous = &mut before[i - 1];
+                let next = &mut after[0];
+                let mut j = 0;
+                while j < previous.len() {
+                    let c = &previous[j];
+                    let mut ok = t <= c.start.saturating_add(self.window);
+                    if !ok && previous.len() > 1 {
+                        previous.remove(j);
+                        continue;
+                    }
+                    ok = ok && !c.rows[..i.min(c.rows.len())].contains(&row);
+                    if m.strict_increase {
+                        ok = ok && c.last < t;
+                    }
+                    if ok {
+                        let mut rows = c.rows.clone();
+                        rows.push(row);
+                        next.push(Chain {
+                            start: c.start,
+                            last: t,
+                            rows,
+                        });
+                        if i + 1 == n {
+                            return n as u8;
+                        }
+                    }
+                    j += 1;
+                }
+            }
+        }
+        max_set(&chains)
+    }
+}
+
+impl Finish for Funnel {
+    fn keeps_empty_rows(&self) -> bool {
+        self.modes.strict_order
+    }
+
+    fn data_type(&self) -> DataType {
+        DataType::UInt8
+    }
+
+    fn finish(&self, groups: &mut [Rows]) -> Result<ArrayRef> {
+        let levels: UInt8Array = groups.iter().map(|g| Some(self.level(g))).collect();
+        Ok(Arc::new(levels))
+    }
+}
+
+/// The number of conditions of a call, given its argument types: the last argument is the
+/// modes when it is text.
+fn conditions(arg_types_len: usize, last_is_text: bool) -> usize {
+    arg_types_len.saturating_sub(2 + usize::from(last_is_text))
+}
+
+impl WindowFunnelFunc {
+    fn funnel(&self, args: &AccumulatorArgs) -> Result<Funnel> {
+        let exprs = args.exprs;
+        let last = exprs.len() - 1;
+        let last_is_text = crate::args::is_text(&args.expr_fields[last].data_type().clone())
+            && exprs.len() > 3;
+        let modes = if last_is_text {
+            match literal_text("window_funnel", "the modes", &exprs[last])? {
+                Some(t) => Modes::parse(&t)?,
+                None => Modes::default(),
+            }
+        } else {
+            Modes::default()
+        };
+        let time_type = args.expr_fields[1].data_type();
+        let window = literal_duration("window_funnel", "the window", &exprs[0], time_type)?;
+        Ok(Funnel {
+            window,
+            steps: conditions(exprs.len(), last_is_text),
+            modes,
+        })
+    }
+}
+
+impl AggregateUDFImpl for WindowFunnelFunc {
+    fn name(&self) -> &str {
+        "window_funnel"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < 3 {
+            return plan_err!(
+                "window_funnel takes a window, a timestamp and 1 to 32 conditions (then optional modes), got {} arguments",
+                arg_types.len()
+            );
+        }
+        let last_is_text = arg_types.len() > 3 && crate::args::is_text(&arg_types[arg_types.len() - 1])
+            && !matches!(arg_types[arg_types.len() - 1], DataType::Null);
+        let n = conditions(arg_types.len(), last_is_text);
+        let mut out = vec![arg_types[0].clone(), coerce_time("window_funnel", 2, &arg_types[1])?];
+        out.extend(coerce_conditions("window_funnel", &arg_types[2..2 + n])?);
+        if last_is_text {
+            out.push(DataType::Utf8);
+        }
+        Ok(out)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::UInt8)
+    }
+
+    fn is_nullable(&self) -> bool {
+        false
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(state_fields(args.name))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let funnel = self.funnel(&args)?;
+        let n = funnel.steps;
+        Ok(Box::new(EventAccumulator(EventGroups::new(Arc::new(funnel), 1, n))))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let funnel = self.funnel(&args)?;
+        let n = funnel.steps;
+        Ok(Box::new(EventGroups::new(Arc::new(funnel), 1, n)))
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of (time, conditions met, from 1).
+    fn level(window: i64, steps: usize, modes: &str, rows: &[(i64, &[u32])]) -> u8 {
+        let rows: Rows = rows
+            .iter()
+            .map(|(t, cs)| (*t, cs.iter().fold(0, |m, c| m | 1 << (c - 1))))
+            .collect();
+        let f = Funnel {
+            window,
+            steps,
+            modes: Modes::parse(modes).unwrap(),
+        };
+        let rows = if f.modes.strict_order {
+            rows
+        } else {
+            rows.into_iter().filter(|r| r.1 != 0).collect()
+        };
+        f.level(&rows)
+    }
+
+    #[test]
+    fn strict_deduplication_returns_the_deepest_step_issue_37177() {
+        // install, start, login, install, start, install, start, login, end; 5 s apart.
+        let seq: [u32; 9] = [1, 2, 3, 1, 2, 1, 2, 3, 4];
+        let rows: Vec<(i64, &[u32])> = seq
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as i64 * 5, std::slice::from_ref(c)))
+            .collect();
+        assert_eq!(level(60, 4, "strict_deduplication", &rows), 3);
+        assert_eq!(level(60, 4, "", &rows), 4);
+    }
+
+    #[test]
+    fn strict_order_rows_meeting_no_condition_stop_the_chain() {
+        // a d b c: d meets no condition.
+        let rows: Vec<(i64, &[u32])> = vec![(1, &[1]), (2, &[]), (3, &[2]), (4, &[3])];
+        assert_eq!(level(86400, 3, "", &rows), 3);
+        assert_eq!(level(86400, 3, "strict_order", &rows), 1);
+    }
+}
