@@ -1,6 +1,19 @@
 -- Behaviour views: web and app events up to the as-of date, cohort retention, the daily
 -- funnel, and per-customer behaviour that joins into customer_360.
 
+-- A project without an events source gets this empty one, so its behaviour views are empty
+-- and customer_360 still loads (with no behaviour).
+CREATE TABLE IF NOT EXISTS events (
+    event_ts TIMESTAMP,
+    customer_id BIGINT,
+    device_id VARCHAR,
+    session_id VARCHAR,
+    event_type VARCHAR,
+    product_id BIGINT,
+    platform VARCHAR,
+    search_query VARCHAR
+);
+
 -- Events up to the as-of date, with the event date and a visitor key: the customer when the
 -- event is logged in, else the device.
 CREATE OR REPLACE VIEW stg_events AS

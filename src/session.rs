@@ -98,6 +98,10 @@ impl SessionBuilder {
         if let Some(region) = &settings.region {
             datafusion::common::config::ExtensionOptions::set(&mut options, "region", region)?;
         }
+        if let Some(project) = &self.project {
+            let ids = project.dir.join(".persona").join("id_dictionary.txt");
+            options.id_dictionary = ids.display().to_string();
+        }
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_option_extension(options);

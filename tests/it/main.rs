@@ -1,5 +1,6 @@
 //! Integration tests, one binary (each test binary is another DataFusion-sized link).
 
+mod behavior;
 mod cli;
 mod datasets;
 mod generate;

@@ -29,6 +29,12 @@ pub struct PersonaOptions {
     /// Loyalty levels as `name:min_points` pairs in ascending order; empty for the default
     /// levels in the session's language.
     pub loyalty_levels: Vec<(String, f64)>,
+    /// Weights of purchases, carts and views in the recommendations' co-occurrence.
+    pub recs_purchase_weight: f64,
+    pub recs_cart_weight: f64,
+    pub recs_view_weight: f64,
+    /// The file `id_key` keeps text ids in.
+    pub id_dictionary: String,
 }
 
 impl Default for PersonaOptions {
@@ -168,6 +174,10 @@ impl PersonaOptions {
             loyalty_points_per_order: 10.0,
             loyalty_points_per_unit: 1.0,
             loyalty_levels: Vec::new(),
+            recs_purchase_weight: 1.0,
+            recs_cart_weight: 0.5,
+            recs_view_weight: 0.2,
+            id_dictionary: String::new(),
         }
     }
 
@@ -195,7 +205,7 @@ impl PersonaOptions {
 }
 
 /// Every setting: its key under `persona.`, and its description.
-const SETTINGS: [(&str, &str); 8] = [
+const SETTINGS: [(&str, &str); 12] = [
     (
         "as_of",
         "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.",
@@ -227,6 +237,22 @@ const SETTINGS: [(&str, &str); 8] = [
     (
         "loyalty.levels",
         "Loyalty levels as 'name:min_points,...' ascending; default 普通会员/银卡会员/金卡会员/钻石会员 at 0, 1000, 5000, 20000.",
+    ),
+    (
+        "recs.purchase_weight",
+        "Weight of a purchase in the recommendations' item co-occurrence (default 1).",
+    ),
+    (
+        "recs.cart_weight",
+        "Weight of an add-to-cart in the recommendations' item co-occurrence (default 0.5).",
+    ),
+    (
+        "recs.view_weight",
+        "Weight of a product view in the recommendations' item co-occurrence (default 0.2).",
+    ),
+    (
+        "id_dictionary",
+        "The file id_key keeps text ids in (default .persona/id_dictionary.txt in the project).",
     ),
 ];
 
@@ -305,6 +331,10 @@ impl ExtensionOptions for PersonaOptions {
             }
             "loyalty.points_per_unit" => self.loyalty_points_per_unit = parse_number(key, trimmed)?,
             "loyalty.levels" => self.loyalty_levels = parse_levels(trimmed)?,
+            "recs.purchase_weight" => self.recs_purchase_weight = parse_number(key, trimmed)?,
+            "recs.cart_weight" => self.recs_cart_weight = parse_number(key, trimmed)?,
+            "recs.view_weight" => self.recs_view_weight = parse_number(key, trimmed)?,
+            "id_dictionary" => self.id_dictionary = trimmed.to_string(),
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -331,6 +361,10 @@ impl ExtensionOptions for PersonaOptions {
                     "rfm.breaks" => Some(self.rfm_breaks.render()),
                     "loyalty.points_per_order" => Some(self.loyalty_points_per_order.to_string()),
                     "loyalty.points_per_unit" => Some(self.loyalty_points_per_unit.to_string()),
+                    "recs.purchase_weight" => Some(self.recs_purchase_weight.to_string()),
+                    "recs.cart_weight" => Some(self.recs_cart_weight.to_string()),
+                    "recs.view_weight" => Some(self.recs_view_weight.to_string()),
+                    "id_dictionary" => Some(self.id_dictionary.clone()),
                     _ => Some(
                         self.loyalty_levels()
                             .iter()

@@ -16,6 +16,7 @@ use roaring::RoaringTreemap;
 
 pub mod audience;
 pub mod bitmap_agg;
+pub mod id_key;
 pub mod intersect_count;
 pub mod scalars;
 
@@ -30,7 +31,10 @@ pub const DOC_SECTION: DocSection = DocSection {
 
 /// The scalar functions of this family.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    scalars::functions()
+    let mut all = scalars::functions();
+    all.push(id_key::id_key_udf());
+    all.push(id_key::id_text_udf());
+    all
 }
 
 /// The aggregate functions of this family.
