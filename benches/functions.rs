@@ -43,5 +43,94 @@ fn bench_as_of(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_as_of);
+/// 1M events of 50k customers over a year, in one in-memory table: event_ts, customer_id,
+/// event_type (view, cart or purchase), as the behaviour views see them.
+fn events_context(rt: &tokio::runtime::Runtime) -> datafusion::prelude::SessionContext {
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{Schema, TimeUnit};
+    let n = 1_000_000u64;
+    // A fixed linear congruential sequence: the same data every run.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x >> 33
+    };
+    let (mut ts, mut ids, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        ts.push(1_704_067_200_000_000 + (next() % 31_536_000) as i64 * 1_000_000);
+        ids.push((next() % 50_000) as i64);
+        kinds.push(match next() % 10 {
+            0 => "purchase",
+            1..=2 => "cart",
+            _ => "view",
+        });
+    }
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("event_ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new("customer_id", DataType::Int64, false),
+        Field::new("event_type", DataType::Utf8, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(ts)),
+            Arc::new(Int64Array::from(ids)),
+            Arc::new(StringArray::from(kinds)),
+        ],
+    )
+    .unwrap();
+    let ctx = datafusion::prelude::SessionContext::new();
+    persona_udfs::register_all(&mut ctx.state_ref().write()).unwrap();
+    ctx.register_batch("events", batch).unwrap();
+    rt.block_on(async { ctx.sql("SELECT 1").await.unwrap().collect().await.unwrap() });
+    ctx
+}
+
+/// The behaviour aggregates per customer over 1M events, each beside the built-in aggregate
+/// that does the nearest work (collecting each customer's events; one flag per condition;
+/// counting distinct ids).
+fn bench_behaviour(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ctx = events_context(&rt);
+    let run = |sql: &str| {
+        rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() })
+    };
+    let mut group = c.benchmark_group("behaviour, 1M events of 50k customers");
+    group.sample_size(10);
+    let queries = [
+        (
+            "persona window_funnel",
+            "SELECT customer_id, window_funnel(INTERVAL '7 days', event_ts, event_type = 'view', \
+             event_type = 'cart', event_type = 'purchase') FROM events GROUP BY 1",
+        ),
+        (
+            "built-in array_agg(event_ts)",
+            "SELECT customer_id, array_agg(event_ts) FROM events GROUP BY 1",
+        ),
+        (
+            "persona retention",
+            "SELECT customer_id, retention(event_type = 'view', event_type = 'cart', \
+             event_type = 'purchase') FROM events GROUP BY 1",
+        ),
+        (
+            "built-in bool_or x3",
+            "SELECT customer_id, bool_or(event_type = 'view'), bool_or(event_type = 'cart'), \
+             bool_or(event_type = 'purchase') FROM events GROUP BY 1",
+        ),
+        (
+            "persona bitmap_agg",
+            "SELECT event_type, bitmap_agg(customer_id) FROM events GROUP BY 1",
+        ),
+        (
+            "built-in count(DISTINCT customer_id)",
+            "SELECT event_type, count(DISTINCT customer_id) FROM events GROUP BY 1",
+        ),
+    ];
+    for (name, sql) in queries {
+        group.bench_function(name, |b| b.iter(|| run(sql)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_as_of, bench_behaviour);
 criterion_main!(benches);

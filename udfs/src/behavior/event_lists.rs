@@ -1,36 +1,38 @@
-//! The accumulator `window_funnel`, `sequence_match` and `sequence_count` share: each group
-//! keeps its rows as (time, condition mask) pairs, partial states travel as two lists, and the
-//! function's own `finish` turns a group's rows into its result.
+//! The accumulator `window_funnel`, `sequence_match` and `sequence_count` share: the rows of
+//! every group as (time, condition mask) pairs, partial states as two lists, and the
+//! function's own `finish` turning a group's rows into its result.
 //!
 //! A row's mask has bit k set when condition k + 1 held. Rows that met no condition are kept
 //! only when the function asks (`window_funnel`'s strict_order needs them); rows with a NULL
 //! time are skipped, as ClickHouse skips them.
+//!
+//! Rows are appended to one flat vector tagged with their group, not pushed into a vector per
+//! group: appending is sequential, and a counting sort by group at the end lays each group's
+//! rows out contiguously, without the reallocations of hundreds of thousands of small vectors.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, UInt32Array,
 };
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt32Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{Accumulator, EmitTo, GroupsAccumulator};
 
 use super::events::{kept_rows, ticks, true_rows};
 
-/// A group's rows: (time in ticks, condition mask).
-pub type Rows = Vec<(i64, u32)>;
+/// Rows of one group: (time in ticks, condition mask).
+pub type Row = (i64, u32);
 
-/// What a function does with a group's rows.
+/// What a function does with the rows of its groups.
 pub trait Finish: std::fmt::Debug + Send + Sync {
     /// Whether rows that met no condition are kept.
     fn keeps_empty_rows(&self) -> bool {
         false
     }
-    /// The result type.
-    fn data_type(&self) -> DataType;
-    /// The results of these groups.
-    fn finish(&self, groups: &mut [Rows]) -> Result<ArrayRef>;
+    /// The results of the groups whose rows are `rows[offsets[i]..offsets[i + 1]]`.
+    fn finish(&self, rows: &[Row], offsets: &[usize]) -> Result<ArrayRef>;
 }
 
 /// The two partial-state fields: times and masks as lists.
@@ -49,14 +51,16 @@ pub fn state_fields(name: &str) -> Vec<FieldRef> {
     ]
 }
 
-/// Rows of a group, for any `Finish`.
+/// Rows of every group, for any `Finish`.
 #[derive(Debug)]
 pub struct EventGroups<F: Finish> {
     finish: Arc<F>,
     /// Position of the time among the arguments; the conditions follow it.
     time_arg: usize,
     conditions: usize,
-    groups: Vec<Rows>,
+    groups: usize,
+    /// (time, group, mask) in arrival order.
+    flat: Vec<(i64, u32, u32)>,
 }
 
 impl<F: Finish> EventGroups<F> {
@@ -65,12 +69,18 @@ impl<F: Finish> EventGroups<F> {
             finish,
             time_arg,
             conditions,
-            groups: Vec::new(),
+            groups: 0,
+            flat: Vec::new(),
         }
     }
 
-    /// Each row's time and mask (None for rows skipped).
-    fn rows(&self, values: &[ArrayRef], filter: Option<&BooleanArray>) -> Result<Vec<Option<(i64, u32)>>> {
+    /// Calls `keep(row, time, mask)` for every row kept from this batch.
+    fn rows(
+        &self,
+        values: &[ArrayRef],
+        filter: Option<&BooleanArray>,
+        mut keep: impl FnMut(usize, i64, u32),
+    ) -> Result<()> {
         let times = ticks(&values[self.time_arg])?;
         let mut masks = vec![0u32; times.len()];
         for k in 0..self.conditions {
@@ -79,24 +89,59 @@ impl<F: Finish> EventGroups<F> {
                 masks[row] |= 1 << k;
             }
         }
-        let keep = kept_rows(times.len(), filter);
+        let kept = kept_rows(times.len(), filter);
         let empty = self.finish.keeps_empty_rows();
-        Ok((0..times.len())
-            .map(|row| {
-                (keep.value(row) && times.is_valid(row) && (masks[row] != 0 || empty))
-                    .then(|| (times.value(row), masks[row]))
-            })
-            .collect())
+        let values = times.values();
+        for (row, &mask) in masks.iter().enumerate() {
+            if (mask != 0 || empty) && kept.value(row) && times.is_valid(row) {
+                keep(row, values[row], mask);
+            }
+        }
+        Ok(())
     }
 
-    fn lists(groups: &[Rows]) -> Vec<ArrayRef> {
-        let lengths = groups.iter().map(Vec::len);
-        let times: Int64Array = groups.iter().flatten().map(|r| r.0).collect();
-        let masks: UInt32Array = groups.iter().flatten().map(|r| r.1).collect();
+    /// The rows of the first groups `emit_to` asks for, laid out by group (a counting sort);
+    /// the others stay, renumbered from 0.
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Row>, Vec<usize>) {
+        let n = match emit_to {
+            EmitTo::All => self.groups,
+            EmitTo::First(n) => n.min(self.groups),
+        };
+        let mut offsets = vec![0usize; n + 1];
+        for &(_, g, _) in &self.flat {
+            if (g as usize) < n {
+                offsets[g as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut rows = vec![(0i64, 0u32); offsets[n]];
+        let mut next = offsets.clone();
+        let mut rest = Vec::new();
+        for &(t, g, m) in &self.flat {
+            let g = g as usize;
+            if g < n {
+                rows[next[g]] = (t, m);
+                next[g] += 1;
+            } else {
+                rest.push((t, (g - n) as u32, m));
+            }
+        }
+        self.flat = rest;
+        self.groups -= n;
+        (rows, offsets)
+    }
+
+    fn lists(rows: &[Row], offsets: &[usize]) -> Vec<ArrayRef> {
+        let offsets: Vec<i32> = offsets.iter().map(|&o| o as i32).collect();
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+        let times: Int64Array = rows.iter().map(|r| r.0).collect::<Vec<_>>().into();
+        let masks: UInt32Array = rows.iter().map(|r| r.1).collect::<Vec<_>>().into();
         let list = |values: ArrayRef, t: DataType| -> ArrayRef {
             Arc::new(ListArray::new(
                 Arc::new(Field::new_list_field(t, true)),
-                OffsetBuffer::from_lengths(lengths.clone()),
+                offsets.clone(),
                 values,
                 None,
             ))
@@ -108,19 +153,22 @@ impl<F: Finish> EventGroups<F> {
     }
 
     fn merge_lists(&mut self, values: &[ArrayRef], group_indices: &[usize]) -> Result<()> {
-        let (Some(times), Some(masks)) = (values[0].as_list_opt::<i32>(), values[1].as_list_opt::<i32>()) else {
+        let (Some(times), Some(masks)) = (
+            values[0].as_list_opt::<i32>(),
+            values[1].as_list_opt::<i32>(),
+        ) else {
             return exec_err!("behaviour state: expected lists");
         };
-        let all_times = times.values().as_primitive::<Int64Type>();
-        let all_masks = masks.values().as_primitive::<UInt32Type>();
+        let all_times = times.values().as_primitive::<Int64Type>().values();
+        let all_masks = masks.values().as_primitive::<UInt32Type>().values();
         let offsets = times.value_offsets();
         for (row, &g) in group_indices.iter().enumerate() {
             if times.is_null(row) {
                 continue;
             }
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-            let group = &mut self.groups[g];
-            group.extend((start..end).map(|i| (all_times.value(i), all_masks.value(i))));
+            self.flat
+                .extend((start..end).map(|i| (all_times[i], g as u32, all_masks[i])));
         }
         Ok(())
     }
@@ -134,22 +182,23 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
-        for (row, r) in self.rows(values, opt_filter)?.into_iter().enumerate() {
-            if let Some(r) = r {
-                self.groups[group_indices[row]].push(r);
-            }
-        }
-        Ok(())
+        self.groups = self.groups.max(total_num_groups);
+        let mut flat = std::mem::take(&mut self.flat);
+        let done = self.rows(values, opt_filter, |row, t, m| {
+            flat.push((t, group_indices[row] as u32, m))
+        });
+        self.flat = flat;
+        done
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let mut groups = emit_to.take_needed(&mut self.groups);
-        self.finish.finish(&mut groups)
+        let (rows, offsets) = self.take(emit_to);
+        self.finish.finish(&rows, &offsets)
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(Self::lists(&emit_to.take_needed(&mut self.groups)))
+        let (rows, offsets) = self.take(emit_to);
+        Ok(Self::lists(&rows, &offsets))
     }
 
     fn merge_batch(
@@ -158,7 +207,7 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups.resize_with(total_num_groups, Vec::new);
+        self.groups = self.groups.max(total_num_groups);
         self.merge_lists(values, group_indices)
     }
 
@@ -167,23 +216,37 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let groups: Vec<Rows> = self
-            .rows(values, opt_filter)?
-            .into_iter()
-            .map(|r| r.into_iter().collect())
-            .collect();
-        Ok(Self::lists(&groups))
+        // Each input row is its own group: a list of itself, or empty.
+        let n = values[self.time_arg].len();
+        let mut offsets = vec![0usize; n + 1];
+        let mut rows = Vec::new();
+        self.rows(values, opt_filter, |row, t, m| {
+            rows.push((t, m));
+            offsets[row + 1] = 1;
+        })?;
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        Ok(Self::lists(&rows, &offsets))
     }
 
     fn size(&self) -> usize {
-        self.groups.capacity() * size_of::<Rows>()
-            + self.groups.iter().map(|g| g.capacity() * 16).sum::<usize>()
+        self.flat.capacity() * size_of::<(i64, u32, u32)>()
     }
 }
 
 /// The single-group form over the same code.
 #[derive(Debug)]
 pub struct EventAccumulator<F: Finish + 'static>(pub EventGroups<F>);
+
+impl<F: Finish + 'static> EventAccumulator<F> {
+    /// The one group's rows, left in place.
+    fn rows(&self) -> (Vec<Row>, Vec<usize>) {
+        let rows: Vec<Row> = self.0.flat.iter().map(|&(t, _, m)| (t, m)).collect();
+        let offsets = vec![0, rows.len()];
+        (rows, offsets)
+    }
+}
 
 impl<F: Finish + 'static> Accumulator for EventAccumulator<F> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
@@ -192,8 +255,8 @@ impl<F: Finish + 'static> Accumulator for EventAccumulator<F> {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let mut groups = vec![self.0.groups.first().cloned().unwrap_or_default()];
-        ScalarValue::try_from_array(&self.0.finish.finish(&mut groups)?, 0)
+        let (rows, offsets) = self.rows();
+        ScalarValue::try_from_array(&self.0.finish.finish(&rows, &offsets)?, 0)
     }
 
     fn size(&self) -> usize {
@@ -201,8 +264,8 @@ impl<F: Finish + 'static> Accumulator for EventAccumulator<F> {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let groups = vec![self.0.groups.first().cloned().unwrap_or_default()];
-        EventGroups::<F>::lists(&groups)
+        let (rows, offsets) = self.rows();
+        EventGroups::<F>::lists(&rows, &offsets)
             .iter()
             .map(|a| ScalarValue::try_from_array(a, 0))
             .collect()
@@ -210,7 +273,7 @@ impl<F: Finish + 'static> Accumulator for EventAccumulator<F> {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let rows = states.first().map_or(0, |v| v.len());
-        self.0.groups.resize_with(1, Vec::new);
+        self.0.groups = 1;
         self.0.merge_lists(states, &vec![0; rows])
     }
 }

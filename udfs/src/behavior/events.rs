@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
@@ -43,9 +43,16 @@ pub fn coerce_time(function: &str, position: usize, t: &DataType) -> Result<Data
     }
 }
 
-/// Event times as ticks (the argument has been coerced by [`coerce_time`]).
+/// Event times as ticks (the argument has been coerced by [`coerce_time`]): the values
+/// themselves, without a copy, for the usual microsecond timestamps and integers.
 pub fn ticks(array: &ArrayRef) -> Result<Int64Array> {
-    Ok(cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().clone())
+    Ok(match array.data_type() {
+        DataType::Int64 => array.as_primitive::<Int64Type>().clone(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array
+            .as_primitive::<TimestampMicrosecondType>()
+            .reinterpret_cast::<Int64Type>(),
+        _ => cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().clone(),
+    })
 }
 
 /// A condition argument as the rows where it is true (NULL counts as false), with the

@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
 };
 
 use super::DOC_SECTION;
-use super::event_lists::{EventAccumulator, EventGroups, Finish, Rows, state_fields};
+use super::event_lists::{EventAccumulator, EventGroups, Finish, Row, state_fields};
 use super::events::{coerce_time, literal_text, ticks_per_second};
 use super::retention::coerce_conditions;
 
@@ -233,7 +233,7 @@ pub struct Sequence {
 
 impl Sequence {
     /// Events ordered by time, then by lowest condition.
-    fn ordered(rows: &Rows) -> Vec<(i64, u32)> {
+    fn ordered(rows: &[Row]) -> Vec<(i64, u32)> {
         let mut events: Vec<(i64, u32)> = rows.iter().copied().filter(|r| r.1 != 0).collect();
         events.sort_by_key(|&(t, m)| (t, m.trailing_zeros()));
         events
@@ -248,7 +248,7 @@ impl Sequence {
     }
 
     /// sequence_count: the number of non-overlapping matches.
-    pub fn count(&self, rows: &Rows) -> Result<u64> {
+    pub fn count(&self, rows: &[Row]) -> Result<u64> {
         let events = Self::ordered(rows);
         if !self.could_match(&events) {
             return Ok(0);
@@ -261,7 +261,7 @@ impl Sequence {
     }
 
     /// sequence_match: whether the pattern occurs.
-    pub fn matches(&self, rows: &Rows) -> Result<bool> {
+    pub fn matches(&self, rows: &[Row]) -> Result<bool> {
         let events = Self::ordered(rows);
         if !self.could_match(&events) {
             return Ok(false);
@@ -272,20 +272,15 @@ impl Sequence {
 }
 
 impl Finish for Sequence {
-    fn data_type(&self) -> DataType {
-        if self.count { DataType::UInt64 } else { DataType::UInt8 }
-    }
-
-    fn finish(&self, groups: &mut [Rows]) -> Result<ArrayRef> {
+    fn finish(&self, rows: &[Row], offsets: &[usize]) -> Result<ArrayRef> {
+        let groups = offsets.windows(2).map(|w| &rows[w[0]..w[1]]);
         if self.count {
             let out: UInt64Array = groups
-                .iter()
                 .map(|g| self.count(g).map(Some))
                 .collect::<Result<_>>()?;
             Ok(Arc::new(out))
         } else {
             let out: UInt8Array = groups
-                .iter()
                 .map(|g| self.matches(g).map(|m| Some(u8::from(m))))
                 .collect::<Result<_>>()?;
             Ok(Arc::new(out))
@@ -440,7 +435,7 @@ mod tests {
 
     /// ClickHouse's 00222 test: times 0..11, data 0,0,0,0,1,2,0,0,0,0,1,1, conditions
     /// data = 0, 1, 2, 3.
-    fn rows() -> Rows {
+    fn rows() -> Vec<Row> {
         let data = [0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 1, 1];
         data.iter()
             .enumerate()

@@ -20,7 +20,7 @@ use datafusion::logical_expr::{
 };
 
 use super::DOC_SECTION;
-use super::event_lists::{EventAccumulator, EventGroups, Finish, Rows, state_fields};
+use super::event_lists::{EventAccumulator, EventGroups, Finish, Row, state_fields};
 use super::events::{coerce_time, literal_duration, literal_text};
 use super::retention::{MAX_CONDITIONS, coerce_conditions};
 
@@ -132,7 +132,7 @@ fn deepest(set: impl DoubleEndedIterator<Item = bool>) -> u8 {
 
 impl Funnel {
     /// Events of a group: (time, step from 1 or 0 for a row meeting none, row), ordered.
-    fn events(rows: &Rows) -> Vec<(i64, u8, u32)> {
+    fn events(rows: &[Row]) -> Vec<(i64, u8, u32)> {
         let mut events = Vec::with_capacity(rows.len());
         for (row, &(t, mask)) in rows.iter().enumerate() {
             if mask == 0 {
@@ -150,7 +150,7 @@ impl Funnel {
     }
 
     /// The level of one group.
-    pub fn level(&self, rows: &Rows) -> u8 {
+    pub fn level(&self, rows: &[Row]) -> u8 {
         let events = Self::events(rows);
         if events.iter().all(|e| e.1 == 0) {
             return 0;
@@ -275,13 +275,12 @@ impl Finish for Funnel {
         self.modes.strict_order
     }
 
-    fn data_type(&self) -> DataType {
-        DataType::UInt8
-    }
-
-    fn finish(&self, groups: &mut [Rows]) -> Result<ArrayRef> {
-        let levels: UInt8Array = groups.iter().map(|g| Some(self.level(g))).collect();
-        Ok(Arc::new(levels))
+    fn finish(&self, rows: &[Row], offsets: &[usize]) -> Result<ArrayRef> {
+        let levels: Vec<u8> = offsets
+            .windows(2)
+            .map(|w| self.level(&rows[w[0]..w[1]]))
+            .collect();
+        Ok(Arc::new(UInt8Array::from(levels)))
     }
 }
 
@@ -384,7 +383,7 @@ mod tests {
 
     /// Rows of (time, conditions met, from 1).
     fn level(window: i64, steps: usize, modes: &str, rows: &[(i64, &[u32])]) -> u8 {
-        let rows: Rows = rows
+        let rows: Vec<Row> = rows
             .iter()
             .map(|(t, cs)| (*t, cs.iter().fold(0, |m, c| m | 1 << (c - 1))))
             .collect();

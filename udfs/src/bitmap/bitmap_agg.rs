@@ -108,6 +108,9 @@ impl AggregateUDFImpl for BitmapAggFunc {
 #[derive(Debug, Default)]
 struct BitmapGroups {
     bitmaps: Vec<RoaringTreemap>,
+    /// Ids inserted so far: `size` is asked after every batch, so it is estimated from this
+    /// (a roaring bitmap takes at most about 2 bytes an id) rather than measured.
+    inserted: usize,
 }
 
 fn to_binary(bitmaps: &[RoaringTreemap]) -> ArrayRef {
@@ -128,6 +131,7 @@ impl GroupsAccumulator for BitmapGroups {
         for row in keep.set_indices() {
             if let Some(id) = ids[row] {
                 self.bitmaps[group_indices[row]].insert(id);
+                self.inserted += 1;
             }
         }
         Ok(())
@@ -151,7 +155,9 @@ impl GroupsAccumulator for BitmapGroups {
         let states = binaries("bitmap_agg", &values[0])?;
         for row in 0..states.len() {
             if states.is_valid(row) {
-                self.bitmaps[group_indices[row]] |= decode("bitmap_agg", states.value(row))?;
+                let b = decode("bitmap_agg", states.value(row))?;
+                self.inserted += b.len() as usize;
+                self.bitmaps[group_indices[row]] |= b;
             }
         }
         Ok(())
@@ -177,11 +183,7 @@ impl GroupsAccumulator for BitmapGroups {
     }
 
     fn size(&self) -> usize {
-        self.bitmaps
-            .iter()
-            .map(|b| b.serialized_size())
-            .sum::<usize>()
-            + self.bitmaps.capacity() * size_of::<RoaringTreemap>()
+        self.inserted * 2 + self.bitmaps.capacity() * size_of::<RoaringTreemap>()
     }
 }
 

@@ -263,7 +263,7 @@ mod tests {
             vec![Some(1), None, Some(2), Some(1)]
         );
         // A crash mid-append leaves a line without its newline.
-        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn").unwrap();
+        OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn").unwrap();
         // Another process reads the file afresh.
         let mut b = Dictionary::default();
         assert_eq!(b.keys(&path, &[Some("wx:2"), Some("line\nbreak")]).unwrap(), vec![Some(3), Some(2)]);
