@@ -46,13 +46,17 @@ fn bench_as_of(c: &mut Criterion) {
 /// 1M events of 50k customers over a year, in one in-memory table: event_ts, customer_id,
 /// event_type (view, cart or purchase), as the behaviour views see them.
 fn events_context(rt: &tokio::runtime::Runtime) -> datafusion::prelude::SessionContext {
-    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::array::{
+        Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
     use datafusion::arrow::datatypes::{Schema, TimeUnit};
     let n = 1_000_000u64;
     // A fixed linear congruential sequence: the same data every run.
     let mut x = 0x2545_f491_4f6c_dd1du64;
     let mut next = move || {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         x >> 33
     };
     let (mut ts, mut ids, mut kinds) = (Vec::new(), Vec::new(), Vec::new());
@@ -66,7 +70,11 @@ fn events_context(rt: &tokio::runtime::Runtime) -> datafusion::prelude::SessionC
         });
     }
     let schema = Arc::new(Schema::new(vec![
-        Field::new("event_ts", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+        Field::new(
+            "event_ts",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
         Field::new("customer_id", DataType::Int64, false),
         Field::new("event_type", DataType::Utf8, false),
     ]));
@@ -79,8 +87,8 @@ fn events_context(rt: &tokio::runtime::Runtime) -> datafusion::prelude::SessionC
         ],
     )
     .unwrap();
-    let ctx = datafusion::prelude::SessionContext::new();
-    persona_udfs::register_all(&mut ctx.state_ref().write()).unwrap();
+    let mut ctx = datafusion::prelude::SessionContext::new();
+    persona_udfs::register_all(&mut ctx).unwrap();
     ctx.register_batch("events", batch).unwrap();
     rt.block_on(async { ctx.sql("SELECT 1").await.unwrap().collect().await.unwrap() });
     ctx
@@ -92,9 +100,8 @@ fn events_context(rt: &tokio::runtime::Runtime) -> datafusion::prelude::SessionC
 fn bench_behaviour(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let ctx = events_context(&rt);
-    let run = |sql: &str| {
-        rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() })
-    };
+    let run =
+        |sql: &str| rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() });
     let mut group = c.benchmark_group("behaviour, 1M events of 50k customers");
     group.sample_size(10);
     let queries = [

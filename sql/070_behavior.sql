@@ -32,8 +32,8 @@ FROM events
 WHERE event_ts < CAST(as_of() + INTERVAL '1 day' AS TIMESTAMP);
 
 -- Monthly first-purchase cohorts: for months 1..12 after the month of the first purchase,
--- how many of the cohort's customers bought in that month, and their share. Months after the
--- as-of date are not listed (they have not happened yet).
+-- how many of the cohort's customers bought in that month (returned), and their share.
+-- Months after the as-of date are not listed (they have not happened yet).
 CREATE OR REPLACE VIEW cohort_retention AS
 WITH months AS (
     SELECT DISTINCT customer_id, date_trunc('month', order_date) AS month
@@ -50,7 +50,7 @@ returns AS (
         c.cohort,
         (date_part('year', m.month) - date_part('year', c.cohort)) * 12
             + date_part('month', m.month) - date_part('month', c.cohort) AS month_number,
-        count(*) AS returning
+        count(*) AS returned
     FROM months m
     JOIN cohorts c ON c.customer_id = m.customer_id
     WHERE m.month > c.cohort
@@ -67,83 +67,87 @@ SELECT
     CAST(g.cohort AS DATE) AS cohort_month,
     g.customers,
     g.month_number,
-    coalesce(r.returning, 0) AS returning,
-    round(coalesce(r.returning, 0) / CAST(g.customers AS DOUBLE), 4) AS share
+    coalesce(r.returned, 0) AS returned,
+    round(coalesce(r.returned, 0) / CAST(g.customers AS DOUBLE), 4) AS share
 FROM grid g
 LEFT JOIN returns r ON r.cohort = g.cohort AND r.month_number = g.month_number;
 
--- The view -> cart -> purchase funnel per day and channel (platform): each visitor who viewed
--- a product that day on that channel, and how far they got within 7 days of that day's first
--- view (window_funnel's default mode).
+-- The view -> cart -> purchase funnel per day and channel (platform): the visitors who viewed
+-- a product that day on that channel, how many added one to the cart within 7 days of such a
+-- view, and how many then bought within the same 7 days. For each view, windows over the
+-- visitor's events in time order find the first cart at or after it and the first purchase at
+-- or after that cart; a chain fits in 7 days exactly when this earliest one does, so the
+-- counts are window_funnel's default-mode levels, without joining every event to every day.
 CREATE OR REPLACE VIEW funnel_daily AS
-WITH starts AS (
-    SELECT DISTINCT visitor, platform, event_date AS day
+WITH purchases_after AS (
+    SELECT visitor, platform, event_ts, event_date, event_type,
+           min(CASE WHEN event_type = 'purchase' THEN event_ts END) OVER (
+               PARTITION BY visitor, platform ORDER BY event_ts
+               RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING
+           ) AS next_purchase
     FROM stg_events
-    WHERE event_type = 'view'
+    WHERE event_type IN ('view', 'cart', 'purchase')
 ),
-levels AS (
+chains AS (
+    SELECT visitor, platform, event_ts, event_date, event_type,
+           min(CASE WHEN event_type = 'cart' THEN event_ts END) OVER w AS next_cart,
+           min(CASE WHEN event_type = 'cart' THEN next_purchase END) OVER w AS next_cart_purchase
+    FROM purchases_after
+    WINDOW w AS (
+        PARTITION BY visitor, platform ORDER BY event_ts
+        RANGE BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING
+    )
+),
+days AS (
     SELECT
-        s.day,
-        s.platform,
-        s.visitor,
-        window_funnel(
-            INTERVAL '7 days',
-            e.event_ts,
-            e.event_type = 'view' AND e.event_date = s.day,
-            e.event_type = 'cart',
-            e.event_type = 'purchase'
-        ) AS level
-    FROM starts s
-    JOIN stg_events e
-        ON e.visitor = s.visitor
-        AND e.platform = s.platform
-        AND e.event_date BETWEEN s.day AND s.day + 7
+        event_date AS day,
+        platform,
+        visitor,
+        coalesce(bool_or(next_cart <= event_ts + INTERVAL '7 days'), false) AS carted,
+        coalesce(bool_or(next_cart_purchase <= event_ts + INTERVAL '7 days'), false) AS purchased
+    FROM chains
+    WHERE event_type = 'view'
     GROUP BY 1, 2, 3
 )
 SELECT
     day,
     platform AS channel,
     count(*) AS viewed,
-    count(*) FILTER (WHERE level >= 2) AS carted,
-    count(*) FILTER (WHERE level >= 3) AS purchased,
-    round(count(*) FILTER (WHERE level >= 2) / CAST(count(*) AS DOUBLE), 4) AS view_to_cart,
-    round(count(*) FILTER (WHERE level >= 3) / CAST(count(*) AS DOUBLE), 4) AS view_to_purchase
-FROM levels
+    count(*) FILTER (WHERE carted) AS carted,
+    count(*) FILTER (WHERE purchased) AS purchased,
+    round(count(*) FILTER (WHERE carted) / CAST(count(*) AS DOUBLE), 4) AS view_to_cart,
+    round(count(*) FILTER (WHERE purchased) / CAST(count(*) AS DOUBLE), 4) AS view_to_purchase
+FROM days
 GROUP BY 1, 2;
 
 -- Per logged-in customer: sessions (a new one after 30 minutes without an event, by
 -- sessionize), average session length, product views per session, view-to-cart and
 -- cart-to-purchase rates (events), the hour and platform seen most (ties: the earlier hour,
--- the first platform by name), and days since the last visit.
+-- the first platform by name), and days since the last visit. Only the session figures need
+-- the events in time order; the others are plain aggregates of stg_events.
 CREATE OR REPLACE VIEW customer_behavior AS
-WITH sessions AS (
-    SELECT
-        customer_id,
-        event_ts,
-        event_type,
-        platform,
-        sessionize(event_ts, INTERVAL '30 minutes')
-            OVER (PARTITION BY customer_id ORDER BY event_ts) AS session
+WITH events AS (
+    SELECT customer_id, event_ts, event_type, platform
     FROM stg_events
     WHERE customer_id IS NOT NULL
 ),
-per_session AS (
-    SELECT
-        customer_id,
-        session,
-        date_part('epoch', max(event_ts) - min(event_ts)) / 60.0 AS minutes,
-        count(*) FILTER (WHERE event_type = 'view') AS views
-    FROM sessions
-    GROUP BY 1, 2
-),
-totals AS (
-    SELECT
-        customer_id,
-        count(*) AS sessions,
-        round(avg(minutes), 2) AS avg_session_minutes,
-        round(avg(views), 2) AS pages_per_session
-    FROM per_session
-    GROUP BY 1
+sessions AS (
+    SELECT customer_id, sessions, avg_session_minutes
+    FROM (
+        SELECT customer_id, count(*) AS sessions, round(avg(minutes), 2) AS avg_session_minutes
+        FROM (
+            SELECT customer_id, session,
+                   date_part('epoch', max(event_ts) - min(event_ts)) / 60.0 AS minutes
+            FROM (
+                SELECT customer_id, event_ts,
+                       sessionize(event_ts, INTERVAL '30 minutes')
+                           OVER (PARTITION BY customer_id ORDER BY event_ts) AS session
+                FROM events
+            ) numbered
+            GROUP BY 1, 2
+        ) per_session
+        GROUP BY 1
+    ) s
 ),
 rates AS (
     SELECT
@@ -152,28 +156,28 @@ rates AS (
         count(*) FILTER (WHERE event_type = 'cart') AS carts,
         count(*) FILTER (WHERE event_type = 'purchase') AS purchases,
         as_of() - max(CAST(event_ts AS DATE)) AS days_since_last_visit
-    FROM sessions
+    FROM events
     GROUP BY 1
 ),
 hours AS (
     SELECT customer_id, hour FROM (
         SELECT customer_id, CAST(date_part('hour', event_ts) AS INT) AS hour,
                row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, 2) AS k
-        FROM sessions GROUP BY 1, 2
+        FROM events GROUP BY 1, 2
     ) WHERE k = 1
 ),
 devices AS (
     SELECT customer_id, platform FROM (
         SELECT customer_id, platform,
                row_number() OVER (PARTITION BY customer_id ORDER BY count(*) DESC, platform) AS k
-        FROM sessions GROUP BY 1, 2
+        FROM events GROUP BY 1, 2
     ) WHERE k = 1
 )
 SELECT
-    t.customer_id,
-    t.sessions,
-    t.avg_session_minutes,
-    t.pages_per_session,
+    s.customer_id,
+    s.sessions,
+    s.avg_session_minutes,
+    round(r.views / CAST(s.sessions AS DOUBLE), 2) AS pages_per_session,
     r.views,
     r.carts,
     r.purchases,
@@ -182,7 +186,7 @@ SELECT
     h.hour AS preferred_hour,
     d.platform AS preferred_device,
     r.days_since_last_visit
-FROM totals t
-JOIN rates r ON r.customer_id = t.customer_id
-JOIN hours h ON h.customer_id = t.customer_id
-JOIN devices d ON d.customer_id = t.customer_id;
+FROM sessions s
+JOIN rates r ON r.customer_id = s.customer_id
+JOIN hours h ON h.customer_id = s.customer_id
+JOIN devices d ON d.customer_id = s.customer_id;

@@ -24,7 +24,10 @@ fn audience_exports_to_csv_with_every_customer_once() {
     let ids: Vec<i64> = csv.lines().skip(1).map(|l| l.parse().unwrap()).collect();
     assert_eq!(csv.lines().next(), Some("customer_id"));
     assert!(!ids.is_empty());
-    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ascending and distinct");
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ascending and distinct"
+    );
     // The same customers, asked of customer_tags directly.
     let (count, err, code) = run(
         &root().join("datasets"),
@@ -49,7 +52,11 @@ fn text_ids_keep_their_keys_across_processes() {
         "[project]\nname = \"ids\"\nas_of = \"2024-06-30\"\n\n[[source]]\nname = \"followers\"\npath = \"followers.csv\"\nformat = \"csv\"\n",
     )
     .unwrap();
-    fs::write(dir.path().join("followers.csv"), "open_id\nwx-b\nwx-a\nwx-b\n").unwrap();
+    fs::write(
+        dir.path().join("followers.csv"),
+        "open_id\nwx-b\nwx-a\nwx-b\n",
+    )
+    .unwrap();
     let keys = |sql: &str| {
         let (out, err, code) = run(dir.path(), &["--format", "csv", "-c", sql]);
         assert_eq!(code, 0, "{err}");

@@ -51,7 +51,9 @@ pub fn ticks(array: &ArrayRef) -> Result<Int64Array> {
         DataType::Timestamp(TimeUnit::Microsecond, _) => array
             .as_primitive::<TimestampMicrosecondType>()
             .reinterpret_cast::<Int64Type>(),
-        _ => cast(array, &DataType::Int64)?.as_primitive::<Int64Type>().clone(),
+        _ => cast(array, &DataType::Int64)?
+            .as_primitive::<Int64Type>()
+            .clone(),
     })
 }
 
@@ -92,7 +94,11 @@ pub fn literal(e: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
 }
 
 /// A constant text argument (a literal), or `None` when NULL.
-pub fn literal_text(function: &str, what: &str, e: &Arc<dyn PhysicalExpr>) -> Result<Option<String>> {
+pub fn literal_text(
+    function: &str,
+    what: &str,
+    e: &Arc<dyn PhysicalExpr>,
+) -> Result<Option<String>> {
     match literal(e) {
         Some(v) if v.is_null() => Ok(None),
         Some(
@@ -114,12 +120,12 @@ pub fn literal_duration(
 ) -> Result<i64> {
     let per_second = ticks_per_second(time_type);
     let ticks = match literal(e) {
-        Some(ScalarValue::IntervalMonthDayNano(Some(v))) if v.months == 0 => {
-            Some(i64::from(v.days) * 86_400 * per_second + v.nanoseconds * per_second / 1_000_000_000)
-        }
-        Some(ScalarValue::IntervalDayTime(Some(v))) => Some(
-            (i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds)) * per_second / 1000,
+        Some(ScalarValue::IntervalMonthDayNano(Some(v))) if v.months == 0 => Some(
+            i64::from(v.days) * 86_400 * per_second + v.nanoseconds * per_second / 1_000_000_000,
         ),
+        Some(ScalarValue::IntervalDayTime(Some(v))) => {
+            Some((i64::from(v.days) * 86_400_000 + i64::from(v.milliseconds)) * per_second / 1000)
+        }
         Some(v) if !v.is_null() && v.data_type().is_integer() => {
             match v.cast_to(&DataType::Int64)? {
                 ScalarValue::Int64(Some(n)) => n.checked_mul(per_second),
@@ -134,7 +140,9 @@ pub fn literal_duration(
                 _ => None,
             }
         }
-        Some(ScalarValue::IntervalMonthDayNano(Some(_)) | ScalarValue::IntervalYearMonth(Some(_))) => {
+        Some(
+            ScalarValue::IntervalMonthDayNano(Some(_)) | ScalarValue::IntervalYearMonth(Some(_)),
+        ) => {
             return plan_err!(
                 "{function}: {what} cannot be in months or years (their length varies); give days or seconds"
             );

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, UInt8Array, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, UInt8Array, UInt32Array,
+};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, UInt32Type};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -203,9 +205,9 @@ impl GroupsAccumulator for RetentionGroups {
     ) -> Result<()> {
         self.masks.resize(total_num_groups, 0);
         let masks = values[0].as_primitive::<UInt32Type>();
-        for row in 0..masks.len() {
+        for (row, &g) in group_indices.iter().enumerate() {
             if masks.is_valid(row) {
-                self.masks[group_indices[row]] |= masks.value(row);
+                self.masks[g] |= masks.value(row);
             }
         }
         Ok(())

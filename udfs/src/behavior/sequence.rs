@@ -48,7 +48,12 @@ pub enum TimeOp {
 const MAX_ITERATIONS: usize = 1_000_000;
 
 /// Parses a pattern for `conditions` conditions; times are multiplied by `per_second`.
-pub fn parse(function: &str, text: &str, conditions: usize, per_second: i64) -> Result<Vec<Action>> {
+pub fn parse(
+    function: &str,
+    text: &str,
+    conditions: usize,
+    per_second: i64,
+) -> Result<Vec<Action>> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     // The implicit leading .*: a match may start at any event.
@@ -87,7 +92,12 @@ pub fn parse(function: &str, text: &str, conditions: usize, per_second: i64) -> 
                     (Some('='), Some('=')) => (TimeOp::Equal, 2),
                     (Some('<'), _) => (TimeOp::Less, 1),
                     (Some('>'), _) => (TimeOp::Greater, 1),
-                    _ => return plan_err!("{function}: unknown time condition {}; use <, <=, >, >= or ==", at(i)),
+                    _ => {
+                        return plan_err!(
+                            "{function}: unknown time condition {}; use <, <=, >, >= or ==",
+                            at(i)
+                        );
+                    }
                 };
                 i += op.1;
                 let Some(n) = number(&mut i) else {
@@ -131,7 +141,11 @@ pub fn parse(function: &str, text: &str, conditions: usize, per_second: i64) -> 
 
 /// ClickHouse's backtracking match, from event `*start`. On a match `*start` moves past the
 /// matched events (so counting does not overlap).
-fn backtracking_match(actions: &[Action], events: &[(i64, u32)], start: &mut usize) -> Result<bool> {
+fn backtracking_match(
+    actions: &[Action],
+    events: &[(i64, u32)],
+    start: &mut usize,
+) -> Result<bool> {
     let end = events.len();
     let begin = *start;
     let mut e = *start;
@@ -140,17 +154,18 @@ fn backtracking_match(actions: &[Action], events: &[(i64, u32)], start: &mut usi
     let mut stack: Vec<(usize, usize, usize)> = Vec::new();
     let mut iterations = 0;
     // Resumes from the last choice point, one event further; false when none is left.
-    let backtrack = |stack: &mut Vec<(usize, usize, usize)>, a: &mut usize, e: &mut usize, base: &mut usize| {
-        while let Some((sa, se, sb)) = stack.pop() {
-            *a = sa;
-            *e = se + 1;
-            *base = sb;
-            if *e != end {
-                return true;
+    let backtrack =
+        |stack: &mut Vec<(usize, usize, usize)>, a: &mut usize, e: &mut usize, base: &mut usize| {
+            while let Some((sa, se, sb)) = stack.pop() {
+                *a = sa;
+                *e = se + 1;
+                *base = sb;
+                if *e != end {
+                    return true;
+                }
             }
-        }
-        false
-    };
+            false
+        };
     while a < actions.len() && e < end {
         let (t, mask) = events[e];
         let base_t = events[base].0;
@@ -354,12 +369,22 @@ fn doc(count: bool) -> Documentation {
              one event), .* (any number of events) and (?t OP n) with OP one of <, <=, >, >=, == \
              (seconds since the previous matched event; raw units for integer times). A match may \
              start at any event. 1 to 32 conditions.",
-            if count { "sequenceCount" } else { "sequenceMatch" }
+            if count {
+                "sequenceCount"
+            } else {
+                "sequenceMatch"
+            }
         ),
         format!("{name}(pattern, timestamp, cond1, ..., condN)"),
     )
-    .with_argument("pattern", "The pattern, a string constant such as '(?1)(?t>1800)(?2)'.")
-    .with_argument("timestamp", "The event time: a timestamp, a date, or an integer time.")
+    .with_argument(
+        "pattern",
+        "The pattern, a string constant such as '(?1)(?t>1800)(?2)'.",
+    )
+    .with_argument(
+        "timestamp",
+        "The event time: a timestamp, a date, or an integer time.",
+    )
     .with_argument("condN", "A boolean condition on the row.")
     .with_sql_example(example)
     .build()
@@ -370,7 +395,11 @@ static COUNT_DOC: LazyLock<Documentation> = LazyLock::new(|| doc(true));
 
 impl AggregateUDFImpl for SequenceFunc {
     fn name(&self) -> &str {
-        if self.count { "sequence_count" } else { "sequence_match" }
+        if self.count {
+            "sequence_count"
+        } else {
+            "sequence_match"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -394,7 +423,11 @@ impl AggregateUDFImpl for SequenceFunc {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(if self.count { DataType::UInt64 } else { DataType::UInt8 })
+        Ok(if self.count {
+            DataType::UInt64
+        } else {
+            DataType::UInt8
+        })
     }
 
     fn is_nullable(&self) -> bool {
@@ -408,7 +441,11 @@ impl AggregateUDFImpl for SequenceFunc {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let n = args.exprs.len() - 2;
         let s = self.sequence(&args)?;
-        Ok(Box::new(EventAccumulator(EventGroups::new(Arc::new(s), 1, n))))
+        Ok(Box::new(EventAccumulator(EventGroups::new(
+            Arc::new(s),
+            1,
+            n,
+        ))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -472,11 +509,17 @@ mod tests {
 
     #[test]
     fn malformed_patterns_name_the_position() {
-        let e = parse("sequence_match", "(?1)(?x)", 2, 1).unwrap_err().to_string();
+        let e = parse("sequence_match", "(?1)(?x)", 2, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("position 7"), "{e}");
-        let e = parse("sequence_match", "(?3)", 2, 1).unwrap_err().to_string();
+        let e = parse("sequence_match", "(?3)", 2, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("names no condition"), "{e}");
-        let e = parse("sequence_match", "(?1)(?t>1)(?t<3)", 2, 1).unwrap_err().to_string();
+        let e = parse("sequence_match", "(?1)(?t>1)(?t<3)", 2, 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("must follow an event condition"), "{e}");
     }
 }

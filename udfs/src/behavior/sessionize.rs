@@ -132,7 +132,11 @@ impl WindowUDFImpl for SessionizeFunc {
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(field_args.name(), DataType::Int64, true)))
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Int64,
+            true,
+        )))
     }
 
     fn documentation(&self) -> Option<&Documentation> {

@@ -45,8 +45,9 @@ impl Default for WindowFunnelFunc {
     }
 }
 
-static DOC: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
+static DOC: LazyLock<Documentation> =
+    LazyLock::new(|| {
+        Documentation::builder(
         DOC_SECTION,
         "Aggregate, as ClickHouse's windowFunnel: the deepest step (0..N) of the chain cond1 -> \
          cond2 -> ... -> condN that the group's events reach, each step after the previous one \
@@ -74,7 +75,7 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
          GROUP BY level ORDER BY level;",
     )
     .build()
-});
+    });
 
 /// The modes of one call.
 #[derive(Debug, Default, Clone, Copy)]
@@ -165,7 +166,8 @@ impl Funnel {
         let n = self.steps;
         // (first time of the chain, time of this step) per step.
         let mut steps: [Option<(i64, i64)>; MAX_CONDITIONS] = [None; MAX_CONDITIONS];
-        let max_set = |steps: &[Option<(i64, i64)>]| deepest(steps[..n].iter().map(Option::is_some));
+        let max_set =
+            |steps: &[Option<(i64, i64)>]| deepest(steps[..n].iter().map(Option::is_some));
         let mut first = false;
         for &(t, step, _) in &events {
             if m.strict_order && step == 0 {
@@ -186,8 +188,8 @@ impl Funnel {
                 }
                 return max_set(&steps);
             } else if let Some((start, last)) = steps[i - 1] {
-                let in_time = t <= start.saturating_add(self.window)
-                    && (!m.strict_increase || last < t);
+                let in_time =
+                    t <= start.saturating_add(self.window) && (!m.strict_increase || last < t);
                 if in_time {
                     steps[i] = Some((start, t));
                     if i + 1 == n {
@@ -209,8 +211,7 @@ impl Funnel {
         let m = self.modes;
         let n = self.steps;
         let mut chains: Vec<Vec<Chain>> = (0..n).map(|_| Vec::new()).collect();
-        let max_set =
-            |chains: &[Vec<Chain>]| deepest(chains.iter().map(|c| !c.is_empty()));
+        let max_set = |chains: &[Vec<Chain>]| deepest(chains.iter().map(|c| !c.is_empty()));
         let mut first = false;
         for &(t, step, row) in events {
             if m.strict_order && step == 0 {
@@ -294,8 +295,8 @@ impl WindowFunnelFunc {
     fn funnel(&self, args: &AccumulatorArgs) -> Result<Funnel> {
         let exprs = args.exprs;
         let last = exprs.len() - 1;
-        let last_is_text = crate::args::is_text(&args.expr_fields[last].data_type().clone())
-            && exprs.len() > 3;
+        let last_is_text =
+            crate::args::is_text(&args.expr_fields[last].data_type().clone()) && exprs.len() > 3;
         let modes = if last_is_text {
             match literal_text("window_funnel", "the modes", &exprs[last])? {
                 Some(t) => Modes::parse(&t)?,
@@ -330,10 +331,14 @@ impl AggregateUDFImpl for WindowFunnelFunc {
                 arg_types.len()
             );
         }
-        let last_is_text = arg_types.len() > 3 && crate::args::is_text(&arg_types[arg_types.len() - 1])
+        let last_is_text = arg_types.len() > 3
+            && crate::args::is_text(&arg_types[arg_types.len() - 1])
             && !matches!(arg_types[arg_types.len() - 1], DataType::Null);
         let n = conditions(arg_types.len(), last_is_text);
-        let mut out = vec![arg_types[0].clone(), coerce_time("window_funnel", 2, &arg_types[1])?];
+        let mut out = vec![
+            arg_types[0].clone(),
+            coerce_time("window_funnel", 2, &arg_types[1])?,
+        ];
         out.extend(coerce_conditions("window_funnel", &arg_types[2..2 + n])?);
         if last_is_text {
             out.push(DataType::Utf8);
@@ -356,7 +361,11 @@ impl AggregateUDFImpl for WindowFunnelFunc {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         let funnel = self.funnel(&args)?;
         let n = funnel.steps;
-        Ok(Box::new(EventAccumulator(EventGroups::new(Arc::new(funnel), 1, n))))
+        Ok(Box::new(EventAccumulator(EventGroups::new(
+            Arc::new(funnel),
+            1,
+            n,
+        ))))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {

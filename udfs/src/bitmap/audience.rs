@@ -15,8 +15,8 @@ use std::sync::{Arc, LazyLock};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, ListArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_datafusion_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
@@ -159,9 +159,9 @@ impl Parser<'_> {
                     Some((_, p)) => plan_err!(
                         "audience: expected ')' at position {p} of '{text}' to close the '(' at position {pos}"
                     ),
-                    None => plan_err!(
-                        "audience: the '(' at position {pos} of '{text}' is not closed"
-                    ),
+                    None => {
+                        plan_err!("audience: the '(' at position {pos} of '{text}' is not closed")
+                    }
                 }
             }
             Some((t, pos)) => {
@@ -170,7 +170,9 @@ impl Parser<'_> {
                     Token::Close => "')'".to_string(),
                     _ => "something else".to_string(),
                 };
-                plan_err!("audience: expected a tag name or '(' at position {pos} of '{text}', found {found}")
+                plan_err!(
+                    "audience: expected a tag name or '(' at position {pos} of '{text}', found {found}"
+                )
             }
             None => plan_err!(
                 "audience: expected a tag name or '(' at position {} of '{text}' (the expression ends too early)",
@@ -211,7 +213,10 @@ impl TagExpr {
         }
     }
 
-    fn eval(&self, lookup: &dyn Fn(&str, usize) -> Result<RoaringTreemap>) -> Result<RoaringTreemap> {
+    fn eval(
+        &self,
+        lookup: &dyn Fn(&str, usize) -> Result<RoaringTreemap>,
+    ) -> Result<RoaringTreemap> {
         Ok(match self {
             TagExpr::Name(n, p) => lookup(n, *p)?,
             TagExpr::And(a, b) => a.eval(lookup)? & b.eval(lookup)?,
@@ -344,7 +349,10 @@ impl AudienceAccumulator {
 
     fn add(&mut self, tag: &str, value: &str, bitmap: Option<&[u8]>) -> Result<()> {
         let keep = self.wants(tag, value);
-        let entry = self.rows.entry((tag.to_string(), value.to_string())).or_default();
+        let entry = self
+            .rows
+            .entry((tag.to_string(), value.to_string()))
+            .or_default();
         if keep && let Some(bytes) = bitmap {
             *entry.get_or_insert_with(RoaringTreemap::new) |= decode("audience", bytes)?;
         }
@@ -360,7 +368,11 @@ impl AudienceAccumulator {
             if tags.is_null(row) {
                 continue;
             }
-            let value = if values.is_null(row) { "" } else { values.value(row) };
+            let value = if values.is_null(row) {
+                ""
+            } else {
+                values.value(row)
+            };
             let bitmap = bitmaps.is_valid(row).then(|| bitmaps.value(row));
             self.add(tags.value(row), value, bitmap)?;
         }
@@ -378,7 +390,9 @@ impl AudienceAccumulator {
             out
         };
         if let Some((tag, value)) = name.split_once(':')
-            && self.rows.contains_key(&(tag.to_string(), value.to_string()))
+            && self
+                .rows
+                .contains_key(&(tag.to_string(), value.to_string()))
         {
             return Ok(union(&[&(tag.to_string(), value.to_string())]));
         }
@@ -421,7 +435,9 @@ impl Accumulator for AudienceAccumulator {
             + self
                 .rows
                 .iter()
-                .map(|((t, v), b)| t.len() + v.len() + b.as_ref().map_or(0, |b| b.serialized_size()))
+                .map(|((t, v), b)| {
+                    t.len() + v.len() + b.as_ref().map_or(0, |b| b.serialized_size())
+                })
                 .sum::<usize>()
     }
 
@@ -451,7 +467,11 @@ impl Accumulator for AudienceAccumulator {
             if lists[0].is_null(row) {
                 continue;
             }
-            let (t, v, b) = (lists[0].value(row), lists[1].value(row), lists[2].value(row));
+            let (t, v, b) = (
+                lists[0].value(row),
+                lists[1].value(row),
+                lists[2].value(row),
+            );
             self.add_arrays(&t, &v, &b)?;
         }
         Ok(())
@@ -500,7 +520,9 @@ pub static AUDIENCE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
 fn constant_arg(e: &Expr) -> Option<String> {
     match e {
         Expr::Literal(
-            ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
             _,
         ) => Some(s.clone()),
         _ => None,
@@ -533,11 +555,17 @@ impl TableFunctionImpl for AudienceFunc {
              SELECT unnest(bitmap_to_array(audience_bitmap('{quoted}', tag, value, bitmap))) AS id \
              FROM {table})"
         );
-        let state = args.session().as_any().downcast_ref::<datafusion::execution::SessionState>()
+        let state = args
+            .session()
+            .as_any()
+            .downcast_ref::<datafusion::execution::SessionState>()
             .ok_or_else(|| plan_datafusion_err!("audience needs a DataFusion session"))?;
         let plan = futures::executor::block_on(state.create_logical_plan(&sql)).map_err(|e| {
             let cause = e.strip_backtrace();
-            let cause = cause.strip_prefix("Error during planning: ").unwrap_or(&cause).to_string();
+            let cause = cause
+                .strip_prefix("Error during planning: ")
+                .unwrap_or(&cause)
+                .to_string();
             plan_datafusion_err!("audience over {table}: {cause}")
         })?;
         Ok(Arc::new(ViewTable::new(plan, Some(sql))))

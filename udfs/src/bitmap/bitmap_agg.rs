@@ -125,7 +125,8 @@ impl GroupsAccumulator for BitmapGroups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.bitmaps.resize_with(total_num_groups, RoaringTreemap::new);
+        self.bitmaps
+            .resize_with(total_num_groups, RoaringTreemap::new);
         let ids = ids("bitmap_agg", &values[0])?;
         let keep = kept_rows(ids.len(), opt_filter);
         for row in keep.set_indices() {
@@ -151,13 +152,14 @@ impl GroupsAccumulator for BitmapGroups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.bitmaps.resize_with(total_num_groups, RoaringTreemap::new);
+        self.bitmaps
+            .resize_with(total_num_groups, RoaringTreemap::new);
         let states = binaries("bitmap_agg", &values[0])?;
-        for row in 0..states.len() {
+        for (row, &g) in group_indices.iter().enumerate() {
             if states.is_valid(row) {
                 let b = decode("bitmap_agg", states.value(row))?;
                 self.inserted += b.len() as usize;
-                self.bitmaps[group_indices[row]] |= b;
+                self.bitmaps[g] |= b;
             }
         }
         Ok(())
@@ -204,8 +206,7 @@ impl BitmapAccumulator {
         }
         self.pending.sort_unstable();
         self.pending.dedup();
-        let sorted = RoaringTreemap::from_sorted_iter(self.pending.drain(..))
-            .unwrap_or_default();
+        let sorted = RoaringTreemap::from_sorted_iter(self.pending.drain(..)).unwrap_or_default();
         self.bitmap |= sorted;
     }
 }

@@ -35,7 +35,9 @@ struct Dictionary {
 }
 
 fn escape(id: &str) -> String {
-    id.replace('\\', "\\\\").replace('\n', "\\n").replace('\r', "\\r")
+    id.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\r', "\\r")
 }
 
 fn unescape(line: &str) -> String {
@@ -63,9 +65,11 @@ fn io_error(path: &Path, e: std::io::Error) -> DataFusionError {
 impl Dictionary {
     /// Reads the complete lines appended since the last read.
     fn catch_up(&mut self, file: &mut File, path: &Path) -> Result<()> {
-        file.seek(SeekFrom::Start(self.read_to)).map_err(|e| io_error(path, e))?;
+        file.seek(SeekFrom::Start(self.read_to))
+            .map_err(|e| io_error(path, e))?;
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| io_error(path, e))?;
+        file.read_to_end(&mut bytes)
+            .map_err(|e| io_error(path, e))?;
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let text = String::from_utf8_lossy(&bytes[..complete]);
         for line in text.lines() {
@@ -109,8 +113,10 @@ impl Dictionary {
             }
             // Drop a torn last line, then append after the complete ones.
             file.set_len(self.read_to).map_err(|e| io_error(path, e))?;
-            file.seek(SeekFrom::Start(self.read_to)).map_err(|e| io_error(path, e))?;
-            file.write_all(appended.as_bytes()).map_err(|e| io_error(path, e))?;
+            file.seek(SeekFrom::Start(self.read_to))
+                .map_err(|e| io_error(path, e))?;
+            file.write_all(appended.as_bytes())
+                .map_err(|e| io_error(path, e))?;
             file.sync_data().map_err(|e| io_error(path, e))?;
             self.read_to += appended.len() as u64;
             file.unlock().map_err(|e| io_error(path, e))?;
@@ -127,7 +133,10 @@ impl Dictionary {
         }
         Ok(keys
             .iter()
-            .map(|k| k.filter(|&k| known(k, self.ids.len())).map(|k| self.ids[k as usize - 1].clone()))
+            .map(|k| {
+                k.filter(|&k| known(k, self.ids.len()))
+                    .map(|k| self.ids[k as usize - 1].clone())
+            })
             .collect())
     }
 }
@@ -259,17 +268,34 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let mut a = Dictionary::default();
         assert_eq!(
-            a.keys(&path, &[Some("wx:1"), None, Some("line\nbreak"), Some("wx:1")]).unwrap(),
+            a.keys(
+                &path,
+                &[Some("wx:1"), None, Some("line\nbreak"), Some("wx:1")]
+            )
+            .unwrap(),
             vec![Some(1), None, Some(2), Some(1)]
         );
         // A crash mid-append leaves a line without its newline.
-        OpenOptions::new().append(true).open(&path).unwrap().write_all(b"torn").unwrap();
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"torn")
+            .unwrap();
         // Another process reads the file afresh.
         let mut b = Dictionary::default();
-        assert_eq!(b.keys(&path, &[Some("wx:2"), Some("line\nbreak")]).unwrap(), vec![Some(3), Some(2)]);
+        assert_eq!(
+            b.keys(&path, &[Some("wx:2"), Some("line\nbreak")]).unwrap(),
+            vec![Some(3), Some(2)]
+        );
         assert_eq!(
             b.ids(&path, &[Some(1), Some(2), Some(3), Some(4)]).unwrap(),
-            vec![Some("wx:1".into()), Some("line\nbreak".into()), Some("wx:2".into()), None]
+            vec![
+                Some("wx:1".into()),
+                Some("line\nbreak".into()),
+                Some("wx:2".into()),
+                None
+            ]
         );
         // The first one catches up with what the second appended.
         assert_eq!(a.keys(&path, &[Some("wx:3")]).unwrap(), vec![Some(4)]);

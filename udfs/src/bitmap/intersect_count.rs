@@ -155,7 +155,9 @@ impl Accumulator for IntersectAccumulator {
                 Some(r) => r & u,
             });
         }
-        Ok(ScalarValue::Int64(Some(result.map_or(0, |r| r.len() as i64))))
+        Ok(ScalarValue::Int64(Some(
+            result.map_or(0, |r| r.len() as i64),
+        )))
     }
 
     fn size(&self) -> usize {

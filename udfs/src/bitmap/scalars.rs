@@ -57,7 +57,13 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     .clone()
 }
 
-fn doc(name: &str, description: &str, syntax: &str, args: &[(&str, &str)], example: &str) -> Documentation {
+fn doc(
+    name: &str,
+    description: &str,
+    syntax: &str,
+    args: &[(&str, &str)],
+    example: &str,
+) -> Documentation {
     let mut b = Documentation::builder(DOC_SECTION, description.to_string(), syntax.to_string());
     for (n, d) in args {
         b = b.with_argument(*n, *d);
@@ -265,7 +271,8 @@ impl ScalarUDFImpl for BitmapScalar {
                     match list {
                         None => out.append_null(),
                         Some(values) => {
-                            let mut ids: Vec<u64> = ids(name, &values)?.into_iter().flatten().collect();
+                            let mut ids: Vec<u64> =
+                                ids(name, &values)?.into_iter().flatten().collect();
                             ids.sort_unstable();
                             ids.dedup();
                             let bitmap = RoaringTreemap::from_sorted_iter(ids).unwrap_or_default();
@@ -276,7 +283,11 @@ impl ScalarUDFImpl for BitmapScalar {
                 Arc::new(out.finish())
             }
         };
-        if args.args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        if args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)))
+        {
             return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?));
         }
         Ok(ColumnarValue::Array(out))
