@@ -3,9 +3,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Int64Array};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err, plan_err};
+use std::ops::Range;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Int64Type, TimeUnit, TimestampMicrosecondType,
+};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{
     ExpressionArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
 };
@@ -64,36 +68,68 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+/// Numbers sessions row by row, keeping only the previous time and the session number, so
+/// DataFusion can stream each partition (a bounded window) instead of holding all of them.
 #[derive(Debug)]
 struct SessionizeEvaluator {
     gap: i64,
+    session: i64,
+    previous: Option<i64>,
+}
+
+impl SessionizeEvaluator {
+    /// The session of the next row of the partition, at time `t`.
+    fn next(&mut self, t: Option<i64>) -> Result<Option<i64>> {
+        let Some(t) = t else {
+            return Ok(None);
+        };
+        match self.previous {
+            Some(p) if t < p => {
+                return exec_err!(
+                    "sessionize: event times go backwards within a partition; order the window by the timestamp (OVER (PARTITION BY ... ORDER BY timestamp))"
+                );
+            }
+            Some(p) if t - p <= self.gap => {}
+            _ => self.session += 1,
+        }
+        self.previous = Some(t);
+        Ok(Some(self.session))
+    }
 }
 
 impl PartitionEvaluator for SessionizeEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let times = ticks(&values[0])?;
         let mut out = Vec::with_capacity(num_rows);
-        let mut session = 0i64;
-        let mut previous: Option<i64> = None;
         for t in times.iter() {
-            match t {
-                None => out.push(None),
-                Some(t) => {
-                    match previous {
-                        Some(p) if t < p => {
-                            return exec_err!(
-                                "sessionize: event times go backwards within a partition; order the window by the timestamp (OVER (PARTITION BY ... ORDER BY timestamp))"
-                            );
-                        }
-                        Some(p) if t - p <= self.gap => {}
-                        _ => session += 1,
-                    }
-                    previous = Some(t);
-                    out.push(Some(session));
-                }
-            }
+            out.push(self.next(t)?);
         }
         Ok(Arc::new(Int64Array::from(out)))
+    }
+
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        let times = &values[0];
+        let row = range.start;
+        let t = if times.is_null(row) {
+            None
+        } else {
+            match times.data_type() {
+                DataType::Int64 => Some(times.as_primitive::<Int64Type>().value(row)),
+                DataType::Timestamp(TimeUnit::Microsecond, _) => {
+                    Some(times.as_primitive::<TimestampMicrosecondType>().value(row))
+                }
+                _ => ticks(&times.slice(row, 1))?.iter().next().flatten(),
+            }
+        };
+        Ok(ScalarValue::Int64(self.next(t)?))
+    }
+
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn is_causal(&self) -> bool {
+        true
     }
 }
 
@@ -128,7 +164,11 @@ impl WindowUDFImpl for SessionizeFunc {
         let exprs = args.input_exprs();
         let time_type = args.input_fields()[0].data_type();
         let gap = literal_duration("sessionize", "the gap", &exprs[1], time_type)?;
-        Ok(Box::new(SessionizeEvaluator { gap }))
+        Ok(Box::new(SessionizeEvaluator {
+            gap,
+            session: 0,
+            previous: None,
+        }))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
