@@ -7,6 +7,13 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::ColumnarValue;
 
+/// The arguments as arrays of `rows` rows each. (`ColumnarValue::values_to_arrays` gives arrays
+/// of one row when every argument is a scalar, which a function looping over `rows` would
+/// read past the end of.)
+pub fn arrays(args: &[ColumnarValue], rows: usize) -> Result<Vec<ArrayRef>> {
+    args.iter().map(|a| a.to_array(rows)).collect()
+}
+
 /// The argument as Float64 values.
 pub fn floats(array: &ArrayRef) -> Result<Float64Array> {
     let cast = cast(array, &DataType::Float64)?;

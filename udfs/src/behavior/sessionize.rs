@@ -3,13 +3,9 @@
 
 use std::sync::{Arc, LazyLock};
 
-use std::ops::Range;
-
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array};
-use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Int64Type, TimeUnit, TimestampMicrosecondType,
-};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{
     ExpressionArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
 };
@@ -68,8 +64,8 @@ static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-/// Numbers sessions row by row, keeping only the previous time and the session number, so
-/// DataFusion can stream each partition (a bounded window) instead of holding all of them.
+/// Numbers a partition's sessions in one pass. (Not a bounded, row-at-a-time window: under
+/// DataFusion 55 that path handed `evaluate` row indices beyond its arrays inside larger plans.)
 #[derive(Debug)]
 struct SessionizeEvaluator {
     gap: i64,
@@ -99,37 +95,15 @@ impl SessionizeEvaluator {
 
 impl PartitionEvaluator for SessionizeEvaluator {
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        // One call is one whole partition.
+        self.session = 0;
+        self.previous = None;
         let times = ticks(&values[0])?;
         let mut out = Vec::with_capacity(num_rows);
         for t in times.iter() {
             out.push(self.next(t)?);
         }
         Ok(Arc::new(Int64Array::from(out)))
-    }
-
-    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        let times = &values[0];
-        let row = range.start;
-        let t = if times.is_null(row) {
-            None
-        } else {
-            match times.data_type() {
-                DataType::Int64 => Some(times.as_primitive::<Int64Type>().value(row)),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => {
-                    Some(times.as_primitive::<TimestampMicrosecondType>().value(row))
-                }
-                _ => ticks(&times.slice(row, 1))?.iter().next().flatten(),
-            }
-        };
-        Ok(ScalarValue::Int64(self.next(t)?))
-    }
-
-    fn supports_bounded_execution(&self) -> bool {
-        true
-    }
-
-    fn is_causal(&self) -> bool {
-        true
     }
 }
 

@@ -204,7 +204,7 @@ impl ScalarUDFImpl for BitmapScalar {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = crate::args::arrays(&args.args, args.number_rows)?;
         let name = self.name();
         let out: ArrayRef = match self.kind {
             Kind::Count => {

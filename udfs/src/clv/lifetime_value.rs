@@ -173,7 +173,7 @@ impl ScalarUDFImpl for ClvFunc {
             Some(_) => return exec_err!("clv: unit must be a constant such as 'weeks'"),
         };
         let rows = args.number_rows;
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args[..8])?;
+        let arrays: Vec<ArrayRef> = crate::args::arrays(&args.args[..8], rows)?;
         let Some(fields) = purchase_fields(arrays[0].data_type()) else {
             return exec_err!(
                 "clv: the first argument must be the struct of bgnbd_fit or pareto_nbd_fit"

@@ -152,7 +152,7 @@ pub fn apply_model(
     fields: &[&str],
     f: impl Fn(&[f64], &[f64]) -> Option<f64>,
 ) -> Result<ColumnarValue> {
-    let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(args)?;
+    let arrays: Vec<ArrayRef> = crate::args::arrays(args, rows)?;
     let (s, params) = param_columns(&arrays[0], fields)?;
     let values = arrays[1..].iter().map(floats).collect::<Result<Vec<_>>>()?;
     let (mut p, mut v) = (vec![0.0; params.len()], vec![0.0; values.len()]);

@@ -56,7 +56,7 @@ impl ScalarUDFImpl for LoyaltyLevelFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let levels = options(&args.config_options).loyalty_levels();
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays: Vec<ArrayRef> = crate::args::arrays(&args.args, args.number_rows)?;
         let points = floats(&arrays[0])?;
         let out: StringArray = (0..args.number_rows)
             .map(|i| {
@@ -76,5 +76,31 @@ impl ScalarUDFImpl for LoyaltyLevelFunc {
 
     fn documentation(&self) -> Option<&Documentation> {
         Some(&DOC)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::datatypes::Field;
+    use datafusion::common::ScalarValue;
+    use datafusion::common::config::ConfigOptions;
+
+    /// Regression: a scalar argument over a batch of several rows read past the end of a
+    /// one-row array and panicked (seen on tag_loyalty_level over 100k customers).
+    #[test]
+    fn scalar_argument_over_many_rows_does_not_panic() {
+        let args = ScalarFunctionArgs {
+            args: vec![ColumnarValue::Scalar(ScalarValue::Float64(Some(1500.0)))],
+            arg_fields: vec![Arc::new(Field::new("p", DataType::Float64, true))],
+            number_rows: 3,
+            return_field: Arc::new(Field::new("l", DataType::Utf8, true)),
+            config_options: Arc::new(ConfigOptions::new()),
+        };
+        let out = loyalty_level_udf().invoke_with_args(args).unwrap();
+        let ColumnarValue::Array(a) = out else {
+            panic!("an array")
+        };
+        assert_eq!(a.len(), 3);
     }
 }

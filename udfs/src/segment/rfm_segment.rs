@@ -194,7 +194,7 @@ impl ScalarUDFImpl for RfmSegmentFunc {
         let pick = |labels: &[(&'static str, &'static str)], i: usize| -> &'static str {
             if zh { labels[i].1 } else { labels[i].0 }
         };
-        let arrays: Vec<ArrayRef> = ColumnarValue::values_to_arrays(&args.args[..3])?;
+        let arrays: Vec<ArrayRef> = crate::args::arrays(&args.args[..3], args.number_rows)?;
         let cols = arrays.iter().map(floats).collect::<Result<Vec<_>>>()?;
         let out: StringArray = (0..args.number_rows)
             .map(|i| {
