@@ -45,3 +45,77 @@ macro_rules! user_defined_udf {
         $crate::make_udf_function!($udf_impl, $accessor);
     };
 }
+
+/// `user_defined_udaf!(Struct, accessor, "doc")`: the same for an aggregate function (an
+/// immutable one with a user-defined signature), its accessor returning a shared
+/// `Arc<AggregateUDF>`.
+#[macro_export]
+macro_rules! user_defined_udaf {
+    ($udf_impl:ident, $accessor:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, PartialEq, Eq, Hash)]
+        pub struct $udf_impl {
+            signature: datafusion::logical_expr::Signature,
+        }
+
+        impl Default for $udf_impl {
+            fn default() -> Self {
+                Self {
+                    signature: datafusion::logical_expr::Signature::user_defined(
+                        datafusion::logical_expr::Volatility::Immutable,
+                    ),
+                }
+            }
+        }
+
+        /// Shared instance of this function as an [`AggregateUDF`](datafusion::logical_expr::AggregateUDF).
+        pub fn $accessor() -> std::sync::Arc<datafusion::logical_expr::AggregateUDF> {
+            static INSTANCE: std::sync::OnceLock<
+                std::sync::Arc<datafusion::logical_expr::AggregateUDF>,
+            > = std::sync::OnceLock::new();
+            INSTANCE
+                .get_or_init(|| {
+                    std::sync::Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+                        <$udf_impl>::default(),
+                    ))
+                })
+                .clone()
+        }
+    };
+}
+
+/// `user_defined_udwf!(Struct, accessor, "doc")`: the same for a window function.
+#[macro_export]
+macro_rules! user_defined_udwf {
+    ($udf_impl:ident, $accessor:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, PartialEq, Eq, Hash)]
+        pub struct $udf_impl {
+            signature: datafusion::logical_expr::Signature,
+        }
+
+        impl Default for $udf_impl {
+            fn default() -> Self {
+                Self {
+                    signature: datafusion::logical_expr::Signature::user_defined(
+                        datafusion::logical_expr::Volatility::Immutable,
+                    ),
+                }
+            }
+        }
+
+        /// Shared instance of this function as a [`WindowUDF`](datafusion::logical_expr::WindowUDF).
+        pub fn $accessor() -> std::sync::Arc<datafusion::logical_expr::WindowUDF> {
+            static INSTANCE: std::sync::OnceLock<
+                std::sync::Arc<datafusion::logical_expr::WindowUDF>,
+            > = std::sync::OnceLock::new();
+            INSTANCE
+                .get_or_init(|| {
+                    std::sync::Arc::new(datafusion::logical_expr::WindowUDF::new_from_impl(
+                        <$udf_impl>::default(),
+                    ))
+                })
+                .clone()
+        }
+    };
+}

@@ -12,8 +12,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, UInt32Type};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature,
 };
 
 use super::DOC_SECTION;
@@ -22,26 +21,7 @@ use super::events::true_rows;
 /// The most conditions a retention, funnel or sequence takes (a 32-bit mask per group).
 pub const MAX_CONDITIONS: usize = 32;
 
-/// Shared instance of `retention`.
-pub fn retention_udaf() -> Arc<AggregateUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(RetentionFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RetentionFunc {
-    signature: Signature,
-}
-
-impl Default for RetentionFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udaf!(RetentionFunc, retention_udaf, "`retention`.");
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

@@ -10,33 +10,14 @@ use datafusion::logical_expr::function::{
     ExpressionArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
 };
 use datafusion::logical_expr::{
-    Documentation, LimitEffect, PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
+    Documentation, LimitEffect, PartitionEvaluator, Signature, WindowUDFImpl,
 };
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::DOC_SECTION;
 use super::events::{coerce_time, literal_duration, ticks};
 
-/// Shared instance of `sessionize`.
-pub fn sessionize_udwf() -> Arc<WindowUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<WindowUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(WindowUDF::new_from_impl(SessionizeFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct SessionizeFunc {
-    signature: Signature,
-}
-
-impl Default for SessionizeFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udwf!(SessionizeFunc, sessionize_udwf, "`sessionize`.");
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

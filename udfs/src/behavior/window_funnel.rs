@@ -15,8 +15,7 @@ use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature,
-    Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature,
 };
 
 use super::DOC_SECTION;
@@ -24,26 +23,7 @@ use super::event_lists::{EventAccumulator, EventGroups, Finish, Row, state_field
 use super::events::{coerce_time, literal_duration, literal_text};
 use super::retention::{MAX_CONDITIONS, coerce_conditions};
 
-/// Shared instance of `window_funnel`.
-pub fn window_funnel_udaf() -> Arc<AggregateUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(WindowFunnelFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct WindowFunnelFunc {
-    signature: Signature,
-}
-
-impl Default for WindowFunnelFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udaf!(WindowFunnelFunc, window_funnel_udaf, "`window_funnel`.");
 
 static DOC: LazyLock<Documentation> =
     LazyLock::new(|| {

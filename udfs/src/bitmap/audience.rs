@@ -19,9 +19,7 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_datafusion_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Expr, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Expr, Signature};
 use roaring::RoaringTreemap;
 
 use super::{DOC_SECTION, binaries, coerce_bitmap, decode, encode};
@@ -227,26 +225,11 @@ impl TagExpr {
     }
 }
 
-/// Shared instance of `audience_bitmap`.
-pub fn audience_bitmap_udaf() -> Arc<AggregateUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(AudienceBitmapFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct AudienceBitmapFunc {
-    signature: Signature,
-}
-
-impl Default for AudienceBitmapFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udaf!(
+    AudienceBitmapFunc,
+    audience_bitmap_udaf,
+    "`audience_bitmap`."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

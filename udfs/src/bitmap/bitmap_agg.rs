@@ -7,34 +7,14 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
-    Signature, Volatility,
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature,
 };
 use roaring::RoaringTreemap;
 
 use super::{DOC_SECTION, binaries, coerce_id, decode, encode, ids};
 use crate::behavior::events::kept_rows;
 
-/// Shared instance of `bitmap_agg`.
-pub fn bitmap_agg_udaf() -> Arc<AggregateUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(BitmapAggFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct BitmapAggFunc {
-    signature: Signature,
-}
-
-impl Default for BitmapAggFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udaf!(BitmapAggFunc, bitmap_agg_udaf, "`bitmap_agg`.");
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

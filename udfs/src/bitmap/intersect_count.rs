@@ -9,34 +9,17 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, Signature, Volatility,
-};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature};
 use roaring::RoaringTreemap;
 
 use super::{DOC_SECTION, binaries, coerce_bitmap, decode, encode};
 use crate::behavior::events::literal;
 
-/// Shared instance of `intersect_count`.
-pub fn intersect_count_udaf() -> Arc<AggregateUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<AggregateUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(AggregateUDF::new_from_impl(IntersectCountFunc::default())))
-        .clone()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct IntersectCountFunc {
-    signature: Signature,
-}
-
-impl Default for IntersectCountFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udaf!(
+    IntersectCountFunc,
+    intersect_count_udaf,
+    "`intersect_count`."
+);
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(

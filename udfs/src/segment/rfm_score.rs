@@ -17,7 +17,7 @@ use datafusion::logical_expr::function::{
     ExpressionArgs, PartitionEvaluatorArgs, WindowUDFFieldArgs,
 };
 use datafusion::logical_expr::{
-    Documentation, LimitEffect, PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
+    Documentation, LimitEffect, PartitionEvaluator, Signature, WindowUDFImpl,
 };
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
@@ -26,27 +26,7 @@ use super::DOC_SECTION;
 use crate::args::{floats, is_text};
 use crate::config::{RfmBreaks, RfmMethod};
 
-/// Shared instance of `rfm_score`.
-pub fn rfm_score_udwf() -> Arc<WindowUDF> {
-    static INSTANCE: std::sync::OnceLock<Arc<WindowUDF>> = std::sync::OnceLock::new();
-    INSTANCE
-        .get_or_init(|| Arc::new(WindowUDF::new_from_impl(RfmScoreFunc::default())))
-        .clone()
-}
-
-/// `rfm_score`.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct RfmScoreFunc {
-    signature: Signature,
-}
-
-impl Default for RfmScoreFunc {
-    fn default() -> Self {
-        Self {
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
+crate::user_defined_udwf!(RfmScoreFunc, rfm_score_udwf, "`rfm_score`.");
 
 static DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
