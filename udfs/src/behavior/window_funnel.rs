@@ -105,12 +105,6 @@ pub struct Funnel {
     pub modes: Modes,
 }
 
-/// The deepest step set in `set`, 0 when none.
-fn deepest(set: impl DoubleEndedIterator<Item = bool>) -> u8 {
-    let v: Vec<bool> = set.collect();
-    v.iter().rposition(|&s| s).map_or(0, |i| i as u8 + 1)
-}
-
 impl Funnel {
     /// Events of a group: (time, step from 1 or 0 for a row meeting none, row), ordered.
     fn events(rows: &[Row]) -> Vec<(i64, u8, u32)> {
@@ -146,8 +140,13 @@ impl Funnel {
         let n = self.steps;
         // (first time of the chain, time of this step) per step.
         let mut steps: [Option<(i64, i64)>; MAX_CONDITIONS] = [None; MAX_CONDITIONS];
-        let max_set =
-            |steps: &[Option<(i64, i64)>]| deepest(steps[..n].iter().map(Option::is_some));
+        // The deepest step reached, 0 when none.
+        let max_set = |steps: &[Option<(i64, i64)>]| {
+            steps[..n]
+                .iter()
+                .rposition(Option::is_some)
+                .map_or(0, |i| i as u8 + 1)
+        };
         let mut first = false;
         for &(t, step, _) in &events {
             if m.strict_order && step == 0 {
@@ -191,7 +190,12 @@ impl Funnel {
         let m = self.modes;
         let n = self.steps;
         let mut chains: Vec<Vec<Chain>> = (0..n).map(|_| Vec::new()).collect();
-        let max_set = |chains: &[Vec<Chain>]| deepest(chains.iter().map(|c| !c.is_empty()));
+        let max_set = |chains: &[Vec<Chain>]| {
+            chains
+                .iter()
+                .rposition(|c| !c.is_empty())
+                .map_or(0, |i| i as u8 + 1)
+        };
         let mut first = false;
         for &(t, step, row) in events {
             if m.strict_order && step == 0 {

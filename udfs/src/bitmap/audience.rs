@@ -436,7 +436,7 @@ impl Accumulator for AudienceAccumulator {
                 None => bitmaps.append_null(),
             }
         }
-        let one = |a: ArrayRef| ScalarValue::List(Arc::new(ListArray::from_iter_primitive_like(a)));
+        let one = |a: ArrayRef| ScalarValue::List(Arc::new(single_list(a)));
         Ok(vec![
             one(Arc::new(tags.finish())),
             one(Arc::new(values.finish())),
@@ -461,21 +461,15 @@ impl Accumulator for AudienceAccumulator {
     }
 }
 
-/// One list value holding a whole array.
-trait SingleList {
-    fn from_iter_primitive_like(values: ArrayRef) -> ListArray;
-}
-
-impl SingleList for ListArray {
-    fn from_iter_primitive_like(values: ArrayRef) -> ListArray {
-        let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
-        ListArray::new(
-            field,
-            datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
-            values,
-            None,
-        )
-    }
+/// A list array of one value: the whole of `values`.
+fn single_list(values: ArrayRef) -> ListArray {
+    let field = Arc::new(Field::new_list_field(values.data_type().clone(), true));
+    ListArray::new(
+        field,
+        datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+        values,
+        None,
+    )
 }
 
 /// The table function `audience(expression [, bitmaps_table])`.
