@@ -46,12 +46,12 @@ macro_rules! user_defined_udf {
     };
 }
 
-/// `user_defined_udaf!(Struct, accessor, "doc")`: the same for an aggregate function (an
-/// immutable one with a user-defined signature), its accessor returning a shared
-/// `Arc<AggregateUDF>`.
+/// `user_defined_shared!(Struct, accessor, AggregateUDF | WindowUDF, "doc")`: the struct of
+/// an immutable aggregate or window function with a user-defined signature, its `Default`,
+/// and an accessor returning one shared `Arc` of the DataFusion wrapper type.
 #[macro_export]
-macro_rules! user_defined_udaf {
-    ($udf_impl:ident, $accessor:ident, $doc:literal) => {
+macro_rules! user_defined_shared {
+    ($udf_impl:ident, $accessor:ident, $wrapper:ident, $doc:literal) => {
         #[doc = $doc]
         #[derive(Debug, PartialEq, Eq, Hash)]
         pub struct $udf_impl {
@@ -68,14 +68,14 @@ macro_rules! user_defined_udaf {
             }
         }
 
-        /// Shared instance of this function as an [`AggregateUDF`](datafusion::logical_expr::AggregateUDF).
-        pub fn $accessor() -> std::sync::Arc<datafusion::logical_expr::AggregateUDF> {
+        /// Shared instance of this function.
+        pub fn $accessor() -> std::sync::Arc<datafusion::logical_expr::$wrapper> {
             static INSTANCE: std::sync::OnceLock<
-                std::sync::Arc<datafusion::logical_expr::AggregateUDF>,
+                std::sync::Arc<datafusion::logical_expr::$wrapper>,
             > = std::sync::OnceLock::new();
             INSTANCE
                 .get_or_init(|| {
-                    std::sync::Arc::new(datafusion::logical_expr::AggregateUDF::new_from_impl(
+                    std::sync::Arc::new(datafusion::logical_expr::$wrapper::new_from_impl(
                         <$udf_impl>::default(),
                     ))
                 })
@@ -84,38 +84,18 @@ macro_rules! user_defined_udaf {
     };
 }
 
-/// `user_defined_udwf!(Struct, accessor, "doc")`: the same for a window function.
+/// `user_defined_udaf!(Struct, accessor, "doc")`: [`user_defined_shared!`] for an aggregate.
+#[macro_export]
+macro_rules! user_defined_udaf {
+    ($udf_impl:ident, $accessor:ident, $doc:literal) => {
+        $crate::user_defined_shared!($udf_impl, $accessor, AggregateUDF, $doc);
+    };
+}
+
+/// `user_defined_udwf!(Struct, accessor, "doc")`: [`user_defined_shared!`] for a window function.
 #[macro_export]
 macro_rules! user_defined_udwf {
     ($udf_impl:ident, $accessor:ident, $doc:literal) => {
-        #[doc = $doc]
-        #[derive(Debug, PartialEq, Eq, Hash)]
-        pub struct $udf_impl {
-            signature: datafusion::logical_expr::Signature,
-        }
-
-        impl Default for $udf_impl {
-            fn default() -> Self {
-                Self {
-                    signature: datafusion::logical_expr::Signature::user_defined(
-                        datafusion::logical_expr::Volatility::Immutable,
-                    ),
-                }
-            }
-        }
-
-        /// Shared instance of this function as a [`WindowUDF`](datafusion::logical_expr::WindowUDF).
-        pub fn $accessor() -> std::sync::Arc<datafusion::logical_expr::WindowUDF> {
-            static INSTANCE: std::sync::OnceLock<
-                std::sync::Arc<datafusion::logical_expr::WindowUDF>,
-            > = std::sync::OnceLock::new();
-            INSTANCE
-                .get_or_init(|| {
-                    std::sync::Arc::new(datafusion::logical_expr::WindowUDF::new_from_impl(
-                        <$udf_impl>::default(),
-                    ))
-                })
-                .clone()
-        }
+        $crate::user_defined_shared!($udf_impl, $accessor, WindowUDF, $doc);
     };
 }

@@ -113,34 +113,30 @@ pub fn ids(function: &str, array: &ArrayRef) -> Result<Vec<Option<u64>>> {
         }
         DataType::Decimal128(_, _) | DataType::Decimal256(_, _) => {
             let a = cast(array, &DataType::Decimal128(38, 0))?;
-            a.as_primitive::<Decimal128Type>()
-                .iter()
-                .map(|v| match v {
-                    None => Ok(None),
-                    Some(v) => match u64::try_from(v) {
-                        Ok(id) => Ok(Some(id)),
-                        Err(_) => out_of_range(function, v),
-                    },
-                })
-                .collect()
+            checked(function, a.as_primitive::<Decimal128Type>().iter())
         }
         DataType::Null => Ok(vec![None; array.len()]),
         _ => {
             let a = cast(array, &DataType::Int64)?;
-            a.as_primitive::<Int64Type>()
-                .iter()
-                .map(|v| match v {
-                    None => Ok(None),
-                    Some(v) => match u64::try_from(v) {
-                        Ok(id) => Ok(Some(id)),
-                        Err(_) => out_of_range(function, v),
-                    },
-                })
-                .collect()
+            checked(function, a.as_primitive::<Int64Type>().iter())
         }
     }
 }
 
-fn out_of_range<T: std::fmt::Display, R>(function: &str, v: T) -> Result<R> {
-    exec_err!("{function}: id {v} is outside the 64-bit unsigned range 0..18446744073709551615")
+/// Signed or decimal ids as u64, an id outside 0..2^64-1 an error.
+fn checked<T>(function: &str, values: impl Iterator<Item = Option<T>>) -> Result<Vec<Option<u64>>>
+where
+    T: TryInto<u64> + std::fmt::Display + Copy,
+{
+    values
+        .map(|v| match v {
+            None => Ok(None),
+            Some(v) => match v.try_into() {
+                Ok(id) => Ok(Some(id)),
+                Err(_) => exec_err!(
+                    "{function}: id {v} is outside the 64-bit unsigned range 0..18446744073709551615"
+                ),
+            },
+        })
+        .collect()
 }
