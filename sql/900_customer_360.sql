@@ -1,5 +1,5 @@
 -- One row per customer: profile, order facts, RFM, segments and tier, CLV, loyalty, every tag
--- as 'tag=value' in a list, web and app behaviour, and the marketing action. The view analysts start from.
+-- as 'tag=value' in a list, web and app behaviour, sentiment, and the marketing action. The view analysts start from.
 CREATE OR REPLACE VIEW customer_360 AS
 WITH tags AS (
     SELECT customer_id, array_agg(tag || '=' || value ORDER BY tag) AS tags
@@ -44,6 +44,10 @@ SELECT
     b.preferred_hour,
     b.preferred_device,
     b.days_since_last_visit,
+    st.texts AS sentiment_texts,
+    st.avg_sentiment,
+    st.negative_share,
+    st.sentiment_trend,
     a.action
 FROM stg_customers c
 LEFT JOIN customer_orders o ON o.customer_id = c.customer_id
@@ -53,4 +57,5 @@ LEFT JOIN customer_clv v ON v.customer_id = c.customer_id
 LEFT JOIN loyalty_points l ON l.customer_id = c.customer_id
 LEFT JOIN tags t ON t.customer_id = c.customer_id
 LEFT JOIN customer_behavior b ON b.customer_id = c.customer_id
+LEFT JOIN customer_sentiment st ON st.customer_id = c.customer_id
 LEFT JOIN marketing_actions a ON a.customer_id = c.customer_id;

@@ -71,6 +71,23 @@ pub struct Cli {
 pub enum Command {
     /// Generate deterministic sample data: customers, products, orders, events, social, feedback, campaigns.
     Gen(GenArgs),
+    /// Train the Chinese sentiment model from labelled texts and report its held-out accuracy.
+    TrainSentiment(TrainArgs),
+}
+
+/// `persona train-sentiment` options.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Folder with train_pos.txt and train_neg.txt, one text per line.
+    #[arg(value_name = "DIR", default_value = "datasets/sentiment/zh")]
+    pub dir: PathBuf,
+    /// Where to write the model (udfs/data/zh_sentiment.model is the one persona ships).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Hold out every Nth text of each class from training and report accuracy on them
+    /// (0 trains on all and reports none).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub holdout: usize,
 }
 
 /// `persona gen` options.
@@ -113,6 +130,9 @@ pub async fn run(cli: Cli) -> i32 {
 async fn run_inner(cli: Cli) -> Result<i32> {
     if let Some(Command::Gen(args)) = &cli.command {
         return crate::generate::run(args).map(|_| 0);
+    }
+    if let Some(Command::TrainSentiment(args)) = &cli.command {
+        return crate::train::run(args).map(|_| 0);
     }
     if let Some(date) = &cli.as_of {
         persona_udfs::config::parse_date_days(date).map_err(|_| {

@@ -16,6 +16,7 @@ pub mod shell;
 pub mod sources;
 pub mod sql_split;
 pub mod tags;
+pub mod train;
 pub mod views;
 
 pub use config::{Project, ProjectConfig};

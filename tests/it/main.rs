@@ -7,6 +7,7 @@ mod generate;
 mod readme;
 mod session;
 mod shell;
+mod text;
 mod value;
 
 use std::path::{Path, PathBuf};

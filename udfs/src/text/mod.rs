@@ -1,0 +1,271 @@
+//! Text: sentiment and keywords for Chinese, English and mixed text.
+//!
+//! Each value's language is found from its letters ([`detect`]): Han characters make Chinese,
+//! Latin letters English, both in a real share make mixed text, and kana, Hangul, Cyrillic,
+//! Arabic and the like (or Latin text full of accents) make `other`, which scores neutral.
+//! English goes to the VADER port ([`vader`]), Chinese to the jieba-segmented logistic
+//! regression ([`zh`]), and mixed text to both, weighted by how much of the text each language
+//! holds. Only the first [`MAX_BYTES`] of a value are read, so one huge comment costs no more
+//! than a long one.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{DocSection, ScalarUDF};
+
+pub mod keywords;
+pub mod sentiment;
+pub mod vader;
+pub mod zh;
+
+/// Where these functions are listed in the documentation.
+pub const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Text",
+    description: Some("Sentiment, language and keywords of Chinese, English and mixed text."),
+};
+
+/// The scalar functions of this family.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        sentiment::sentiment_udf(),
+        sentiment::sentiment_label_udf(),
+        sentiment::text_language_udf(),
+        keywords::keywords_udf(),
+    ]
+}
+
+/// How much of a value is read: 8 KiB, about 2,700 Chinese characters or 1,400 English words.
+pub const MAX_BYTES: usize = 8192;
+
+/// The text up to [`MAX_BYTES`], cut at a character boundary.
+pub fn cap(text: &str) -> &str {
+    if text.len() <= MAX_BYTES {
+        return text;
+    }
+    let mut end = MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Full-width ASCII (as Chinese keyboards type it) as ASCII, and the ideographic space as a
+/// space.
+pub fn fold_width(c: char) -> char {
+    match c as u32 {
+        0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        0x3000 => ' ',
+        _ => c,
+    }
+}
+
+/// Width-folded and ASCII-lower-cased, the form the Chinese model and keywords read.
+pub fn fold(text: &str) -> String {
+    text.chars()
+        .map(|c| fold_width(c).to_ascii_lowercase())
+        .collect()
+}
+
+/// A value's language, as [`detect`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Chinese,
+    English,
+    Mixed,
+    /// Letters of another script, or Latin text with many accented letters.
+    Other,
+    /// No letters at all: empty, digits, punctuation or emoji only.
+    Unknown,
+}
+
+impl Language {
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Chinese => "zh",
+            Language::English => "en",
+            Language::Mixed => "mixed",
+            Language::Other => "other",
+            Language::Unknown => "none",
+        }
+    }
+}
+
+fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF | 0x20000..=0x2FFFF)
+}
+
+fn is_kana(c: char) -> bool {
+    matches!(c as u32, 0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F)
+}
+
+/// Letter counts of a text, as [`detect`] weighs them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Letters {
+    pub han: usize,
+    pub latin: usize,
+    accented: usize,
+    kana: usize,
+    foreign: usize,
+}
+
+impl Letters {
+    pub fn count(text: &str) -> Letters {
+        let mut l = Letters::default();
+        for c in text.chars() {
+            let c = fold_width(c);
+            if c.is_ascii_alphabetic() {
+                l.latin += 1;
+            } else if c.is_ascii() {
+                continue;
+            } else if is_han(c) {
+                l.han += 1;
+            } else if is_kana(c) {
+                l.kana += 1;
+            } else if matches!(c as u32, 0xC0..=0x24F) && c.is_alphabetic() {
+                l.latin += 1;
+                l.accented += 1;
+            } else if c.is_alphabetic() {
+                l.foreign += 1;
+            }
+        }
+        l
+    }
+
+    /// The weight of the Chinese and the English part: a Han character carries about as much
+    /// as two Latin letters.
+    pub fn weights(&self) -> (f64, f64) {
+        (self.han as f64, self.latin as f64 / 2.0)
+    }
+}
+
+/// The language of a text, from its letters.
+pub fn detect(text: &str) -> Language {
+    let l = Letters::count(text);
+    // Japanese writes Han characters too; kana give it away.
+    if l.kana >= 2 || (l.kana > 0 && l.kana * 10 >= l.han) {
+        return Language::Other;
+    }
+    let (zh, mut en) = l.weights();
+    let mut foreign = l.foreign as f64;
+    // French, Spanish, German, Vietnamese …: Latin letters, but many of them accented.
+    if l.accented >= 2 && l.accented * 20 >= l.latin {
+        foreign += en;
+        en = 0.0;
+    }
+    if zh + en == 0.0 {
+        return if foreign > 0.0 {
+            Language::Other
+        } else {
+            Language::Unknown
+        };
+    }
+    if foreign > zh + en {
+        return Language::Other;
+    }
+    let minority = zh.min(en) / (zh + en);
+    if minority >= 0.3 {
+        Language::Mixed
+    } else if zh > en {
+        Language::Chinese
+    } else {
+        Language::English
+    }
+}
+
+/// The sentiment of a text in [-1, 1]: VADER for English (and for emoji-only text, which
+/// VADER reads through the emoji's descriptions), the Chinese model for Chinese, both for
+/// mixed text, and 0 for other languages.
+pub fn sentiment_score(text: &str) -> f64 {
+    let text = cap(text);
+    match detect(text) {
+        Language::English | Language::Unknown => vader::compound(text),
+        Language::Chinese => zh::score(&fold(text)),
+        Language::Other => 0.0,
+        Language::Mixed => {
+            let (wz, we) = Letters::count(text).weights();
+            // Words glued to Han characters (`这个phone很好`) become words of their own.
+            let latin_only: String = text
+                .chars()
+                .map(|c| if is_han(c) { ' ' } else { c })
+                .collect();
+            let en = vader::compound(&latin_only);
+            let zh = zh::score(&fold(text));
+            match (zh != 0.0, en != 0.0) {
+                (true, true) => (wz * zh + we * en) / (wz + we),
+                (true, false) => zh,
+                _ => en,
+            }
+        }
+    }
+}
+
+/// The label thresholds, VADER's: positive from 0.05, negative up to -0.05.
+pub const POSITIVE_FROM: f64 = 0.05;
+pub const NEGATIVE_UP_TO: f64 = -0.05;
+
+pub fn label(score: f64) -> &'static str {
+    if score >= POSITIVE_FROM {
+        "positive"
+    } else if score <= NEGATIVE_UP_TO {
+        "negative"
+    } else {
+        "neutral"
+    }
+}
+
+/// Calls `f` with each value of a text array (Utf8, LargeUtf8, Utf8View or all-NULL).
+pub fn for_each_text(array: &ArrayRef, mut f: impl FnMut(Option<&str>)) -> Result<()> {
+    match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().for_each(f),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().for_each(f),
+        DataType::Utf8View => array.as_string_view().iter().for_each(f),
+        DataType::Null => (0..array.len()).for_each(|_| f(None)),
+        other => return exec_err!("expected text, got {other}"),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_told_apart_by_their_letters() {
+        for (text, lang) in [
+            ("质量很好，物流也快", Language::Chinese),
+            ("Great phone, fast delivery", Language::English),
+            ("这个手机的电池很差 but the screen is great", Language::Mixed),
+            ("这个phone的battery很差 but the screen is great", Language::English),
+            ("这款iPhone很好用，推荐购买", Language::Chinese),
+            ("東京に行きました。とても楽しかった", Language::Other),
+            ("Отличный телефон", Language::Other),
+            ("Très bien, le téléphone est génial", Language::Other),
+            ("좋아요 정말 최고", Language::Other),
+            ("😀😀", Language::Unknown),
+            ("", Language::Unknown),
+            ("12345 !!!", Language::Unknown),
+            ("ＧＯＯＤ", Language::English),
+        ] {
+            assert_eq!(detect(text), lang, "{text}");
+        }
+    }
+
+    #[test]
+    fn cap_cuts_long_texts_at_a_character_boundary() {
+        let long = "好".repeat(10_000);
+        let capped = cap(&long);
+        assert!(capped.len() <= MAX_BYTES && capped.len() > MAX_BYTES - 4);
+        assert!(capped.chars().all(|c| c == '好'));
+        assert_eq!(cap("short"), "short");
+    }
+
+    #[test]
+    fn other_languages_and_empty_texts_are_neutral() {
+        assert_eq!(sentiment_score(""), 0.0);
+        assert_eq!(sentiment_score("Отличный телефон"), 0.0);
+        assert_eq!(sentiment_score("12345"), 0.0);
+    }
+}
