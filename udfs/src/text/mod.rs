@@ -237,8 +237,14 @@ mod tests {
         for (text, lang) in [
             ("质量很好，物流也快", Language::Chinese),
             ("Great phone, fast delivery", Language::English),
-            ("这个手机的电池很差 but the screen is great", Language::Mixed),
-            ("这个phone的battery很差 but the screen is great", Language::English),
+            (
+                "这个手机的电池很差 but the screen is great",
+                Language::Mixed,
+            ),
+            (
+                "这个phone的battery很差 but the screen is great",
+                Language::English,
+            ),
             ("这款iPhone很好用，推荐购买", Language::Chinese),
             ("東京に行きました。とても楽しかった", Language::Other),
             ("Отличный телефон", Language::Other),

@@ -13,7 +13,12 @@ use super::{DOC_SECTION, detect, for_each_text, label, sentiment_score};
 use crate::args::is_text;
 use crate::user_defined_udf;
 
-user_defined_udf!(SentimentFunc, sentiment_udf, Volatility::Immutable, "`sentiment`.");
+user_defined_udf!(
+    SentimentFunc,
+    sentiment_udf,
+    Volatility::Immutable,
+    "`sentiment`."
+);
 user_defined_udf!(
     SentimentLabelFunc,
     sentiment_label_udf,
@@ -41,10 +46,10 @@ static SENTIMENT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     )
     .with_argument("text", "A comment, review or message.")
     .with_sql_example(
-        "SELECT round(sentiment('The battery is great, but the screen scratches easily.'), 3);\n\
-         -- -0.171\n\
+        "SELECT round(sentiment('The battery is great, but the screen is awful.'), 3);\n\
+         -- -0.351 (after `but` counts more)\n\
          SELECT round(sentiment('物流很快，质量非常好'), 2);\n\
-         -- 0.98",
+         -- 0.97",
     )
     .build()
 });

@@ -24,6 +24,7 @@ const B_DECR: f64 = -0.293;
 const C_INCR: f64 = 0.733;
 const N_SCALAR: f64 = -0.74;
 
+#[rustfmt::skip]
 const NEGATE: &[&str] = &[
     "aint", "arent", "cannot", "cant", "couldnt", "darent", "didnt", "doesnt", "ain't", "aren't",
     "can't", "couldn't", "daren't", "didn't", "doesn't", "dont", "hadnt", "hasnt", "havent",
@@ -34,6 +35,7 @@ const NEGATE: &[&str] = &[
     "rarely", "seldom", "despite",
 ];
 
+#[rustfmt::skip]
 const BOOSTERS_UP: &[&str] = &[
     "absolutely", "amazingly", "awfully", "completely", "considerable", "considerably",
     "decidedly", "deeply", "effing", "enormous", "enormously", "entirely", "especially",
@@ -45,6 +47,7 @@ const BOOSTERS_UP: &[&str] = &[
     "tremendous", "tremendously", "uber", "unbelievably", "unusually", "utter", "utterly", "very",
 ];
 
+#[rustfmt::skip]
 const BOOSTERS_DOWN: &[&str] = &[
     "almost", "barely", "hardly", "just enough", "kind of", "kinda", "kindof", "kind-of", "less",
     "little", "marginal", "marginally", "occasional", "occasionally", "partly", "scarce",
@@ -301,7 +304,9 @@ fn negation_check(v: f64, words: &[Word], start: usize, i: usize) -> f64 {
         {
             v * 1.25
         }
-        2 if words[i - 3].is("without") && (words[i - 2].is("doubt") || words[i - 1].is("doubt")) => {
+        2 if words[i - 3].is("without")
+            && (words[i - 2].is("doubt") || words[i - 1].is("doubt")) =>
+        {
             v
         }
         2 if words[i - 3].negated() => v * N_SCALAR,
@@ -316,7 +321,13 @@ fn special_idioms(mut v: f64, words: &[Word], i: usize, lex: &Lexicon) -> f64 {
     let two_one = format!("{} {}", l(i - 2), l(i - 1));
     let three_two_one = format!("{} {} {}", l(i - 3), l(i - 2), l(i - 1));
     let three_two = format!("{} {}", l(i - 3), l(i - 2));
-    for seq in [&one_zero, &two_one_zero, &two_one, &three_two_one, &three_two] {
+    for seq in [
+        &one_zero,
+        &two_one_zero,
+        &two_one,
+        &three_two_one,
+        &three_two,
+    ] {
         if let Some(&s) = lex.special.get(seq.as_str()) {
             v = s;
             break;
@@ -380,7 +391,10 @@ mod tests {
             ("VADER is very smart, handsome, and funny.", 0.8545),
             ("VADER is VERY SMART, handsome, and FUNNY.", 0.9227),
             ("VADER is VERY SMART, handsome, and FUNNY!!!", 0.9342),
-            ("VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!", 0.9469),
+            (
+                "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+                0.9469,
+            ),
             ("VADER is not smart, handsome, nor funny.", -0.7424),
             ("The book was good.", 0.4404),
             ("At least it isn't a horrible book.", 0.431),

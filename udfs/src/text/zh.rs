@@ -22,6 +22,7 @@ use jieba_rs::Jieba;
 use rustc_hash::FxHashMap;
 
 /// Words that turn around the sentiment of the next words of their clause.
+#[rustfmt::skip]
 const NEGATIONS: &[&str] = &[
     "不", "没", "没有", "无", "非", "别", "未", "勿", "莫", "不是", "不会", "不能", "不要",
     "不用", "不够", "不太", "不怎么", "并不", "并没有", "从不", "从来不", "从没", "绝不",
@@ -30,6 +31,7 @@ const NEGATIONS: &[&str] = &[
 
 /// Degree words and how they scale the word after them: strong ones up, weak ones down.
 /// (`好` and `还` are left out: as often as not they mean "good" and "still".)
+#[rustfmt::skip]
 const DEGREES: &[(&str, f32)] = &[
     ("极", 2.0), ("极其", 2.0), ("极为", 2.0), ("超", 1.8), ("超级", 1.8), ("最", 1.8),
     ("万分", 1.8), ("太", 1.6), ("非常", 1.6), ("特别", 1.6), ("十分", 1.6), ("格外", 1.6),
@@ -67,7 +69,21 @@ pub fn warm_up() {
 fn is_clause_break(word: &str) -> bool {
     matches!(
         word,
-        "，" | "。" | "！" | "？" | "；" | "：" | "、" | "…" | "～" | "," | "." | "!" | "?" | ";" | ":" | "~"
+        "，" | "。"
+            | "！"
+            | "？"
+            | "；"
+            | "："
+            | "、"
+            | "…"
+            | "～"
+            | ","
+            | "."
+            | "!"
+            | "?"
+            | ";"
+            | ":"
+            | "~"
     )
 }
 
@@ -298,7 +314,9 @@ pub fn train(positive: &[&str], negative: &[&str], holdout: usize) -> Trained {
     let correct = held_texts
         .iter()
         .filter(|(text, label)| {
-            let z = parsed.margin(&super::fold(text), &mut scratch).unwrap_or(0.0);
+            let z = parsed
+                .margin(&super::fold(text), &mut scratch)
+                .unwrap_or(0.0);
             (z >= 0.0) == *label
         })
         .count();
