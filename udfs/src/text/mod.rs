@@ -268,6 +268,39 @@ mod tests {
         assert_eq!(cap("short"), "short");
     }
 
+    /// Arbitrary text (random code points of every plane, control and combining characters,
+    /// long runs) never panics and always scores within [-1, 1].
+    #[test]
+    fn arbitrary_text_scores_within_bounds() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        #[rustfmt::skip]
+        let pools: [&[(u32, u32)]; 3] = [
+            &[(0x20, 0x7E), (0x4E00, 0x9FFF), (0x3000, 0x303F), (0xFF01, 0xFF5E)],
+            &[(0, 0x1F), (0x300, 0x36F), (0x200B, 0x200F), (0x1F300, 0x1FAFF)],
+            &[(0, 0x10FFFF)],
+        ];
+        for i in 0..600 {
+            let pool = pools[i % 3];
+            let len = (next() % if i % 50 == 0 { 20_000 } else { 60 }) as usize;
+            let text: String = (0..len)
+                .filter_map(|_| {
+                    let (lo, hi) = pool[(next() % pool.len() as u64) as usize];
+                    char::from_u32(lo + (next() % u64::from(hi - lo + 1)) as u32)
+                })
+                .collect();
+            let s = sentiment_score(&text);
+            assert!((-1.0..=1.0).contains(&s), "{s} for {text:?}");
+            let k = keywords::keywords(&text, 5);
+            assert!(k.len() <= 5);
+        }
+    }
+
     #[test]
     fn other_languages_and_empty_texts_are_neutral() {
         assert_eq!(sentiment_score(""), 0.0);
