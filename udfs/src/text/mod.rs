@@ -139,40 +139,44 @@ impl Letters {
     pub fn weights(&self) -> (f64, f64) {
         (self.han as f64, self.latin as f64 / 2.0)
     }
+
+    /// The language these letters make.
+    pub fn language(&self) -> Language {
+        // Japanese writes Han characters too; kana give it away.
+        if self.kana >= 2 || (self.kana > 0 && self.kana * 10 >= self.han) {
+            return Language::Other;
+        }
+        let (zh, mut en) = self.weights();
+        let mut foreign = self.foreign as f64;
+        // French, Spanish, German, Vietnamese …: Latin letters, but many of them accented.
+        if self.accented >= 2 && self.accented * 20 >= self.latin {
+            foreign += en;
+            en = 0.0;
+        }
+        if zh + en == 0.0 {
+            return if foreign > 0.0 {
+                Language::Other
+            } else {
+                Language::Unknown
+            };
+        }
+        if foreign > zh + en {
+            return Language::Other;
+        }
+        let minority = zh.min(en) / (zh + en);
+        if minority >= 0.3 {
+            Language::Mixed
+        } else if zh > en {
+            Language::Chinese
+        } else {
+            Language::English
+        }
+    }
 }
 
 /// The language of a text, from its letters.
 pub fn detect(text: &str) -> Language {
-    let l = Letters::count(text);
-    // Japanese writes Han characters too; kana give it away.
-    if l.kana >= 2 || (l.kana > 0 && l.kana * 10 >= l.han) {
-        return Language::Other;
-    }
-    let (zh, mut en) = l.weights();
-    let mut foreign = l.foreign as f64;
-    // French, Spanish, German, Vietnamese …: Latin letters, but many of them accented.
-    if l.accented >= 2 && l.accented * 20 >= l.latin {
-        foreign += en;
-        en = 0.0;
-    }
-    if zh + en == 0.0 {
-        return if foreign > 0.0 {
-            Language::Other
-        } else {
-            Language::Unknown
-        };
-    }
-    if foreign > zh + en {
-        return Language::Other;
-    }
-    let minority = zh.min(en) / (zh + en);
-    if minority >= 0.3 {
-        Language::Mixed
-    } else if zh > en {
-        Language::Chinese
-    } else {
-        Language::English
-    }
+    Letters::count(text).language()
 }
 
 /// The sentiment of a text in [-1, 1]: VADER for English (and for emoji-only text, which
@@ -180,12 +184,13 @@ pub fn detect(text: &str) -> Language {
 /// mixed text, and 0 for other languages.
 pub fn sentiment_score(text: &str) -> f64 {
     let text = cap(text);
-    match detect(text) {
+    let letters = Letters::count(text);
+    match letters.language() {
         Language::English | Language::Unknown => vader::compound(text),
         Language::Chinese => zh::score(&fold(text)),
         Language::Other => 0.0,
         Language::Mixed => {
-            let (wz, we) = Letters::count(text).weights();
+            let (wz, we) = letters.weights();
             // Words glued to Han characters (`这个phone很好`) become words of their own.
             let latin_only: String = text
                 .chars()

@@ -96,6 +96,14 @@ fn one_text(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
     }
 }
 
+/// A name for each text (NULL for NULL), as a Utf8 array.
+fn names(args: &ScalarFunctionArgs, name: impl Fn(&str) -> &'static str) -> Result<ColumnarValue> {
+    let text = args.args[0].to_array(args.number_rows)?;
+    let mut out = StringBuilder::with_capacity(text.len(), text.len() * 8);
+    for_each_text(&text, |t| out.append_option(t.map(&name)))?;
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
 impl ScalarUDFImpl for SentimentFunc {
     fn name(&self) -> &str {
         "sentiment"
@@ -143,12 +151,7 @@ impl ScalarUDFImpl for SentimentLabelFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let text = args.args[0].to_array(args.number_rows)?;
-        let mut out = StringBuilder::with_capacity(text.len(), text.len() * 8);
-        for_each_text(&text, |t| {
-            out.append_option(t.map(|t| label(sentiment_score(t))))
-        })?;
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        names(&args, |t| label(sentiment_score(t)))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
@@ -174,12 +177,7 @@ impl ScalarUDFImpl for TextLanguageFunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let text = args.args[0].to_array(args.number_rows)?;
-        let mut out = StringBuilder::with_capacity(text.len(), text.len() * 3);
-        for_each_text(&text, |t| {
-            out.append_option(t.map(|t| detect(super::cap(t)).code()))
-        })?;
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        names(&args, |t| detect(super::cap(t)).code())
     }
 
     fn documentation(&self) -> Option<&Documentation> {
