@@ -12,8 +12,9 @@
 //! The weights ship in `udfs/data/zh_sentiment.model` (one `feature<TAB>weight` line each),
 //! written by `persona train-sentiment` from the training split in `datasets/sentiment/zh`.
 //! Training is plain AdaGrad over a fixed shuffled order, so the same data give the same file
-//! byte for byte; the settings below were chosen by five-fold cross-validation on the training
-//! split alone.
+//! byte for byte. The settings below were chosen by five-fold cross-validation on the training
+//! split alone, on a prototype of these features (0.861 mean accuracy); the model as shipped
+//! scores 0.845 on the tenth of the split it is not trained on.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -44,7 +45,7 @@ const DEGREES: &[(&str, f32)] = &[
 /// How many words after a negation word it reaches, within its clause.
 const NEGATION_REACH: usize = 3;
 
-/// Training settings (five-fold cross-validation on the training split: 0.861 mean accuracy).
+/// Training settings (see the module documentation for how they were chosen).
 const EPOCHS: usize = 10;
 const L2: f32 = 1e-4;
 const RATE: f32 = 0.1;
