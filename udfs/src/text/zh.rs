@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use jieba_rs::Jieba;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Words that turn around the sentiment of the next words of their clause.
 #[rustfmt::skip]
@@ -41,6 +41,12 @@ const DEGREES: &[(&str, f32)] = &[
     ("还算", 0.8), ("有点", 0.7), ("有点儿", 0.7), ("有些", 0.7), ("一点", 0.7),
     ("稍", 0.6), ("稍微", 0.6), ("略", 0.6), ("略微", 0.6),
 ];
+
+/// The two lists as hash tables: every word of every text is looked up in both.
+static NEGATION_SET: LazyLock<FxHashSet<&str>> =
+    LazyLock::new(|| NEGATIONS.iter().copied().collect());
+static DEGREE_MAP: LazyLock<FxHashMap<&str, f32>> =
+    LazyLock::new(|| DEGREES.iter().copied().collect());
 
 /// How many words after a negation word it reaches, within its clause.
 const NEGATION_REACH: usize = 3;
@@ -174,13 +180,13 @@ fn each_feature(text: &str, mut emit: impl FnMut(Feature, f32)) {
             emit(Feature::Word(w), 1.0);
             continue;
         }
-        if NEGATIONS.contains(&w) {
+        if NEGATION_SET.contains(w) {
             negation_left = NEGATION_REACH;
             prev = Some(w);
             emit(Feature::Word(w), 1.0);
             continue;
         }
-        if let Some((_, d)) = DEGREES.iter().find(|(d, _)| *d == w) {
+        if let Some(d) = DEGREE_MAP.get(w) {
             degree *= d;
             prev = Some(w);
             emit(Feature::Word(w), 1.0);
