@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, ListBuilder, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -140,10 +140,8 @@ impl ScalarUDFImpl for KeywordsFunc {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = arrays(&args.args, args.number_rows)?;
-        let ks: &Int64Array = arrays[1]
-            .as_any()
-            .downcast_ref()
-            .ok_or_else(|| datafusion::common::DataFusionError::Internal("k".into()))?;
+        // coerce_types made k Int64.
+        let ks = arrays[1].as_primitive::<Int64Type>();
         if let Some(bad) = ks.iter().flatten().find(|k| !(0..=MAX_K).contains(k)) {
             return exec_err!("keywords: k must be between 0 and {MAX_K}, not {bad}");
         }

@@ -1,36 +1,60 @@
 //! `sentiment(text)`, `sentiment_label(text)` and `text_language(text)`.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
-use datafusion::arrow::array::{Float64Builder, StringBuilder};
+use datafusion::arrow::array::{ArrayRef, Float64Builder, StringBuilder};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
 };
 
-use super::{DOC_SECTION, detect, for_each_text, label, sentiment_score};
+use super::{DOC_SECTION, cap, detect, for_each_text, label, sentiment_score};
 use crate::args::is_text;
-use crate::user_defined_udf;
 
-user_defined_udf!(
-    SentimentFunc,
-    sentiment_udf,
-    Volatility::Immutable,
-    "`sentiment`."
-);
-user_defined_udf!(
-    SentimentLabelFunc,
-    sentiment_label_udf,
-    Volatility::Immutable,
-    "`sentiment_label`."
-);
-user_defined_udf!(
-    TextLanguageFunc,
-    text_language_udf,
-    Volatility::Immutable,
-    "`text_language`."
-);
+/// Which of the three functions of one text this is: they differ only in what they give back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Sentiment,
+    Label,
+    Language,
+}
+
+/// `sentiment`, `sentiment_label` or `text_language`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct TextFunc {
+    kind: Kind,
+    signature: Signature,
+}
+
+fn shared(cell: &'static OnceLock<Arc<ScalarUDF>>, kind: Kind) -> Arc<ScalarUDF> {
+    cell.get_or_init(|| {
+        Arc::new(ScalarUDF::new_from_impl(TextFunc {
+            kind,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }))
+    })
+    .clone()
+}
+
+/// `sentiment(text)`.
+pub fn sentiment_udf() -> Arc<ScalarUDF> {
+    static CELL: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    shared(&CELL, Kind::Sentiment)
+}
+
+/// `sentiment_label(text)`.
+pub fn sentiment_label_udf() -> Arc<ScalarUDF> {
+    static CELL: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    shared(&CELL, Kind::Label)
+}
+
+/// `text_language(text)`.
+pub fn text_language_udf() -> Arc<ScalarUDF> {
+    static CELL: OnceLock<Arc<ScalarUDF>> = OnceLock::new();
+    shared(&CELL, Kind::Language)
+}
 
 static SENTIMENT_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -84,29 +108,13 @@ static LANGUAGE_DOC: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn one_text(name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-    match arg_types {
-        [t] if is_text(t) => Ok(vec![if t.is_null() {
-            DataType::Utf8
-        } else {
-            t.clone()
-        }]),
-        [t] => plan_err!("{name} takes a text, not {t}"),
-        _ => plan_err!("{name} takes one argument, a text"),
-    }
-}
-
-/// A name for each text (NULL for NULL), as a Utf8 array.
-fn names(args: &ScalarFunctionArgs, name: impl Fn(&str) -> &'static str) -> Result<ColumnarValue> {
-    let text = args.args[0].to_array(args.number_rows)?;
-    let mut out = StringBuilder::with_capacity(text.len(), text.len() * 8);
-    for_each_text(&text, |t| out.append_option(t.map(&name)))?;
-    Ok(ColumnarValue::Array(Arc::new(out.finish())))
-}
-
-impl ScalarUDFImpl for SentimentFunc {
+impl ScalarUDFImpl for TextFunc {
     fn name(&self) -> &str {
-        "sentiment"
+        match self.kind {
+            Kind::Sentiment => "sentiment",
+            Kind::Label => "sentiment_label",
+            Kind::Language => "text_language",
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -114,73 +122,48 @@ impl ScalarUDFImpl for SentimentFunc {
     }
 
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        one_text(self.name(), arg_types)
+        let name = self.name();
+        match arg_types {
+            [t] if t.is_null() => Ok(vec![DataType::Utf8]),
+            [t] if is_text(t) => Ok(vec![t.clone()]),
+            [t] => plan_err!("{name} takes a text, not {t}"),
+            _ => plan_err!("{name} takes one argument, a text"),
+        }
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
+        Ok(match self.kind {
+            Kind::Sentiment => DataType::Float64,
+            Kind::Label | Kind::Language => DataType::Utf8,
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let text = args.args[0].to_array(args.number_rows)?;
-        let mut out = Float64Builder::with_capacity(text.len());
-        for_each_text(&text, |t| out.append_option(t.map(sentiment_score)))?;
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        let out: ArrayRef = match self.kind {
+            Kind::Sentiment => {
+                let mut out = Float64Builder::with_capacity(text.len());
+                for_each_text(&text, |t| out.append_option(t.map(sentiment_score)))?;
+                Arc::new(out.finish())
+            }
+            Kind::Label | Kind::Language => {
+                let name = |t: &str| match self.kind {
+                    Kind::Label => label(sentiment_score(t)),
+                    _ => detect(cap(t)).code(),
+                };
+                let mut out = StringBuilder::with_capacity(text.len(), text.len() * 8);
+                for_each_text(&text, |t| out.append_option(t.map(name)))?;
+                Arc::new(out.finish())
+            }
+        };
+        Ok(ColumnarValue::Array(out))
     }
 
     fn documentation(&self) -> Option<&Documentation> {
-        Some(&SENTIMENT_DOC)
-    }
-}
-
-impl ScalarUDFImpl for SentimentLabelFunc {
-    fn name(&self) -> &str {
-        "sentiment_label"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        one_text(self.name(), arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        names(&args, |t| label(sentiment_score(t)))
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&LABEL_DOC)
-    }
-}
-
-impl ScalarUDFImpl for TextLanguageFunc {
-    fn name(&self) -> &str {
-        "text_language"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        one_text(self.name(), arg_types)
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        names(&args, |t| detect(super::cap(t)).code())
-    }
-
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&LANGUAGE_DOC)
+        Some(match self.kind {
+            Kind::Sentiment => &SENTIMENT_DOC,
+            Kind::Label => &LABEL_DOC,
+            Kind::Language => &LANGUAGE_DOC,
+        })
     }
 }

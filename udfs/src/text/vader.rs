@@ -115,11 +115,6 @@ pub fn warm_up() {
     LazyLock::force(&LEXICON);
 }
 
-/// Whether a character is an emoji VADER knows.
-pub fn is_known_emoji(c: char) -> bool {
-    LEXICON.emoji.contains_key(&c)
-}
-
 /// One word of the text with what the rules ask of it, worked out once.
 struct Word {
     lower: String,
