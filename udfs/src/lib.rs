@@ -23,6 +23,7 @@ pub mod config;
 pub mod core;
 mod macros;
 pub mod segment;
+pub mod stats;
 pub mod text;
 
 pub use config::PersonaOptions;
@@ -34,6 +35,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     all.extend(segment::functions());
     all.extend(bitmap::functions());
     all.extend(text::functions());
+    all.extend(stats::functions());
     all
 }
 

@@ -1,0 +1,20 @@
+//! Statistics the monitoring views need and SQL lacks: the normal distribution, for the
+//! p-values and confidence intervals of campaign lift.
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{DocSection, ScalarUDF};
+
+pub mod normal_cdf;
+
+/// Where these functions are listed in the documentation.
+pub const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Statistics",
+    description: Some("Distribution functions for tests and intervals."),
+};
+
+/// The scalar functions of this family.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![normal_cdf::normal_cdf_udf()]
+}
