@@ -55,7 +55,7 @@ pub struct Cli {
     pub memory_limit: Option<usize>,
 
     /// The as-of date of every profile (YYYY-MM-DD) [default: the latest date in the data].
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", global = true)]
     pub as_of: Option<String>,
 
     /// The shell's history file [default: ~/.persona_history].
@@ -73,6 +73,9 @@ pub enum Command {
     Gen(GenArgs),
     /// Train the Chinese sentiment model from labelled texts and report its held-out accuracy.
     TrainSentiment(TrainArgs),
+    /// Snapshot customer_360, customer_segments, customer_tags and customer_clv as of the
+    /// as-of date into the project's snapshots/ (atomic; the same date twice gives the same bytes).
+    Refresh,
 }
 
 /// `persona train-sentiment` options.
@@ -147,6 +150,14 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     for problem in &session.problems {
         eprintln!("warning: {problem}");
     }
+    if let Some(Command::Refresh) = &cli.command {
+        let project = own_project(&session, "refresh")?;
+        let (as_of, done) = crate::snapshot::refresh(&session.ctx, &project.dir).await?;
+        if !cli.quiet {
+            print!("{}", crate::snapshot::summary(&project.dir, &as_of, &done));
+        }
+        return Ok(0);
+    }
     if interactive {
         return crate::shell::run(session, &cli).await;
     }
@@ -164,6 +175,18 @@ pub async fn open_session(cli: &Cli) -> Result<Session> {
         builder = builder.with_as_of(date.clone());
     }
     builder.build().await
+}
+
+/// The session's project, when it is one of the user's own: commands that write into the
+/// project refuse the bundled sample, which belongs to the installation.
+fn own_project<'a>(session: &'a Session, command: &str) -> Result<&'a Project> {
+    match &session.project {
+        Some(p) if !p.is_bundled_sample() => Ok(p),
+        _ => Err(PersonaError::Usage(format!(
+            "persona {command} writes into a project, and there is none here (the bundled sample is read-only); \
+             run it in a directory with a persona.toml, give --project DIR, or make one with `persona gen --out DIR`"
+        ))),
+    }
 }
 
 /// Print options from the command line (`maxrows` 0 means all rows).

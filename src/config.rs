@@ -355,6 +355,12 @@ impl Project {
     pub fn sql_dir(&self) -> PathBuf {
         self.dir.join("sql")
     }
+
+    /// Whether this is the sample bundled with persona (read-only to commands).
+    pub fn is_bundled_sample(&self) -> bool {
+        let canon = |p: &Path| std::fs::canonicalize(p).ok();
+        canon(&self.dir).is_some_and(|d| Some(d) == canon(&sample_dir()))
+    }
 }
 
 /// The bundled sample project (`datasets/` of the source tree); `PERSONA_SAMPLE_DIR` overrides

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod output;
 pub mod session;
 pub mod shell;
+pub mod snapshot;
 pub mod sources;
 pub mod sql_split;
 pub mod tags;

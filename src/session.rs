@@ -15,7 +15,7 @@ use persona_udfs::PersonaOptions;
 
 use crate::config::{Project, parse_memory_size};
 use crate::error::{PersonaError, Result, clean_message};
-use crate::{sources, views};
+use crate::{snapshot, sources, views};
 
 /// Builds a [`SessionContext`] with every persona function, source and view registered.
 ///
@@ -151,6 +151,8 @@ impl SessionBuilder {
 
         let tags_dir = self.project.as_ref().map(|p| p.sql_dir().join("tags"));
         problems.extend(views::load_builtin(&ctx, tags_dir.as_deref()).await);
+        let project_dir = self.project.as_ref().map(|p| p.dir.as_path());
+        problems.extend(snapshot::register(&ctx, project_dir).await);
         if let Some(project) = &self.project {
             problems.extend(views::load_dir(&ctx, &project.sql_dir()).await);
         }

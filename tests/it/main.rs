@@ -7,6 +7,7 @@ mod generate;
 mod readme;
 mod session;
 mod shell;
+mod snapshots;
 mod text;
 mod value;
 
@@ -47,4 +48,24 @@ pub fn scratch(name: &str) -> tempfile::TempDir {
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A copy of the bundled sample project in a fresh directory, for commands that write into
+/// their project.
+pub fn sample_copy(name: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).expect("a directory");
+        for entry in std::fs::read_dir(from).expect("the sample is readable") {
+            let entry = entry.expect("an entry");
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).expect("a copy");
+            }
+        }
+    }
+    let dir = scratch(name);
+    copy(&root().join("datasets/sample"), dir.path());
+    dir
 }

@@ -69,7 +69,9 @@ impl ScalarUDFImpl for NormalCdfFunc {
         let arrays: Vec<ArrayRef> = crate::args::arrays(&args.args, args.number_rows)?;
         let x = floats(&arrays[0])?;
         let out: Float64Array = if arrays.len() == 1 {
-            x.iter().map(|v| v.map(|v| normal_cdf(v, 0.0, 1.0))).collect()
+            x.iter()
+                .map(|v| v.map(|v| normal_cdf(v, 0.0, 1.0)))
+                .collect()
         } else {
             let (mean, sd) = (floats(&arrays[1])?, floats(&arrays[2])?);
             (0..x.len())
