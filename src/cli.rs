@@ -31,7 +31,7 @@ pub struct Cli {
     pub files: Vec<PathBuf>,
 
     /// How results are printed: table, csv, tsv, json, ndjson or markdown.
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_format)]
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = parse_format, global = true)]
     pub format: OutputFormat,
 
     /// Write the result to FILE instead (.parquet, .csv, .tsv, .json, .ndjson), atomically.
@@ -47,11 +47,11 @@ pub struct Cli {
     pub maxrows: Option<usize>,
 
     /// No banner, no row-count footer.
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     pub quiet: bool,
 
     /// Memory for queries, e.g. 4GB; above it they spill to disk [default: 3/4 of RAM].
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, global = true)]
     pub memory_limit: Option<usize>,
 
     /// The as-of date of every profile (YYYY-MM-DD) [default: the latest date in the data].
@@ -76,6 +76,16 @@ pub enum Command {
     /// Snapshot customer_360, customer_segments, customer_tags and customer_clv as of the
     /// as-of date into the project's snapshots/ (atomic; the same date twice gives the same bytes).
     Refresh,
+    /// Run the data-quality checks of persona.toml and sql/checks/; exit 1 when one errors.
+    Check(CheckArgs),
+}
+
+/// `persona check` options.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Run only the checks with these names (may be given several times).
+    #[arg(value_name = "CHECK")]
+    pub only: Vec<String>,
 }
 
 /// `persona train-sentiment` options.
@@ -158,6 +168,9 @@ async fn run_inner(cli: Cli) -> Result<i32> {
         }
         return Ok(0);
     }
+    if let Some(Command::Check(args)) = &cli.command {
+        return run_checks(&session, &cli, args).await;
+    }
     if interactive {
         return crate::shell::run(session, &cli).await;
     }
@@ -175,6 +188,57 @@ pub async fn open_session(cli: &Cli) -> Result<Session> {
         builder = builder.with_as_of(date.clone());
     }
     builder.build().await
+}
+
+/// `persona check`: runs the checks, prints the summary, stores failing rows; exit code 1 when
+/// any check ends in an error.
+async fn run_checks(session: &Session, cli: &Cli, args: &CheckArgs) -> Result<i32> {
+    use crate::check;
+    let project = session
+        .project
+        .as_ref()
+        .ok_or_else(|| PersonaError::Usage("persona check needs a project".into()))?;
+    let mut checks = check::load(project)?;
+    if !args.only.is_empty() {
+        for name in &args.only {
+            if !checks.iter().any(|c| &c.name == name) {
+                return Err(PersonaError::Usage(format!(
+                    "there is no check named '{name}'"
+                )));
+            }
+        }
+        checks.retain(|c| args.only.contains(&c.name));
+    }
+    if checks.is_empty() {
+        return Err(PersonaError::Usage(format!(
+            "{} declares no checks: add [[check]] tables to persona.toml or files to sql/checks/",
+            project.dir.display()
+        )));
+    }
+    let store = check::Store {
+        dir: (!project.is_bundled_sample()).then(|| project.dir.join("check_failures")),
+    };
+    if store.dir.is_none() && !cli.quiet {
+        eprintln!("note: failing rows are not stored for the bundled sample, which is read-only");
+    }
+    let reference = check::reference(cli.as_of.as_deref());
+    let results = check::run(&session.ctx, &checks, &reference, &store).await;
+    let batch = check::summary_batch(&results);
+    let mut opts = print_options(cli);
+    // The tally below says what a row-count footer would.
+    opts.timing = false;
+    opts.quiet = true;
+    opts.maxrows = None;
+    let stream = session.ctx.read_batch(batch)?.execute_stream().await?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    crate::output::stream::print_stream(stream, &opts, &mut out, std::time::Instant::now()).await?;
+    if !cli.quiet {
+        writeln!(out, "{}", check::tally(&results)).map_err(|e| crate::error::from_io(&e))?;
+    }
+    out.flush().map_err(|e| crate::error::from_io(&e))?;
+    let failed = results.iter().any(|r| r.status == check::Status::Error);
+    Ok(i32::from(failed))
 }
 
 /// The session's project, when it is one of the user's own: commands that write into the

@@ -41,6 +41,9 @@ pub struct ProjectConfig {
     /// `"persona.rfm.method" = "quartile"`, `"datafusion.execution.batch_size" = 16384`.
     #[serde(default)]
     pub settings: std::collections::BTreeMap<String, toml::Value>,
+    /// Data-quality checks run by `persona check` (see [`crate::check`]).
+    #[serde(default, rename = "check")]
+    pub checks: Vec<crate::check::CheckConfig>,
 }
 
 impl ProjectConfig {
@@ -264,7 +267,7 @@ pub fn single_byte(v: &str) -> Option<u8> {
 }
 
 /// toml's error as one line: "line 3, column 1: unknown field `nmae`, expected …".
-fn toml_message(err: &toml::de::Error, text: &str) -> String {
+pub fn toml_message(err: &toml::de::Error, text: &str) -> String {
     let msg = err.message().trim().replace('\n', " ");
     match err.span() {
         Some(span) => {

@@ -4,6 +4,7 @@
 //! functions, a project's sources and the view library registered. The binary adds a command
 //! line ([`cli`]), an interactive shell ([`shell`]) and a sample-data generator ([`generate`]).
 
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod docs;

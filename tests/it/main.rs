@@ -1,6 +1,7 @@
 //! Integration tests, one binary (each test binary is another DataFusion-sized link).
 
 mod behavior;
+mod check;
 mod cli;
 mod datasets;
 mod generate;

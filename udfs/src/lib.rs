@@ -75,6 +75,11 @@ pub fn table_functions() -> Vec<TableFunctionDef> {
             function: Arc::new(bitmap::audience::AudienceFunc),
             doc: &bitmap::audience::AUDIENCE_DOC,
         },
+        TableFunctionDef {
+            name: "summarize",
+            function: Arc::new(stats::summarize::SummarizeFunc),
+            doc: &stats::summarize::DOC,
+        },
     ]
 }
 

@@ -1,0 +1,5 @@
+-- description: A refunded order's discount never exceeds its gross amount.
+-- severity: error
+SELECT order_id, gross_amount, discount
+FROM orders
+WHERE discount > gross_amount
