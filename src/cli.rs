@@ -78,6 +78,17 @@ pub enum Command {
     Refresh,
     /// Run the data-quality checks of persona.toml and sql/checks/; exit 1 when one errors.
     Check(CheckArgs),
+    /// Write one self-contained HTML report with charts of segments, retention, funnel, CLV,
+    /// sentiment, KPIs and data quality.
+    Report(ReportArgs),
+}
+
+/// `persona report` options.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (atomically).
+    #[arg(long, value_name = "FILE", default_value = "report.html")]
+    pub out: PathBuf,
 }
 
 /// `persona check` options.
@@ -171,6 +182,9 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     if let Some(Command::Check(args)) = &cli.command {
         return run_checks(&session, &cli, args).await;
     }
+    if let Some(Command::Report(args)) = &cli.command {
+        return write_report(&session, &cli, args).await;
+    }
     if interactive {
         return crate::shell::run(session, &cli).await;
     }
@@ -239,6 +253,57 @@ async fn run_checks(session: &Session, cli: &Cli, args: &CheckArgs) -> Result<i3
     out.flush().map_err(|e| crate::error::from_io(&e))?;
     let failed = results.iter().any(|r| r.status == check::Status::Error);
     Ok(i32::from(failed))
+}
+
+/// `persona report`: builds the charts and writes the page.
+async fn write_report(session: &Session, cli: &Cli, args: &ReportArgs) -> Result<i32> {
+    use crate::check;
+    if args.out.is_dir() {
+        return Err(PersonaError::Io {
+            path: args.out.clone(),
+            message: "is a directory, expected an HTML file".into(),
+        });
+    }
+    let project = session
+        .project
+        .as_ref()
+        .ok_or_else(|| PersonaError::Usage("persona report needs a project".into()))?;
+    // The data-quality section runs the project's checks without storing failing rows.
+    let checks = match check::load(project) {
+        Ok(checks) if !checks.is_empty() => {
+            let reference = check::reference(cli.as_of.as_deref());
+            let store = check::Store { dir: None };
+            Some(check::run(&session.ctx, &checks, &reference, &store).await)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            eprintln!("warning: the data-quality section is left out: {e}");
+            None
+        }
+    };
+    let sections = crate::report::build(&session.ctx, checks.as_deref()).await?;
+    let name = project
+        .config
+        .project
+        .name
+        .clone()
+        .unwrap_or_else(|| project.dir.display().to_string());
+    let as_of = crate::snapshot::session_as_of(&session.ctx).await?;
+    let page = crate::report::html(&name, &as_of, &sections);
+    crate::report::write_atomically(&args.out, &page)?;
+    if !cli.quiet {
+        let charts = sections
+            .iter()
+            .filter(|s| matches!(s.body, crate::report::Body::Chart(_)))
+            .count();
+        eprintln!("wrote {} ({charts} charts)", args.out.display());
+        for s in &sections {
+            if let crate::report::Body::Missing(why) = &s.body {
+                eprintln!("  {}: {why}", s.title);
+            }
+        }
+    }
+    Ok(0)
 }
 
 /// The session's project, when it is one of the user's own: commands that write into the

@@ -12,6 +12,7 @@ pub mod error;
 pub mod exec;
 pub mod generate;
 pub mod output;
+pub mod report;
 pub mod session;
 pub mod shell;
 pub mod snapshot;

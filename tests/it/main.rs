@@ -6,6 +6,7 @@ mod cli;
 mod datasets;
 mod generate;
 mod readme;
+mod report;
 mod session;
 mod shell;
 mod snapshots;
