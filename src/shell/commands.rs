@@ -23,6 +23,8 @@ pub enum Command {
     Include(String),
     /// `\x [on|off]`; no argument toggles.
     Expanded(Option<bool>),
+    /// `\chart bar|line`: the last result as a terminal chart.
+    Chart(super::chart::Kind),
 }
 
 /// `(spellings, arguments, description)` for `\?`.
@@ -63,6 +65,11 @@ pub const COMMANDS: &[(&[&str], &str, &str)] = &[
         "run the statements of a SQL file",
     ),
     (&["\\x"], "[on|off]", "expanded rows: one field per line"),
+    (
+        &["\\chart"],
+        "bar|line",
+        "draw the last result: labels from its first column, values from its first numeric one",
+    ),
 ];
 
 /// Every spelling, for completion.
@@ -116,6 +123,7 @@ impl FromStr for Command {
             "\\o" | ".output" => Command::Output(arg),
             "\\i" | ".read" => Command::Include(need("a file")?),
             "\\x" => Command::Expanded(on_off(arg.as_deref(), name)?),
+            "\\chart" => Command::Chart(super::chart::Kind::parse(&need("bar or line")?)?),
             _ => return Err(format!("unknown command '{name}'; \\? lists the commands")),
         })
     }

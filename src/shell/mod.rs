@@ -2,20 +2,25 @@
 //! run it with Ctrl-C cancelling only the query, print the result (through a pager when it is
 //! taller than the screen), and answer meta-commands.
 
+pub mod chart;
 pub mod commands;
 pub mod helper;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
+use futures::StreamExt;
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{CompletionType, Config, Editor};
@@ -36,6 +41,8 @@ struct Shell {
     opts: PrintOptions,
     /// `\o FILE`: results are appended there instead of the screen.
     output: Option<(PathBuf, std::fs::File)>,
+    /// The first rows of the last query's result, for `\chart`.
+    last: Option<(SchemaRef, Vec<RecordBatch>)>,
 }
 
 /// Runs the shell until `\q` or Ctrl-D; returns the exit code.
@@ -57,6 +64,7 @@ pub async fn run(session: Session, cli: &Cli) -> Result<i32> {
         ctx: session.ctx.clone(),
         opts: print_options(cli),
         output: None,
+        last: None,
     };
     editor.set_helper(Some(ShellHelper {
         catalog: Catalog::load(&shell.ctx).await,
@@ -181,6 +189,7 @@ impl Shell {
             LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)
         );
         let stream = df.execute_stream().await?;
+        let (stream, kept) = keep_first_rows(stream, chart::MAX_ROWS);
         let mut opts = self.opts.clone();
         // The terminal may have been resized since the last result.
         opts.width = terminal_size::terminal_size()
@@ -189,23 +198,42 @@ impl Shell {
         if explain {
             opts.maxrows = None;
         }
-        if let Some((_, file)) = &mut self.output {
+        let schema = stream.schema();
+        let printed = if let Some((_, file)) = &mut self.output {
             opts.width = None;
-            print_stream(stream, &opts, file, started).await?;
-            return Ok(());
-        }
-        if opts.format.is_buffered() || opts.expanded {
+            print_stream(stream, &opts, file, started).await.map(|_| ())
+        } else if opts.format.is_buffered() || opts.expanded {
             let mut buf = Vec::new();
-            print_stream(stream, &opts, &mut buf, started).await?;
-            page(&buf)
+            let r = print_stream(stream, &opts, &mut buf, started).await;
+            r.and_then(|_| page(&buf))
         } else {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            print_stream(stream, &opts, &mut out, started).await?;
-            if self.opts.timing {
+            let r = print_stream(stream, &opts, &mut out, started).await;
+            if r.is_ok() && self.opts.timing {
                 eprintln!("Time: {:.3} s", started.elapsed().as_secs_f64());
             }
-            Ok(())
+            r.map(|_| ())
+        };
+        if printed.is_ok() && !explain {
+            let batches = std::mem::take(&mut *kept.lock().expect("not poisoned"));
+            self.last = Some((schema, batches));
+        }
+        printed
+    }
+
+    /// `\chart bar|line`.
+    fn chart(&self, kind: chart::Kind) {
+        let Some((schema, batches)) = &self.last else {
+            eprintln!("error: no result to chart yet; run a query first");
+            return;
+        };
+        let width = terminal_size::terminal_size()
+            .map(|(w, _)| w.0 as usize)
+            .unwrap_or(80);
+        match chart::draw(kind, schema, batches, width) {
+            Ok(text) => print!("{text}"),
+            Err(e) => eprintln!("error: {e}"),
         }
     }
 
@@ -286,6 +314,7 @@ impl Shell {
                 }
             }
             Command::Include(path) => self.include(&path).await,
+            Command::Chart(kind) => self.chart(kind),
         }
     }
 
@@ -352,7 +381,7 @@ impl Shell {
         let col = |f: &dyn Fn(&Field) -> String| {
             StringArray::from(fields.iter().map(|x| f(x)).collect::<Vec<_>>())
         };
-        let out_schema = std::sync::Arc::new(Schema::new(vec![
+        let out_schema = Arc::new(Schema::new(vec![
             Field::new("column", DataType::Utf8, false),
             Field::new("type", DataType::Utf8, false),
             Field::new("null", DataType::Utf8, false),
@@ -360,9 +389,9 @@ impl Shell {
         let batch = RecordBatch::try_new(
             out_schema,
             vec![
-                std::sync::Arc::new(col(&|f| f.name().clone())),
-                std::sync::Arc::new(col(&|f| crate::output::sql_type_name(f.data_type()))),
-                std::sync::Arc::new(col(&|f| {
+                Arc::new(col(&|f| f.name().clone())),
+                Arc::new(col(&|f| crate::output::sql_type_name(f.data_type()))),
+                Arc::new(col(&|f| {
                     if f.is_nullable() {
                         "YES".into()
                     } else {
@@ -387,7 +416,7 @@ impl Shell {
             println!("no functions match");
             return;
         }
-        let schema = std::sync::Arc::new(Schema::new(vec![
+        let schema = Arc::new(Schema::new(vec![
             Field::new("name", DataType::Utf8, false),
             Field::new("kind", DataType::Utf8, false),
             Field::new("from", DataType::Utf8, false),
@@ -408,10 +437,10 @@ impl Shell {
         match RecordBatch::try_new(
             schema,
             vec![
-                std::sync::Arc::new(names),
-                std::sync::Arc::new(kinds),
-                std::sync::Arc::new(from),
-                std::sync::Arc::new(desc),
+                Arc::new(names),
+                Arc::new(kinds),
+                Arc::new(from),
+                Arc::new(desc),
             ],
         ) {
             Ok(b) => self.show(b),
@@ -421,6 +450,26 @@ impl Shell {
 }
 
 /// `\df` patterns: `*` matches anything; without `*` a pattern matches inside names.
+/// Passes `stream` through, keeping copies of its first `limit` rows in the returned buffer.
+fn keep_first_rows(
+    stream: SendableRecordBatchStream,
+    limit: usize,
+) -> (SendableRecordBatchStream, Arc<Mutex<Vec<RecordBatch>>>) {
+    let kept = Arc::new(Mutex::new(Vec::<RecordBatch>::new()));
+    let sink = kept.clone();
+    let schema = stream.schema();
+    let tee = stream.inspect(move |batch| {
+        if let Ok(batch) = batch {
+            let mut kept = sink.lock().expect("not poisoned");
+            let rows: usize = kept.iter().map(|b| b.num_rows()).sum();
+            if rows < limit && batch.num_rows() > 0 {
+                kept.push(batch.slice(0, batch.num_rows().min(limit - rows)));
+            }
+        }
+    });
+    (Box::pin(RecordBatchStreamAdapter::new(schema, tee)), kept)
+}
+
 fn glob_match(pattern: &str, name: &str) -> bool {
     if !pattern.contains('*') {
         return name.contains(pattern);

@@ -148,3 +148,57 @@ fn results_taller_than_the_screen_go_through_the_pager() {
     p.send_line("\\q").unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn chart_draws_the_last_result_in_the_terminal() {
+    let dir = scratch("shell-chart");
+    let mut cmd = persona(dir.path());
+    cmd.args(["--history-file", "history.txt"])
+        .env("TERM", "xterm")
+        .env("COLUMNS", "100");
+    let mut p = spawn_command(cmd, Some(30_000)).expect("the shell starts");
+    p.exp_string("persona> ").unwrap();
+    step(
+        &mut p,
+        "\\chart bar",
+        "no result to chart yet; run a query first",
+    );
+    p.send_line("SET persona.lang = 'en';").unwrap();
+    p.exp_string("persona> ").unwrap();
+    step(
+        &mut p,
+        "SELECT tier, count(*) AS customers FROM customer_segments GROUP BY tier ORDER BY customers DESC;",
+        "4 rows",
+    );
+    p.send_line("\\chart bar").unwrap();
+    p.exp_string("customers by tier").unwrap();
+    // The largest tier has the longest bar, and every bar ends in its value.
+    p.exp_string("Potential").unwrap();
+    p.exp_string(&as_pty_text("████")).unwrap();
+    p.exp_string(" 972").unwrap();
+    p.exp_string("persona> ").unwrap();
+    step(
+        &mut p,
+        "\\chart pie",
+        "\\chart takes bar or line, got 'pie'",
+    );
+    step(
+        &mut p,
+        "SELECT CAST(month AS VARCHAR) AS month, churn_rate FROM churn_rate_monthly ORDER BY month;",
+        "rows",
+    );
+    p.send_line("\\chart line").unwrap();
+    p.exp_string("churn_rate by month").unwrap();
+    p.exp_string(&as_pty_text("x: 2022-01-01 … 2024-12-01"))
+        .unwrap();
+    p.exp_string("persona> ").unwrap();
+    step(&mut p, "SELECT 'a' AS x, 'b' AS y;", "1 row");
+    step(&mut p, "\\chart bar", "needs a numeric value column");
+    p.send_line("\\q").unwrap();
+    p.exp_eof().unwrap();
+}
+
+/// `text` as rexpect sees it: it reads the terminal byte by byte, one char per byte.
+fn as_pty_text(text: &str) -> String {
+    text.bytes().map(char::from).collect()
+}
