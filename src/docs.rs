@@ -161,10 +161,11 @@ pub struct ViewDoc {
     pub description: String,
 }
 
-/// The built-in views, in load order.
+/// The built-in views, in load order (the views over snapshots last).
 pub fn builtin_views() -> Vec<ViewDoc> {
     let mut out = Vec::new();
-    for (file, text) in BUILTIN_VIEWS {
+    let snapshot_views = ("sql/snapshots/views.sql", crate::snapshot::SNAPSHOT_SQL);
+    for (file, text) in BUILTIN_VIEWS.iter().chain([&snapshot_views]) {
         for stmt in split_statements(text) {
             let Some(name) = created_view_name(&stmt.sql) else {
                 continue;
