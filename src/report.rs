@@ -553,7 +553,7 @@ fn lines(y_desc: &str, labels: &[String], series: &[(&str, Vec<f64>, RGBColor)])
             .x_labels(n.min(12))
             .x_label_formatter(&|i| {
                 let i = *i as usize;
-                if i % step == 0 {
+                if i.is_multiple_of(step) {
                     labels.get(i).cloned().unwrap_or_default()
                 } else {
                     String::new()
@@ -752,9 +752,9 @@ pub fn html(project: &str, as_of: &str, sections: &[Section]) -> String {
             }
         }
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "</main><footer id=\"chart-check\"></footer><script>{SELF_CHECK}</script></body></html>\n"
+        "</main><footer id=\"chart-check\"></footer><script>{SELF_CHECK}</script></body></html>"
     );
     out
 }
