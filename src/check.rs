@@ -293,7 +293,20 @@ fn sql_check(path: &Path, text: &str) -> Result<CheckConfig> {
     }
     let sql = crate::sql_split::split_statements(text);
     match sql.as_slice() {
-        [one] => config.sql = Some(one.sql.clone()),
+        [one] => {
+            // A query that does not parse is a broken file, not a failing check.
+            if let Err(e) = datafusion::sql::parser::DFParser::parse_sql(&one.sql) {
+                let (line, message) = crate::error::locate(
+                    &clean_message(&datafusion::error::DataFusionError::from(e)),
+                    one.line,
+                );
+                return Err(PersonaError::Config {
+                    path: path.to_path_buf(),
+                    message: format!("line {line}: {message}"),
+                });
+            }
+            config.sql = Some(one.sql.clone());
+        }
         _ => {
             return Err(PersonaError::Config {
                 path: path.to_path_buf(),

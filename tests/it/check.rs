@@ -182,6 +182,19 @@ fn broken_checks_are_clear() {
     );
     std::fs::remove_file(p.join("sql/checks/b.toml")).unwrap();
 
+    // Custom SQL that does not parse is a broken file.
+    std::fs::write(
+        p.join("sql/checks/c.sql"),
+        "-- severity: warn\nSELECT *\nFROM orders WHERE\n",
+    )
+    .unwrap();
+    let (_, err, code) = run(p, &["check"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("c.sql: line 2") && err.contains("syntax error"),
+        "{err}"
+    );
+
     // Custom SQL that does not plan is that check's error.
     std::fs::write(p.join("sql/checks/c.sql"), "SELECT nonsense FROM orders\n").unwrap();
     let (out, _, code) = run(p, &["check", "--format", "csv", "c"]);
