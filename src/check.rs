@@ -296,10 +296,7 @@ fn sql_check(path: &Path, text: &str) -> Result<CheckConfig> {
         [one] => {
             // A query that does not parse is a broken file, not a failing check.
             if let Err(e) = datafusion::sql::parser::DFParser::parse_sql(&one.sql) {
-                let (line, message) = crate::error::locate(
-                    &clean_message(&datafusion::error::DataFusionError::from(e)),
-                    one.line,
-                );
+                let (line, message) = crate::error::locate(&clean_message(&e), one.line);
                 return Err(PersonaError::Config {
                     path: path.to_path_buf(),
                     message: format!("line {line}: {message}"),
