@@ -69,7 +69,7 @@ fn report_renders_every_chart_in_chromium_without_errors() {
     assert_eq!(run(p, &["refresh"]).2, 0);
     let checks = p.join("sql/checks");
     std::fs::create_dir_all(&checks).unwrap();
-    for f in ["orders.toml", "refund_exceeds_amount.sql"] {
+    for f in ["orders.toml", "discount_within_gross.sql"] {
         std::fs::copy(root().join("datasets/sql/checks").join(f), checks.join(f)).unwrap();
     }
 

@@ -1,4 +1,4 @@
--- description: A refunded order's discount never exceeds its gross amount.
+-- description: No order's discount exceeds its gross amount.
 -- severity: error
 SELECT order_id, gross_amount, discount
 FROM orders
