@@ -22,6 +22,7 @@ pub mod clv;
 pub mod config;
 pub mod core;
 mod macros;
+pub mod privacy;
 pub mod segment;
 pub mod stats;
 pub mod text;
@@ -36,6 +37,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     all.extend(bitmap::functions());
     all.extend(text::functions());
     all.extend(stats::functions());
+    all.extend(privacy::functions());
     all
 }
 
