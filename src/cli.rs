@@ -81,6 +81,27 @@ pub enum Command {
     /// Write one self-contained HTML report with charts of segments, retention, funnel, CLV,
     /// sentiment, KPIs and data quality.
     Report(ReportArgs),
+    /// Serve the project's tables and views over the PostgreSQL protocol (psql, BI tools).
+    Serve(ServeArgs),
+    /// Read a password from standard input and print its password_hash for [[user]].
+    HashPassword,
+}
+
+/// `persona serve` options.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: [serve] listen, else 127.0.0.1:5433].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Serve without passwords (only on a loopback address).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Allow statements that write files or change the catalogue (INSERT, CREATE, COPY …).
+    #[arg(long)]
+    pub allow_write: bool,
+    /// Connections served at once [default: [serve] max_connections, else 64].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// `persona report` options.
@@ -158,6 +179,21 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     if let Some(Command::TrainSentiment(args)) = &cli.command {
         return crate::train::run(args).map(|_| 0);
     }
+    if let Some(Command::HashPassword) = &cli.command {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_line(&mut password)
+            .map_err(|e| PersonaError::io("<stdin>", &e))?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        if password.is_empty() {
+            return Err(PersonaError::Usage(
+                "persona hash-password reads the password from standard input, and it was empty"
+                    .into(),
+            ));
+        }
+        println!("{}", crate::serve::hash_password(password)?);
+        return Ok(0);
+    }
     if let Some(date) = &cli.as_of {
         persona_udfs::config::parse_date_days(date).map_err(|_| {
             PersonaError::Usage(format!(
@@ -184,6 +220,28 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     }
     if let Some(Command::Report(args)) = &cli.command {
         return write_report(&session, &cli, args).await;
+    }
+    if let Some(Command::Serve(args)) = &cli.command {
+        let config = session
+            .project
+            .as_ref()
+            .map(|p| p.config.clone())
+            .unwrap_or_default();
+        let opts = crate::serve::ServeOptions {
+            listen: args
+                .listen
+                .clone()
+                .or(config.serve.listen.clone())
+                .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.to_string()),
+            no_auth: args.no_auth,
+            allow_write: args.allow_write,
+            max_connections: args
+                .max_connections
+                .or(config.serve.max_connections)
+                .unwrap_or(64),
+        };
+        crate::serve::serve(session.ctx, &opts, &config.users).await?;
+        return Ok(0);
     }
     if interactive {
         return crate::shell::run(session, &cli).await;

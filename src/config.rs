@@ -44,6 +44,12 @@ pub struct ProjectConfig {
     /// Data-quality checks run by `persona check` (see [`crate::check`]).
     #[serde(default, rename = "check")]
     pub checks: Vec<crate::check::CheckConfig>,
+    /// `persona serve` settings.
+    #[serde(default)]
+    pub serve: crate::serve::ServeConfig,
+    /// Who may connect to `persona serve`.
+    #[serde(default, rename = "user")]
+    pub users: Vec<crate::serve::UserConfig>,
 }
 
 impl ProjectConfig {

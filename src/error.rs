@@ -165,7 +165,7 @@ pub fn locate(message: &str, statement_line: usize) -> (usize, String) {
     )
 }
 
-fn strip_os_error(msg: &str) -> String {
+pub fn strip_os_error(msg: &str) -> String {
     match msg.find(" (os error ") {
         Some(i) if msg.ends_with(')') => msg[..i].to_string(),
         _ => msg.to_string(),

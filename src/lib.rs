@@ -13,6 +13,7 @@ pub mod exec;
 pub mod generate;
 pub mod output;
 pub mod report;
+pub mod serve;
 pub mod session;
 pub mod shell;
 pub mod snapshot;

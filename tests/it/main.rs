@@ -7,6 +7,7 @@ mod datasets;
 mod generate;
 mod readme;
 mod report;
+mod serve;
 mod session;
 mod shell;
 mod snapshots;

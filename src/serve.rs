@@ -1,0 +1,692 @@
+//! `persona serve`: the project's tables, views and functions over the PostgreSQL wire
+//! protocol, for psql, BI tools and drivers.
+//!
+//! Built on datafusion-postgres (query handling, `pg_catalog`) and pgwire (the protocol,
+//! SCRAM-SHA-256). What persona adds:
+//! - **Authentication** by SCRAM-SHA-256 against the `[[user]]` tables of `persona.toml`, with
+//!   the password from an environment variable or stored as a salted hash. An open server
+//!   needs `--no-auth` and a loopback address.
+//! - **Read-only by default**: a query hook refuses statements that change data, files or the
+//!   catalogue (INSERT, CREATE, DROP, COPY …), and session-wide `SET`s of engine settings,
+//!   which would change the server for every client, with SQLSTATE 25006 as PostgreSQL's
+//!   read-only transactions do. `--allow-write` lifts it.
+//! - A connection limit (`--max-connections`), and Ctrl-C to stop.
+//!
+//! One engine session serves every client: the views are planned once, and a client's
+//! PostgreSQL settings (`statement_timeout`, `TimeZone`, `application_name` …) live in its
+//! connection.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ParamValues;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion_postgres::auth::AuthManager;
+use datafusion_postgres::hooks::HookClient;
+use datafusion_postgres::{DfSessionService, QueryHook};
+use futures::Sink;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::auth::sasl::SASLAuthStartupHandler;
+use pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, ScramAuth, gen_salted_password};
+use pgwire::api::auth::{
+    AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
+};
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::results::Response;
+use pgwire::api::{
+    ClientInfo, ConnectionManager, ErrorHandler, METADATA_USER, PgWireServerHandlers,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use serde::Deserialize;
+
+use crate::error::{PersonaError, Result};
+
+/// `[serve]` in persona.toml.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// `host:port` to listen on (default `127.0.0.1:5433`).
+    pub listen: Option<String>,
+    /// Connections served at once; more are turned away (default 64).
+    pub max_connections: Option<usize>,
+}
+
+/// `[[user]]` in persona.toml: who may connect, and how their password is known.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    /// The environment variable holding the password.
+    pub password_env: Option<String>,
+    /// The salted password, as `persona hash-password` prints it:
+    /// `SCRAM-SHA-256$4096:<salt, base64>$<salted password, base64>`.
+    pub password_hash: Option<String>,
+}
+
+/// The options of one `persona serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: String,
+    pub no_auth: bool,
+    pub allow_write: bool,
+    pub max_connections: usize,
+}
+
+/// The default address: PostgreSQL's port plus one, so a local PostgreSQL can stay.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5433";
+
+/// Users and their salted passwords (salt, SaltedPassword of RFC 5802), known at start-up.
+#[derive(Debug)]
+struct Users(HashMap<String, (Vec<u8>, Vec<u8>)>);
+
+impl Users {
+    fn load(users: &[UserConfig]) -> Result<Self> {
+        let mut map = HashMap::new();
+        for u in users {
+            let entry = match (&u.password_env, &u.password_hash) {
+                (Some(var), None) => {
+                    let password = std::env::var(var).map_err(|_| {
+                        PersonaError::Usage(format!(
+                            "user '{}': the environment variable {var} holding the password is not set",
+                            u.name
+                        ))
+                    })?;
+                    let salt = random_salt()?;
+                    let salted = gen_salted_password(&password, &salt, SCRAM_ITERATIONS);
+                    (salt, salted)
+                }
+                (None, Some(hash)) => parse_hash(hash).map_err(|m| {
+                    PersonaError::Usage(format!("user '{}': password_hash {m}", u.name))
+                })?,
+                _ => {
+                    return Err(PersonaError::Usage(format!(
+                        "user '{}' needs exactly one of password_env and password_hash",
+                        u.name
+                    )));
+                }
+            };
+            if map.insert(u.name.clone(), entry).is_some() {
+                return Err(PersonaError::Usage(format!(
+                    "user '{}' is defined twice",
+                    u.name
+                )));
+            }
+        }
+        Ok(Users(map))
+    }
+}
+
+#[async_trait]
+impl AuthSource for Users {
+    async fn get_password(&self, login: &LoginInfo) -> PgWireResult<Password> {
+        let user = login.user().unwrap_or("");
+        match self.0.get(user) {
+            Some((salt, salted)) => Ok(Password::new(Some(salt.clone()), salted.clone())),
+            // As PostgreSQL answers: the same words for a missing user as for a wrong
+            // password, so the server does not tell which users exist.
+            None => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28P01".into(),
+                format!("password authentication failed for user \"{user}\""),
+            )))),
+        }
+    }
+}
+
+fn random_salt() -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut salt = vec![0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut salt))
+        .map_err(|e| PersonaError::io("/dev/urandom", &e))?;
+    Ok(salt)
+}
+
+/// `SCRAM-SHA-256$4096:<salt>$<salted password>` → (salt, salted password).
+fn parse_hash(text: &str) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rest = text
+        .strip_prefix("SCRAM-SHA-256$")
+        .ok_or("must start with SCRAM-SHA-256$ (make one with `persona hash-password`)")?;
+    let (params, salted) = rest.split_once('$').ok_or("has no salted password")?;
+    let (iterations, salt) = params.split_once(':').ok_or("has no salt")?;
+    if iterations != SCRAM_ITERATIONS.to_string() {
+        return Err(format!(
+            "must use {SCRAM_ITERATIONS} iterations, has {iterations}"
+        ));
+    }
+    let salt = b64
+        .decode(salt)
+        .map_err(|_| "has a salt that is not base64")?;
+    let salted = b64
+        .decode(salted)
+        .map_err(|_| "has a salted password that is not base64")?;
+    if salted.len() != 32 {
+        return Err("has a salted password that is not 32 bytes".into());
+    }
+    Ok((salt, salted))
+}
+
+/// The `password_hash` of `password`, with a fresh salt.
+pub fn hash_password(password: &str) -> Result<String> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let salt = random_salt()?;
+    let salted = gen_salted_password(password, &salt, SCRAM_ITERATIONS);
+    Ok(format!(
+        "SCRAM-SHA-256${SCRAM_ITERATIONS}:{}${}",
+        b64.encode(&salt),
+        b64.encode(&salted)
+    ))
+}
+
+/// Start-up without a password (`--no-auth`), still registering connections for cancel.
+struct OpenStartup {
+    connections: Arc<ConnectionManager>,
+}
+
+impl NoopStartupHandler for OpenStartup {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.connections.clone())
+    }
+}
+
+/// The start-up handler of one connection: SCRAM, or open.
+enum Startup {
+    Scram(SASLAuthStartupHandler<DefaultServerParameterProvider>),
+    Open(OpenStartup),
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            Startup::Scram(h) => h.on_startup(client, message).await,
+            Startup::Open(h) => h.on_startup(client, message).await,
+        }
+    }
+}
+
+/// persona's handlers: datafusion-postgres's query service behind SCRAM or open start-up.
+struct Handlers {
+    service: Arc<DfSessionService>,
+    users: Option<Arc<Users>>,
+    connections: Arc<ConnectionManager>,
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl pgwire::api::query::SimpleQueryHandler> {
+        self.service.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl pgwire::api::query::ExtendedQueryHandler> {
+        self.service.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        // A handler per connection: SASL keeps the exchange's state in it.
+        Arc::new(match &self.users {
+            Some(users) => Startup::Scram(
+                SASLAuthStartupHandler::new(Arc::new(DefaultServerParameterProvider::default()))
+                    .with_scram(ScramAuth::new(users.clone()))
+                    .with_connection_manager(self.connections.clone()),
+            ),
+            None => Startup::Open(OpenStartup {
+                connections: self.connections.clone(),
+            }),
+        })
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        Arc::new(DefaultCancelHandler::new(self.connections.clone()))
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(Errors)
+    }
+}
+
+/// Words errors as PostgreSQL does where pgwire's differ.
+struct Errors;
+
+impl ErrorHandler for Errors {
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if let PgWireError::InvalidPassword(_) = error {
+            // pgwire names no user here; PostgreSQL's clients show this exact sentence.
+            let user = client
+                .metadata()
+                .get(METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
+                "FATAL".into(),
+                "28P01".into(),
+                format!("password authentication failed for user \"{user}\""),
+            )));
+        }
+    }
+}
+
+/// Refuses what a read-only server must not run (unless writes are allowed), and answers
+/// savepoints, which drivers (SQLAlchemy) wrap their work in and the engine has no use for.
+#[derive(Debug)]
+struct Guard {
+    allow_write: bool,
+}
+
+impl Guard {
+    fn refusal(&self, statement: &Statement) -> Option<PgWireError> {
+        if self.allow_write {
+            return None;
+        }
+        refusal(statement).map(read_only_error)
+    }
+}
+
+/// The reply to a savepoint statement, or `None` for other statements.
+fn savepoint_reply(statement: &Statement) -> Option<PgWireResult<Response>> {
+    use pgwire::api::results::Tag;
+    let tag = match statement {
+        Statement::Savepoint { .. } => "SAVEPOINT",
+        Statement::ReleaseSavepoint { .. } => "RELEASE",
+        Statement::Rollback {
+            savepoint: Some(_), ..
+        } => "ROLLBACK",
+        _ => return None,
+    };
+    Some(Ok(Response::Execution(Tag::new(tag))))
+}
+
+/// PostgreSQL's settings a client may change for its own connection (kept by
+/// datafusion-postgres in the connection), as drivers and BI tools set them on connect.
+const CONNECTION_SETTINGS: &[&str] = &[
+    "statement_timeout",
+    "timezone",
+    "time zone",
+    "datestyle",
+    "bytea_output",
+    "intervalstyle",
+    "application_name",
+    "extra_float_digits",
+    "search_path",
+    "client_encoding",
+    "client_min_messages",
+    "standard_conforming_strings",
+];
+
+/// Why `statement` may not run on a read-only server, or `None` when it may.
+fn refusal(statement: &Statement) -> Option<String> {
+    let allowed = match statement {
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ExplainTable { .. }
+        | Statement::ShowVariable { .. }
+        | Statement::ShowVariables { .. }
+        | Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowFunctions { .. }
+        | Statement::ShowCreate { .. }
+        | Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Declare { .. }
+        | Statement::Fetch { .. }
+        | Statement::Close { .. }
+        | Statement::Discard { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. } => true,
+        Statement::Set(set) => {
+            return match set {
+                Set::SingleAssignment { variable, .. } => {
+                    let name = variable.to_string().to_lowercase();
+                    (!CONNECTION_SETTINGS.contains(&name.as_str())).then(|| {
+                        format!(
+                            "cannot SET {name} on a read-only server: engine settings apply to every client (start persona serve with --allow-write)"
+                        )
+                    })
+                }
+                // SET TIME ZONE, SET NAMES and the like only touch the connection.
+                _ => None,
+            };
+        }
+        _ => false,
+    };
+    if allowed {
+        return None;
+    }
+    let text = statement.to_string();
+    let verb: Vec<&str> = text.split_whitespace().take(2).collect();
+    let verb = match verb.as_slice() {
+        [a, b] if matches!(a.to_uppercase().as_str(), "CREATE" | "DROP" | "ALTER") => {
+            format!("{} {}", a.to_uppercase(), b.to_uppercase())
+        }
+        [a, ..] => a.to_uppercase(),
+        [] => "this statement".into(),
+    };
+    Some(format!(
+        "cannot execute {verb} on a read-only server (start persona serve with --allow-write)"
+    ))
+}
+
+fn read_only_error(message: String) -> PgWireError {
+    // 25006: read_only_sql_transaction, what PostgreSQL answers in a read-only transaction.
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "25006".into(),
+        message,
+    )))
+}
+
+#[async_trait]
+impl QueryHook for Guard {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if let Some(reply) = savepoint_reply(statement) {
+            return Some(reply);
+        }
+        self.refusal(statement).map(Err)
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _ctx: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        if savepoint_reply(statement).is_some() {
+            // Planned as nothing; handle_extended_query answers it.
+            return Some(Ok(LogicalPlan::EmptyRelation(
+                datafusion::logical_expr::EmptyRelation {
+                    produce_one_row: false,
+                    schema: Arc::new(datafusion::common::DFSchema::empty()),
+                },
+            )));
+        }
+        self.refusal(statement).map(Err)
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _plan: &LogicalPlan,
+        _params: &ParamValues,
+        _ctx: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if let Some(reply) = savepoint_reply(statement) {
+            return Some(reply);
+        }
+        self.refusal(statement).map(Err)
+    }
+}
+
+/// `version()` as PostgreSQL words it: drivers parse the version from it (SQLAlchemy fails on
+/// DataFusion's own "Apache DataFusion 55"), so it leads with the PostgreSQL version whose
+/// catalogue and protocol the server follows.
+fn version_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let text = format!(
+        "PostgreSQL 16.0 on x86_64-pc-linux-gnu (persona {}, Apache DataFusion {})",
+        env!("CARGO_PKG_VERSION"),
+        datafusion::DATAFUSION_VERSION
+    );
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(text.clone()))))),
+    )
+}
+
+/// `to_regtype(name)`: the OID of a built-in type name, NULL for any other (psycopg asks it
+/// for the types it adapts, such as `hstore`, which the server does not have).
+fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, Int32Array};
+    use datafusion::arrow::compute::cast;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    const TYPES: &[(&str, i32)] = &[
+        ("bool", 16),
+        ("boolean", 16),
+        ("bytea", 17),
+        ("int8", 20),
+        ("bigint", 20),
+        ("int2", 21),
+        ("smallint", 21),
+        ("int4", 23),
+        ("integer", 23),
+        ("text", 25),
+        ("json", 114),
+        ("float4", 700),
+        ("real", 700),
+        ("float8", 701),
+        ("double precision", 701),
+        ("varchar", 1043),
+        ("character varying", 1043),
+        ("date", 1082),
+        ("time", 1083),
+        ("timestamp", 1114),
+        ("timestamptz", 1184),
+        ("interval", 1186),
+        ("numeric", 1700),
+        ("uuid", 2950),
+        ("jsonb", 3802),
+    ];
+    create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let names = ColumnarValue::values_to_arrays(args)?;
+            let names = cast(&names[0], &DataType::Utf8)?;
+            let names = names
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::StringArray>();
+            let out: Int32Array = (0..names.map_or(0, |n| n.len()))
+                .map(|i| {
+                    let n = names?;
+                    (!n.is_null(i))
+                        .then(|| n.value(i).trim().to_ascii_lowercase())
+                        .and_then(|name| {
+                            TYPES.iter().find(|(t, _)| *t == name).map(|(_, oid)| *oid)
+                        })
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// Checks the options against the project's users before anything listens.
+pub fn check_options(opts: &ServeOptions, users: &[UserConfig]) -> Result<SocketAddr> {
+    let addr: SocketAddr = opts.listen.parse().map_err(|_| {
+        PersonaError::Usage(format!(
+            "--listen must be an address like 127.0.0.1:5433, got '{}'",
+            opts.listen
+        ))
+    })?;
+    if opts.no_auth && !addr.ip().is_loopback() {
+        return Err(PersonaError::Usage(format!(
+            "--no-auth serves anyone who can reach {addr}; it is allowed on a loopback address only (127.0.0.1 or ::1)"
+        )));
+    }
+    if !opts.no_auth && users.is_empty() {
+        return Err(PersonaError::Usage(
+            "no users to authenticate: add [[user]] tables (name and password_env or password_hash) to persona.toml, or use --no-auth on a loopback address".into(),
+        ));
+    }
+    Ok(addr)
+}
+
+/// Serves `ctx` until Ctrl-C. `users` authenticate clients unless `opts.no_auth`.
+pub async fn serve(ctx: SessionContext, opts: &ServeOptions, users: &[UserConfig]) -> Result<()> {
+    let addr = check_options(opts, users)?;
+    let users = if opts.no_auth {
+        None
+    } else {
+        Some(Arc::new(Users::load(users)?))
+    };
+    datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
+        &ctx,
+        "datafusion",
+        Arc::new(AuthManager::default()),
+    )
+    .map_err(|e| PersonaError::DataFusion(*e))?;
+    ctx.register_udf(version_udf());
+    ctx.register_udf(to_regtype_udf());
+    let mut hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(Guard {
+        allow_write: opts.allow_write,
+    })];
+    // datafusion-postgres's own hooks (cursors, SET/SHOW of connection settings,
+    // transactions), as its default service has them.
+    hooks.push(Arc::new(
+        datafusion_postgres::hooks::cursor::CursorStatementHook,
+    ));
+    hooks.push(Arc::new(datafusion_postgres::hooks::set_show::SetShowHook));
+    hooks.push(Arc::new(
+        datafusion_postgres::hooks::transactions::TransactionStatementHook,
+    ));
+    let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
+    let handlers = Arc::new(Handlers {
+        service,
+        users,
+        connections: Arc::new(ConnectionManager::new()),
+    });
+    let server_opts = datafusion_postgres::ServerOptions::new()
+        .with_host(addr.ip().to_string())
+        .with_port(addr.port())
+        .with_max_connections(opts.max_connections);
+    // Bind first, so an address in use is reported before anything claims to listen.
+    std::net::TcpListener::bind(addr).map_err(|e| {
+        PersonaError::Usage(format!(
+            "cannot listen on {addr}: {}",
+            crate::error::strip_os_error(&e.to_string())
+        ))
+    })?;
+    eprintln!(
+        "persona serve: listening on {addr} ({}, {}); Ctrl-C stops",
+        if opts.no_auth {
+            "no authentication"
+        } else {
+            "SCRAM-SHA-256"
+        },
+        if opts.allow_write {
+            "read-write"
+        } else {
+            "read-only"
+        }
+    );
+    tokio::select! {
+        r = datafusion_postgres::serve_with_handlers(handlers, &server_opts) => {
+            r.map_err(|e| PersonaError::Usage(format!("cannot serve on {addr}: {e}")))
+        }
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("persona serve: stopped");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn check(sql: &str) -> Option<String> {
+        let stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        refusal(&stmt)
+    }
+
+    #[test]
+    fn reads_pass_and_writes_are_named() {
+        assert_eq!(check("SELECT 1"), None);
+        assert_eq!(check("EXPLAIN SELECT 1"), None);
+        assert_eq!(check("SET application_name = 'x'"), None);
+        assert_eq!(check("SHOW search_path"), None);
+        assert_eq!(
+            check("INSERT INTO t VALUES (1)").unwrap(),
+            "cannot execute INSERT on a read-only server (start persona serve with --allow-write)"
+        );
+        assert!(
+            check("CREATE TABLE t (a INT)")
+                .unwrap()
+                .contains("CREATE TABLE")
+        );
+        assert!(
+            check("DROP VIEW customer_360")
+                .unwrap()
+                .contains("DROP VIEW")
+        );
+        assert!(check("COPY t TO 'x.csv'").unwrap().contains("COPY"));
+        assert!(
+            check("SET datafusion.execution.batch_size = 1")
+                .unwrap()
+                .contains("every client")
+        );
+    }
+
+    #[test]
+    fn password_hashes_round_trip_and_bad_ones_are_named() {
+        let hash = hash_password("s3cret").unwrap();
+        let (salt, salted) = parse_hash(&hash).unwrap();
+        assert_eq!(
+            salted,
+            gen_salted_password("s3cret", &salt, SCRAM_ITERATIONS)
+        );
+        assert!(parse_hash("md5abc").unwrap_err().contains("SCRAM-SHA-256$"));
+        assert!(
+            parse_hash("SCRAM-SHA-256$10:c2FsdA==$eA==")
+                .unwrap_err()
+                .contains("4096")
+        );
+    }
+
+    #[test]
+    fn an_open_server_must_be_loopback() {
+        let opts = |listen: &str, no_auth| ServeOptions {
+            listen: listen.into(),
+            no_auth,
+            allow_write: false,
+            max_connections: 8,
+        };
+        assert!(check_options(&opts("127.0.0.1:5433", true), &[]).is_ok());
+        let err = check_options(&opts("0.0.0.0:5433", true), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("loopback"), "{err}");
+        let err = check_options(&opts("127.0.0.1:5433", false), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no users"), "{err}");
+    }
+}

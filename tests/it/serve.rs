@@ -1,0 +1,282 @@
+//! `persona serve` with real PostgreSQL clients: psql (Debian's postgresql-client), psycopg
+//! and SQLAlchemy (PyPI, in the Python `PERSONA_TEST_PYTHON` names), and the PostgreSQL JDBC
+//! driver (Debian's libpostgresql-jdbc-java). `.ci/run` installs them all.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::{persona, root, run, sample_copy};
+
+/// A running server, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `persona serve` in `project` and waits until it listens.
+fn start(project: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = persona(project)
+        .args(["serve", "--listen", &listen])
+        .args(extra)
+        .env("PERSONA_TEST_PW", "s3cret pass")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("persona serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert!(
+        first.contains("listening on"),
+        "the server did not start: {first}"
+    );
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, port }
+}
+
+fn psql(port: u16, user: &str, password: &str, sql: &str) -> (String, String, i32) {
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user={user} dbname=persona sslmode=disable connect_timeout=10"
+        ))
+        .args(["-X", "-At", "-c", sql])
+        .env("PGPASSWORD", password)
+        .output()
+        .expect("psql runs (install Debian's postgresql-client; .ci/run does)");
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+/// A project copy with two users: one with the password in the environment, one with a
+/// password hash made by `persona hash-password`.
+fn project() -> tempfile::TempDir {
+    let dir = sample_copy("serve");
+    let mut hasher = persona(dir.path())
+        .arg("hash-password")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    hasher
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"bi tool secret\n")
+        .unwrap();
+    let out = hasher.wait_with_output().unwrap();
+    let hash = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(hash.starts_with("SCRAM-SHA-256$4096:"), "{hash}");
+    let toml = dir.path().join("persona.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(&format!(
+        "\n[settings]\n\"persona.lang\" = \"en\"\n\n[[user]]\nname = \"analyst\"\npassword_env = \"PERSONA_TEST_PW\"\n\n[[user]]\nname = \"bi\"\npassword_hash = \"{hash}\"\n"
+    ));
+    std::fs::write(&toml, text).unwrap();
+    dir
+}
+
+#[test]
+fn psql_authenticates_with_scram_and_the_server_is_read_only() {
+    let dir = project();
+    let server = start(dir.path(), &[]);
+    let port = server.port;
+
+    let (out, err, code) = psql(
+        port,
+        "analyst",
+        "s3cret pass",
+        "SELECT count(*) FROM customers",
+    );
+    assert_eq!((out.as_str(), code), ("2000", 0), "{err}");
+    let (out, err, code) = psql(
+        port,
+        "bi",
+        "bi tool secret",
+        "SELECT count(*) FROM customer_360",
+    );
+    assert_eq!((out.as_str(), code), ("2000", 0), "{err}");
+
+    // Wrong password, missing user: refused with PostgreSQL's own words.
+    let (_, err, code) = psql(port, "analyst", "wrong", "SELECT 1");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("password authentication failed for user \"analyst\""),
+        "{err}"
+    );
+    let (_, err, code) = psql(port, "nobody", "s3cret pass", "SELECT 1");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("password authentication failed for user \"nobody\""),
+        "{err}"
+    );
+
+    // Writes are refused; reads still work on the same connection afterwards.
+    for sql in [
+        "CREATE TABLE t AS SELECT 1",
+        "DROP VIEW customer_360",
+        "COPY (SELECT 1) TO '/tmp/persona-serve-copy.csv'",
+        "INSERT INTO campaigns VALUES (99, 'x', 'x', 'x', DATE '2024-01-01', DATE '2024-01-02')",
+        "SET datafusion.execution.batch_size = 10",
+    ] {
+        let (_, err, code) = psql(port, "analyst", "s3cret pass", sql);
+        assert_eq!(code, 1, "{sql}: {err}");
+        assert!(
+            err.contains("read-only server") && err.contains("--allow-write"),
+            "{sql}: {err}"
+        );
+    }
+    assert!(!Path::new("/tmp/persona-serve-copy.csv").exists());
+
+    // The catalogue answers psql's \dv and \d.
+    let (out, err, code) = psql(port, "analyst", "s3cret pass", "\\dv");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("|customer_360|view|"), "{out}");
+    let (out, err, code) = psql(port, "analyst", "s3cret pass", "\\d segment_kpis");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("revenue_share|double precision"), "{out}");
+    // Persona's functions, views and settings are all there.
+    let (out, err, code) = psql(
+        port,
+        "analyst",
+        "s3cret pass",
+        "SELECT tier, count(*) FROM customer_segments GROUP BY tier ORDER BY 2 DESC LIMIT 1",
+    );
+    assert_eq!((out.as_str(), code), ("Potential|972", 0), "{err}");
+}
+
+#[test]
+fn python_and_jdbc_clients_list_views_and_bind_parameters() {
+    let dir = project();
+    let server = start(dir.path(), &[]);
+    let port = server.port.to_string();
+
+    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(root().join("tests/it/clients/clients.py"))
+        .args([&port, "analyst", "s3cret pass"])
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{} (PERSONA_TEST_PYTHON must have psycopg and sqlalchemy; .ci/run makes one)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("psycopg_count: 963\n"), "{text}");
+    assert!(text.contains("psycopg_masked: "), "{text}");
+    assert!(
+        text.contains("psycopg_write: 25006 ReadOnlySqlTransaction\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(" True True\n") && text.contains("sqlalchemy_views: "),
+        "{text}"
+    );
+    assert!(text.contains("sqlalchemy_count: 298\n"), "{text}");
+
+    // JDBC: compile the small client against Debian's driver and run it.
+    let jar = PathBuf::from("/usr/share/java/postgresql.jar");
+    assert!(
+        jar.exists(),
+        "install Debian's libpostgresql-jdbc-java (.ci/run does)"
+    );
+    let build = super::scratch("jdbc");
+    let status = Command::new("javac")
+        .args(["-d"])
+        .arg(build.path())
+        .arg(root().join("tests/it/clients/Jdbc.java"))
+        .status()
+        .expect("javac runs");
+    assert!(status.success());
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{}:{}", jar.display(), build.path().display()))
+        .args(["Jdbc", &port, "bi", "bi tool secret"])
+        .output()
+        .expect("java runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("jdbc_views: ") && text.contains(" true\n"),
+        "{text}"
+    );
+    assert!(text.contains("jdbc_count: 963\n"), "{text}");
+}
+
+#[test]
+fn allow_write_and_open_servers_are_explicit() {
+    let dir = project();
+    // --no-auth only on loopback; without users and without --no-auth nothing starts.
+    let (_, err, code) = run(
+        dir.path(),
+        &["serve", "--no-auth", "--listen", "0.0.0.0:5999"],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("loopback address only"), "{err}");
+    let empty = sample_copy("serve-nousers");
+    let (_, err, code) = run(empty.path(), &["serve", "--listen", "127.0.0.1:5999"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no users to authenticate"), "{err}");
+
+    let server = start(dir.path(), &["--no-auth", "--allow-write"]);
+    let (out, err, code) = psql(
+        server.port,
+        "anyone",
+        "",
+        "CREATE VIEW vip AS SELECT * FROM customer_360 WHERE tier = 'High Value'",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM vip");
+    assert_eq!((out.as_str(), code), ("298", 0), "{err}");
+}
+
+#[test]
+fn connections_over_the_limit_are_turned_away() {
+    let dir = project();
+    let server = start(dir.path(), &["--max-connections", "1"]);
+    // One psql session holds the only connection (it waits for input) while a second one tries.
+    let mut holder = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=analyst dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args(["-X", "-At"])
+        .env("PGPASSWORD", "s3cret pass")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (_, err, code) = psql(server.port, "analyst", "s3cret pass", "SELECT 1");
+    assert_ne!(code, 0, "a second connection was served: {err}");
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    let (out, err, code) = psql(server.port, "analyst", "s3cret pass", "SELECT 1");
+    assert_eq!((out.as_str(), code), ("1", 0), "the slot came back: {err}");
+}
