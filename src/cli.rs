@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// Connections served at once [default: [serve] max_connections, else 64].
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// The longest a statement may run, e.g. 30s or 5min [default: [serve] statement_timeout, else none].
+    #[arg(long, value_name = "DURATION")]
+    pub statement_timeout: Option<String>,
 }
 
 /// `persona report` options.
@@ -227,6 +230,26 @@ async fn run_inner(cli: Cli) -> Result<i32> {
             .as_ref()
             .map(|p| p.config.clone())
             .unwrap_or_default();
+        let timeout = args
+            .statement_timeout
+            .clone()
+            .or(config.serve.statement_timeout.clone())
+            .map(|t| crate::serve::parse_duration(&t).map_err(PersonaError::Usage))
+            .transpose()?;
+        let dir = session
+            .project
+            .as_ref()
+            .map(|p| p.dir.clone())
+            .unwrap_or_default();
+        let tls = match (&config.serve.tls_cert, &config.serve.tls_key) {
+            (Some(c), Some(k)) => Some((dir.join(c), dir.join(k))),
+            (None, None) => None,
+            _ => {
+                return Err(PersonaError::Usage(
+                    "[serve] needs both tls_cert and tls_key for TLS".into(),
+                ));
+            }
+        };
         let opts = crate::serve::ServeOptions {
             listen: args
                 .listen
@@ -239,6 +262,8 @@ async fn run_inner(cli: Cli) -> Result<i32> {
                 .max_connections
                 .or(config.serve.max_connections)
                 .unwrap_or(64),
+            statement_timeout: timeout,
+            tls,
         };
         crate::serve::serve(session.ctx, &opts, &config.users).await?;
         return Ok(0);

@@ -19,7 +19,9 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
@@ -55,6 +57,13 @@ pub struct ServeConfig {
     pub listen: Option<String>,
     /// Connections served at once; more are turned away (default 64).
     pub max_connections: Option<usize>,
+    /// The longest a statement may run, such as `30s` or `5min` (default: no limit); a client
+    /// may set a shorter one with `SET statement_timeout`.
+    pub statement_timeout: Option<String>,
+    /// TLS: the certificate chain and the PKCS#8 private key, PEM (paths relative to the
+    /// project). With both, clients can connect with `sslmode=require`.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }
 
 /// `[[user]]` in persona.toml: who may connect, and how their password is known.
@@ -67,6 +76,8 @@ pub struct UserConfig {
     /// The salted password, as `persona hash-password` prints it:
     /// `SCRAM-SHA-256$4096:<salt, base64>$<salted password, base64>`.
     pub password_hash: Option<String>,
+    /// The tables and views this user may see; without it, all of them.
+    pub grants: Option<Vec<String>>,
 }
 
 /// The options of one `persona serve`.
@@ -76,6 +87,9 @@ pub struct ServeOptions {
     pub no_auth: bool,
     pub allow_write: bool,
     pub max_connections: usize,
+    pub statement_timeout: Option<Duration>,
+    /// Certificate and key files, already resolved.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The default address: PostgreSQL's port plus one, so a local PostgreSQL can stay.
@@ -225,9 +239,193 @@ impl StartupHandler for Startup {
 
 /// persona's handlers: datafusion-postgres's query service behind SCRAM or open start-up.
 struct Handlers {
-    service: Arc<DfSessionService>,
+    service: Arc<Service>,
     users: Option<Arc<Users>>,
     connections: Arc<ConnectionManager>,
+}
+
+/// The statement type of datafusion-postgres's extended protocol.
+type DfStatement = (String, Option<(Statement, LogicalPlan)>);
+
+/// The query side: each user's datafusion-postgres service (their own catalogue when they
+/// have grants), and statement deadlines. Results are gathered inside the handler, where
+/// pgwire races the query with the client's cancel request, so a deadline or a cancel stops
+/// the whole execution, not only its planning.
+struct Service {
+    all: Arc<DfSessionService>,
+    by_user: HashMap<String, Arc<DfSessionService>>,
+    parser: Arc<UserParser>,
+    timeout: Option<Duration>,
+}
+
+impl Service {
+    fn for_client<C: ClientInfo + ?Sized>(&self, client: &C) -> &Arc<DfSessionService> {
+        client
+            .metadata()
+            .get(METADATA_USER)
+            .and_then(|u| self.by_user.get(u))
+            .unwrap_or(&self.all)
+    }
+
+    /// The server's limit, or the client's own `SET statement_timeout` when shorter.
+    fn deadline<C: ClientInfo + ?Sized>(&self, client: &C) -> Option<Duration> {
+        let own = client
+            .metadata()
+            .get("statement_timeout_ms")
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis);
+        match (self.timeout, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// Runs `work` (planning, execution and gathering every row) within `deadline`.
+async fn within<T>(
+    deadline: Option<Duration>,
+    work: impl Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    match deadline {
+        Some(d) => tokio::time::timeout(d, work).await.map_err(|_| {
+            PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "57014".into(),
+                "canceling statement due to statement timeout".into(),
+            )))
+        })?,
+        None => work.await,
+    }
+}
+
+/// A response with its rows gathered: the rows are computed here, not while being sent.
+async fn gathered(response: Response) -> PgWireResult<Response> {
+    use futures::StreamExt;
+    match response {
+        Response::Query(q) => {
+            let tag = q.command_tag.clone();
+            let schema = q.row_schema.clone();
+            let rows: Vec<_> = q.data_rows.collect().await;
+            let mut out =
+                pgwire::api::results::QueryResponse::new(schema, futures::stream::iter(rows));
+            out.command_tag = tag;
+            Ok(Response::Query(out))
+        }
+        other => Ok(other),
+    }
+}
+
+#[async_trait]
+impl pgwire::api::query::SimpleQueryHandler for Service {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + Sink<PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let service = self.for_client(client).clone();
+        let deadline = self.deadline(client);
+        within(deadline, async {
+            let responses =
+                pgwire::api::query::SimpleQueryHandler::do_query(service.as_ref(), client, query)
+                    .await?;
+            let mut out = Vec::with_capacity(responses.len());
+            for r in responses {
+                out.push(gathered(r).await?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl pgwire::api::query::ExtendedQueryHandler for Service {
+    type Statement = DfStatement;
+    type QueryParser = UserParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &pgwire::api::portal::Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo
+            + pgwire::api::ClientPortalStore
+            + Sink<PgWireBackendMessage>
+            + Unpin
+            + Send
+            + Sync,
+        C::PortalStore: pgwire::api::store::PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let service = self.for_client(client).clone();
+        let deadline = self.deadline(client);
+        within(deadline, async {
+            let r = pgwire::api::query::ExtendedQueryHandler::do_query(
+                service.as_ref(),
+                client,
+                portal,
+                max_rows,
+            )
+            .await?;
+            gathered(r).await
+        })
+        .await
+    }
+}
+
+/// Parses extended-protocol statements against the connecting user's catalogue.
+struct UserParser {
+    all: Arc<datafusion_postgres::Parser>,
+    by_user: HashMap<String, Arc<datafusion_postgres::Parser>>,
+}
+
+#[async_trait]
+impl pgwire::api::stmt::QueryParser for UserParser {
+    type Statement = DfStatement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<pgwire::api::Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let parser = client
+            .metadata()
+            .get(METADATA_USER)
+            .and_then(|u| self.by_user.get(u))
+            .unwrap_or(&self.all);
+        parser.parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<pgwire::api::Type>> {
+        // Both read the statement's own plan, whoever planned it.
+        self.all.get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&pgwire::api::portal::Format>,
+    ) -> PgWireResult<Vec<pgwire::api::results::FieldInfo>> {
+        self.all.get_result_schema(stmt, column_format)
+    }
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -545,44 +743,151 @@ pub fn check_options(opts: &ServeOptions, users: &[UserConfig]) -> Result<Socket
     Ok(addr)
 }
 
-/// Serves `ctx` until Ctrl-C. `users` authenticate clients unless `opts.no_auth`.
-pub async fn serve(ctx: SessionContext, opts: &ServeOptions, users: &[UserConfig]) -> Result<()> {
-    let addr = check_options(opts, users)?;
-    let users = if opts.no_auth {
-        None
-    } else {
-        Some(Arc::new(Users::load(users)?))
-    };
+/// Makes `ctx` speak PostgreSQL's catalogue and the functions drivers call on connect.
+fn prepare(ctx: &SessionContext) -> Result<()> {
     datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
-        &ctx,
+        ctx,
         "datafusion",
         Arc::new(AuthManager::default()),
     )
     .map_err(|e| PersonaError::DataFusion(*e))?;
     ctx.register_udf(version_udf());
     ctx.register_udf(to_regtype_udf());
-    let mut hooks: Vec<Arc<dyn QueryHook>> = vec![Arc::new(Guard {
-        allow_write: opts.allow_write,
-    })];
-    // datafusion-postgres's own hooks (cursors, SET/SHOW of connection settings,
-    // transactions), as its default service has them.
-    hooks.push(Arc::new(
-        datafusion_postgres::hooks::cursor::CursorStatementHook,
-    ));
-    hooks.push(Arc::new(datafusion_postgres::hooks::set_show::SetShowHook));
-    hooks.push(Arc::new(
-        datafusion_postgres::hooks::transactions::TransactionStatementHook,
-    ));
-    let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
+    Ok(())
+}
+
+/// A context holding only `grants` of `main`'s tables and views, with all of its functions
+/// and settings. A granted view keeps working: its plan already holds the tables it reads.
+async fn granted_context(
+    main: &SessionContext,
+    user: &str,
+    grants: &[String],
+) -> Result<SessionContext> {
+    use datafusion::catalog::{
+        CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+        MemorySchemaProvider,
+    };
+    // The same state (functions, settings, memory) with a catalogue of its own.
+    let schema = Arc::new(MemorySchemaProvider::new());
+    let catalog = Arc::new(MemoryCatalogProvider::new());
+    catalog.register_schema("public", schema)?;
+    let catalogs = Arc::new(MemoryCatalogProviderList::new());
+    catalogs.register_catalog("datafusion".into(), catalog);
+    let state = datafusion::execution::SessionStateBuilder::new_from_existing(main.state())
+        .with_catalog_list(catalogs)
+        .build();
+    let ctx = SessionContext::new_with_state(state);
+    for name in grants {
+        let provider = main.table_provider(name.as_str()).await.map_err(|_| {
+            PersonaError::Usage(format!(
+                "user '{user}' is granted '{name}', which is not a table or view of the project"
+            ))
+        })?;
+        ctx.register_table(name.as_str(), provider)?;
+    }
+    prepare(&ctx)?;
+    Ok(ctx)
+}
+
+/// A duration such as `500ms`, `30s`, `5min` or `1h`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration like 500ms, 30s, 5min or 1h"))?;
+    let ms = match unit.trim() {
+        "ms" => n,
+        "s" | "" => n * 1000,
+        "min" | "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a duration like 500ms, 30s, 5min or 1h"
+            ));
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// Reads a PEM file and checks it holds what it should, so a broken TLS setting stops the
+/// server instead of serving without encryption.
+fn check_pem(path: &std::path::Path, what: &str, marker: &str) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| PersonaError::io(path, &e))?;
+    if !text.contains(marker) {
+        return Err(PersonaError::Io {
+            path: path.to_path_buf(),
+            message: format!("is not a PEM {what} (no '{marker}' line)"),
+        });
+    }
+    Ok(())
+}
+
+/// Serves `main` until Ctrl-C. `users` authenticate clients unless `opts.no_auth`.
+pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfig]) -> Result<()> {
+    let addr = check_options(opts, users)?;
+    let auth = if opts.no_auth {
+        None
+    } else {
+        Some(Arc::new(Users::load(users)?))
+    };
+    if let Some((cert, key)) = &opts.tls {
+        check_pem(cert, "certificate", "BEGIN CERTIFICATE")?;
+        check_pem(key, "PKCS#8 private key", "BEGIN PRIVATE KEY")?;
+    }
+    let hooks = || -> Vec<Arc<dyn QueryHook>> {
+        vec![
+            Arc::new(Guard {
+                allow_write: opts.allow_write,
+            }),
+            // datafusion-postgres's own hooks (cursors, SET/SHOW of connection settings,
+            // transactions), as its default service has them.
+            Arc::new(datafusion_postgres::hooks::cursor::CursorStatementHook),
+            Arc::new(datafusion_postgres::hooks::set_show::SetShowHook),
+            Arc::new(datafusion_postgres::hooks::transactions::TransactionStatementHook),
+        ]
+    };
+    let mut by_user = HashMap::new();
+    let mut parsers = HashMap::new();
+    if !opts.no_auth {
+        for u in users {
+            if let Some(grants) = &u.grants {
+                let ctx = granted_context(&main, &u.name, grants).await?;
+                let service = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks()));
+                parsers.insert(
+                    u.name.clone(),
+                    pgwire::api::query::ExtendedQueryHandler::query_parser(service.as_ref()),
+                );
+                by_user.insert(u.name.clone(), service);
+            }
+        }
+    }
+    prepare(&main)?;
+    let all = Arc::new(DfSessionService::new_with_hooks(Arc::new(main), hooks()));
+    let service = Arc::new(Service {
+        parser: Arc::new(UserParser {
+            all: pgwire::api::query::ExtendedQueryHandler::query_parser(all.as_ref()),
+            by_user: parsers,
+        }),
+        all,
+        by_user,
+        timeout: opts.statement_timeout,
+    });
     let handlers = Arc::new(Handlers {
         service,
-        users,
+        users: auth,
         connections: Arc::new(ConnectionManager::new()),
     });
-    let server_opts = datafusion_postgres::ServerOptions::new()
+    let mut server_opts = datafusion_postgres::ServerOptions::new()
         .with_host(addr.ip().to_string())
         .with_port(addr.port())
         .with_max_connections(opts.max_connections);
+    if let Some((cert, key)) = &opts.tls {
+        server_opts = server_opts
+            .with_tls_cert_path(Some(cert.display().to_string()))
+            .with_tls_key_path(Some(key.display().to_string()));
+    }
     // Bind first, so an address in use is reported before anything claims to listen.
     std::net::TcpListener::bind(addr).map_err(|e| {
         PersonaError::Usage(format!(
@@ -591,12 +896,13 @@ pub async fn serve(ctx: SessionContext, opts: &ServeOptions, users: &[UserConfig
         ))
     })?;
     eprintln!(
-        "persona serve: listening on {addr} ({}, {}); Ctrl-C stops",
+        "persona serve: listening on {addr} ({}{}, {}); Ctrl-C stops",
         if opts.no_auth {
             "no authentication"
         } else {
             "SCRAM-SHA-256"
         },
+        if opts.tls.is_some() { ", TLS" } else { "" },
         if opts.allow_write {
             "read-write"
         } else {
@@ -672,12 +978,24 @@ mod tests {
     }
 
     #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+    }
+
+    #[test]
     fn an_open_server_must_be_loopback() {
         let opts = |listen: &str, no_auth| ServeOptions {
             listen: listen.into(),
             no_auth,
             allow_write: false,
             max_connections: 8,
+            statement_timeout: None,
+            tls: None,
         };
         assert!(check_options(&opts("127.0.0.1:5433", true), &[]).is_ok());
         let err = check_options(&opts("0.0.0.0:5433", true), &[])

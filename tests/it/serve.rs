@@ -280,3 +280,151 @@ fn connections_over_the_limit_are_turned_away() {
     let (out, err, code) = psql(server.port, "analyst", "s3cret pass", "SELECT 1");
     assert_eq!((out.as_str(), code), ("1", 0), "the slot came back: {err}");
 }
+
+/// A project with a masked view a BI user is granted (and nothing else), a TLS certificate,
+/// and a statement timeout.
+fn secured_project() -> tempfile::TempDir {
+    let dir = project();
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("sql")).unwrap();
+    std::fs::write(
+        p.join("sql/masked.sql"),
+        "CREATE VIEW customer_profiles_masked AS\n\
+         SELECT c.customer_id, mask_name(c.name) AS name, mask_phone(c.phone) AS phone, p.tier\n\
+         FROM stg_customers c JOIN customer_360 p USING (customer_id);\n",
+    )
+    .unwrap();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-keyout", "server.key", "-out", "server.crt"])
+        .current_dir(p)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs (.ci/run installs it)");
+    assert!(status.success());
+    let toml = p.join("persona.toml");
+    let text = std::fs::read_to_string(&toml).unwrap().replace(
+        "name = \"bi\"\n",
+        "name = \"bi\"\ngrants = [\"customer_profiles_masked\", \"segment_kpis\"]\n",
+    );
+    std::fs::write(
+        &toml,
+        format!("{text}\n[serve]\ntls_cert = \"server.crt\"\ntls_key = \"server.key\"\n"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn grants_tls_timeouts_and_cancel() {
+    let dir = secured_project();
+    let server = start(dir.path(), &["--statement-timeout", "2s"]);
+    let port = server.port;
+    let psql_tls = |user: &str, password: &str, sql: &str| {
+        let out = Command::new("psql")
+            .arg(format!(
+                "host=127.0.0.1 port={port} user={user} dbname=persona sslmode=require"
+            ))
+            .args(["-X", "-At", "-c", sql])
+            .env("PGPASSWORD", password)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    // TLS when the client asks for it.
+    let (out, err, code) = psql_tls("bi", "bi tool secret", "\\conninfo");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("SSL connection (protocol: TLS"), "{out}");
+
+    // The BI user sees the masked view and what else is granted, nothing more.
+    let (out, err, code) = psql_tls(
+        "bi",
+        "bi tool secret",
+        "SELECT name, phone FROM customer_profiles_masked ORDER BY customer_id LIMIT 1",
+    );
+    assert_eq!(code, 0, "{err}");
+    let (name, phone) = out.split_once('|').unwrap();
+    assert!(
+        name.chars().skip(1).all(|c| c == '*') && phone.contains("****"),
+        "{out}"
+    );
+    let (out, _, code) = psql_tls("bi", "bi tool secret", "\\dv");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "public|customer_profiles_masked|view|postgres\npublic|segment_kpis|view|postgres"
+    );
+    for sql in ["SELECT * FROM customers", "SELECT * FROM customer_360"] {
+        let (_, err, code) = psql_tls("bi", "bi tool secret", sql);
+        assert_eq!(code, 1, "{sql}");
+        assert!(err.contains("not found"), "{sql}: {err}");
+    }
+    // Users without grants see everything.
+    let (out, _, code) = psql_tls("analyst", "s3cret pass", "SELECT count(*) FROM customers");
+    assert_eq!((out.as_str(), code), ("2000", 0));
+
+    // The statement timeout stops a long query, with PostgreSQL's code and words.
+    let started = std::time::Instant::now();
+    let (_, err, code) = psql_tls(
+        "analyst",
+        "s3cret pass",
+        "SELECT count(*) FROM generate_series(1, 3000000000) t(v) WHERE v % 7 = 3",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("canceling statement due to statement timeout"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+
+    // A client's cancel request stops its query; the connection keeps working.
+    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(root().join("tests/it/clients/clients.py"))
+        .args([&port.to_string(), "analyst", "s3cret pass", "cancel"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("cancel: 57014 QueryCanceled True\n"),
+        "{text}"
+    );
+    assert!(text.contains("after_cancel: 42\n"), "{text}");
+
+    // A grant of something that does not exist stops the server before it listens.
+    let toml = dir.path().join("persona.toml");
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("\"segment_kpis\"", "\"nope\"");
+    std::fs::write(&toml, text).unwrap();
+    let out = persona(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:5998"])
+        .env("PERSONA_TEST_PW", "x")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        err.contains("user 'bi' is granted 'nope', which is not a table or view"),
+        "{err}"
+    );
+}

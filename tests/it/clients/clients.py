@@ -1,11 +1,15 @@
 """Real PostgreSQL clients against `persona serve`: psycopg and SQLAlchemy's inspector.
 
-    python clients.py PORT USER PASSWORD
+    python clients.py PORT USER PASSWORD [cancel]
 
-Prints one line per check, `name: value`, for the Rust test to compare.
+Prints one line per check, `name: value`, for the Rust test to compare. With `cancel`, it
+cancels a long query after a second instead (psycopg's cancel request) and reports how it
+ended and whether the connection still answers.
 """
 
 import sys
+import threading
+import time
 
 import psycopg
 import sqlalchemy
@@ -13,6 +17,19 @@ import sqlalchemy
 port, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
 params = dict(host="127.0.0.1", port=port, user=user, password=password, dbname="persona",
               sslmode="disable")
+
+if len(sys.argv) > 4 and sys.argv[4] == "cancel":
+    with psycopg.connect(**params) as conn:
+        started = time.time()
+        threading.Timer(1.0, conn.cancel).start()
+        try:
+            conn.execute("SELECT count(*) FROM generate_series(1, 3000000000) t(v) WHERE v % 7 = 3")
+            print("cancel: finished")
+        except psycopg.Error as e:
+            print(f"cancel: {e.sqlstate} {type(e).__name__} {time.time() - started < 10}")
+        conn.rollback()
+        print(f"after_cancel: {conn.execute('SELECT 41 + 1').fetchone()[0]}")
+    sys.exit(0)
 
 with psycopg.connect(**params) as conn:
     with conn.cursor() as cur:
