@@ -2,7 +2,7 @@
 //! protocol, for psql, BI tools and drivers.
 //!
 //! Built on datafusion-postgres (query handling, `pg_catalog`) and pgwire (the protocol,
-//! SCRAM-SHA-256). What persona adds:
+//! SCRAM-SHA-256, TLS). What persona adds:
 //! - **Authentication** by SCRAM-SHA-256 against the `[[user]]` tables of `persona.toml`, with
 //!   the password from an environment variable or stored as a salted hash. An open server
 //!   needs `--no-auth` and a loopback address.
@@ -10,9 +10,18 @@
 //!   catalogue (INSERT, CREATE, DROP, COPY …), and session-wide `SET`s of engine settings,
 //!   which would change the server for every client, with SQLSTATE 25006 as PostgreSQL's
 //!   read-only transactions do. `--allow-write` lifts it.
-//! - A connection limit (`--max-connections`), and Ctrl-C to stop.
+//! - **Grants**: a user with `grants` gets an engine session of their own, sharing the
+//!   functions, settings and memory pool but holding only the granted tables and views, so the
+//!   catalogue shows them nothing else either.
+//! - **Deadlines and cancel that stop execution**: datafusion-postgres returns rows as a lazy
+//!   stream, sent after the handler returns, where neither pgwire's cancel request nor a
+//!   timeout reaches. [`Service`] gathers the rows inside the handler instead, so both stop
+//!   the whole query. The price is that a result is held in memory before it is sent, which
+//!   suits BI queries (aggregates, pages of rows) and not bulk exports (use `persona -o`).
+//! - TLS when `[serve]` names a certificate and key (checked before listening: datafusion-
+//!   postgres would fall back to plain text on a bad file), a connection limit, Ctrl-C.
 //!
-//! One engine session serves every client: the views are planned once, and a client's
+//! The other users share one engine session: the views are planned once, and a client's
 //! PostgreSQL settings (`statement_timeout`, `TimeZone`, `application_name` …) live in its
 //! connection.
 

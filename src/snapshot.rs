@@ -91,16 +91,8 @@ pub struct Refreshed {
 /// `as_of=YYYY-MM-DD` directories are reported in `problems` (dot entries are private and
 /// skipped).
 pub fn list_dates(dir: &Path, problems: &mut Vec<PersonaError>) -> Vec<(String, PathBuf)> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => {
-            problems.push(PersonaError::io(dir, &e));
-            return Vec::new();
-        }
-    };
     let mut dates = Vec::new();
-    for entry in entries.filter_map(|e| e.ok()) {
+    for entry in crate::views::dir_entries(dir, problems) {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;

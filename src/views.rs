@@ -131,19 +131,23 @@ pub async fn load_dir(ctx: &SessionContext, dir: &Path) -> Vec<PersonaError> {
 /// The `*.sql` files directly in `dir`, sorted by name; a missing directory has none, an
 /// unreadable one is a problem.
 pub fn sql_files(dir: &Path, problems: &mut Vec<PersonaError>) -> Vec<std::path::PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
-        Err(e) => {
-            problems.push(PersonaError::io(dir, &e));
-            return Vec::new();
-        }
-    };
-    let mut files: Vec<_> = entries
-        .filter_map(Result::ok)
+    let mut files: Vec<_> = dir_entries(dir, problems)
+        .into_iter()
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "sql"))
         .collect();
     files.sort();
     files
+}
+
+/// The entries of `dir`; a missing directory has none, an unreadable one is a problem.
+pub fn dir_entries(dir: &Path, problems: &mut Vec<PersonaError>) -> Vec<std::fs::DirEntry> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.filter_map(Result::ok).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => {
+            problems.push(PersonaError::io(dir, &e));
+            Vec::new()
+        }
+    }
 }

@@ -53,9 +53,14 @@ fn start(project: &Path, extra: &[&str]) -> Server {
 }
 
 fn psql(port: u16, user: &str, password: &str, sql: &str) -> (String, String, i32) {
+    psql_ssl(port, user, password, sql, "disable")
+}
+
+/// psql with an sslmode (`disable`, `require`); returns (stdout, stderr, exit code).
+fn psql_ssl(port: u16, user: &str, password: &str, sql: &str, ssl: &str) -> (String, String, i32) {
     let out = Command::new("psql")
         .arg(format!(
-            "host=127.0.0.1 port={port} user={user} dbname=persona sslmode=disable connect_timeout=10"
+            "host=127.0.0.1 port={port} user={user} dbname=persona sslmode={ssl} connect_timeout=10"
         ))
         .args(["-X", "-At", "-c", sql])
         .env("PGPASSWORD", password)
@@ -330,21 +335,8 @@ fn grants_tls_timeouts_and_cancel() {
     let dir = secured_project();
     let server = start(dir.path(), &["--statement-timeout", "2s"]);
     let port = server.port;
-    let psql_tls = |user: &str, password: &str, sql: &str| {
-        let out = Command::new("psql")
-            .arg(format!(
-                "host=127.0.0.1 port={port} user={user} dbname=persona sslmode=require"
-            ))
-            .args(["-X", "-At", "-c", sql])
-            .env("PGPASSWORD", password)
-            .output()
-            .unwrap();
-        (
-            String::from_utf8_lossy(&out.stdout).trim().to_string(),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            out.status.code().unwrap_or(-1),
-        )
-    };
+    let psql_tls =
+        |user: &str, password: &str, sql: &str| psql_ssl(port, user, password, sql, "require");
     // TLS when the client asks for it.
     let (out, err, code) = psql_tls("bi", "bi tool secret", "\\conninfo");
     assert_eq!(code, 0, "{err}");
