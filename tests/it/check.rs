@@ -283,3 +283,41 @@ fn summarize_profiles_every_column() {
         "{err}"
     );
 }
+
+#[test]
+fn checks_declared_in_persona_toml_run_with_the_files() {
+    let dir = sample_copy("check-toml");
+    let p = dir.path();
+    let toml = p.join("persona.toml");
+    let mut text = std::fs::read_to_string(&toml).unwrap();
+    text.push_str(
+        "\n[[check]]\nname = \"channels\"\nkind = \"accepted_values\"\ntable = \"orders\"\ncolumn = \"channel\"\nvalues = [\"app\", \"web\", \"mini_program\"]\nseverity = \"warn\"\n",
+    );
+    std::fs::write(&toml, text).unwrap();
+    std::fs::create_dir_all(p.join("sql/checks")).unwrap();
+    std::fs::write(
+        p.join("sql/checks/keys.toml"),
+        "[[check]]\nkind = 'unique'\ntable = 'customers'\ncolumn = 'customer_id'\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(p, &["check", "--format", "csv"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows = summary_rows(&out);
+    // persona.toml's checks come first, then the files'.
+    assert_eq!(rows[0][0], "channels");
+    let channels = row(&rows, "channels");
+    assert_eq!(channels[4], "warn", "{channels:?}");
+    assert_eq!(row(&rows, "unique_customers_customer_id")[4], "pass");
+
+    // A bad [[check]] in persona.toml is named with its file, like a bad file.
+    let text = std::fs::read_to_string(&toml)
+        .unwrap()
+        .replace("kind = \"accepted_values\"", "kind = \"acceptable\"");
+    std::fs::write(&toml, text).unwrap();
+    let (_, err, code) = run(p, &["check"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("persona.toml") && err.contains("unknown variant `acceptable`"),
+        "{err}"
+    );
+}
