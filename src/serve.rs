@@ -509,6 +509,51 @@ impl Guard {
     }
 }
 
+/// `statement` with every `LIKE … ESCAPE 'c'` whose escape is not a backslash rewritten to
+/// the backslash escape, the only one DataFusion runs (SQLAlchemy lists schemas with
+/// `ESCAPE '/'`): the pattern's backslashes are doubled and its escape characters become
+/// backslashes. `None` when there is nothing to rewrite.
+fn with_backslash_escapes(statement: &Statement) -> Option<Statement> {
+    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+    let mut rewritten = statement.clone();
+    let mut changed = false;
+    let _ = visit_expressions_mut(&mut rewritten, |e| {
+        if let Expr::Like {
+            pattern,
+            escape_char,
+            ..
+        }
+        | Expr::ILike {
+            pattern,
+            escape_char,
+            ..
+        } = e
+            && let Some(c) = escape_char
+                .as_ref()
+                .and_then(|v| v.value.clone().into_string())
+            && c != "\\"
+            && c.chars().count() == 1
+        {
+            let text = format!(
+                "replace(replace(({pattern}), '\\', '\\\\'), '{}', '\\')",
+                c.replace('\'', "''")
+            );
+            if let Ok(expr) = Parser::new(&PostgreSqlDialect {})
+                .try_with_sql(&text)
+                .and_then(|mut p| p.parse_expr())
+            {
+                **pattern = expr;
+                *escape_char = None;
+                changed = true;
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    changed.then_some(rewritten)
+}
+
 /// The reply to a savepoint statement, or `None` for other statements.
 fn savepoint_reply(statement: &Statement) -> Option<PgWireResult<Response>> {
     use pgwire::api::results::Tag;
@@ -608,21 +653,50 @@ impl QueryHook for Guard {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
-        _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        ctx: &SessionContext,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         if let Some(reply) = savepoint_reply(statement) {
             return Some(reply);
         }
-        self.refusal(statement).map(Err)
+        if let Some(refused) = self.refusal(statement) {
+            return Some(Err(refused));
+        }
+        let rewritten = with_backslash_escapes(statement)?;
+        let run = async {
+            let df = ctx
+                .sql(&rewritten.to_string())
+                .await
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            let options =
+                pgwire::types::format::FormatOptions::from_client_metadata(client.metadata());
+            let response = datafusion_postgres::arrow_pg::datatypes::df::encode_dataframe(
+                df,
+                &pgwire::api::portal::Format::UnifiedText,
+                Some(Arc::new(options)),
+            )
+            .await?;
+            Ok(Response::Query(response))
+        };
+        Some(run.await)
     }
 
     async fn handle_extended_parse_query(
         &self,
         statement: &Statement,
-        _ctx: &SessionContext,
+        ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
+        if let Some(rewritten) = with_backslash_escapes(statement) {
+            let plan = ctx
+                .state()
+                .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
+                    rewritten,
+                )))
+                .await
+                .map_err(|e| PgWireError::ApiError(Box::new(e)));
+            return Some(plan);
+        }
         if savepoint_reply(statement).is_some() {
             // Planned as nothing; handle_extended_query answers it.
             return Some(Ok(LogicalPlan::EmptyRelation(
@@ -968,6 +1042,26 @@ mod tests {
                 .unwrap()
                 .contains("every client")
         );
+    }
+
+    #[test]
+    fn like_escapes_other_than_backslash_are_rewritten() {
+        let stmt = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'",
+        )
+        .unwrap()
+        .remove(0);
+        let out = with_backslash_escapes(&stmt).unwrap().to_string();
+        assert!(!out.contains("ESCAPE"), "{out}");
+        assert!(
+            out.contains("replace(replace(('pg/_' || '%'), '\\', '\\\\'), '/', '\\')"),
+            "{out}"
+        );
+        let plain = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1 WHERE 'a' LIKE 'a%'")
+            .unwrap()
+            .remove(0);
+        assert!(with_backslash_escapes(&plain).is_none());
     }
 
     #[test]

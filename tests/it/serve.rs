@@ -161,6 +161,14 @@ fn psql_authenticates_with_scram_and_the_server_is_read_only() {
     let (out, err, code) = psql(port, "analyst", "s3cret pass", "\\d segment_kpis");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("revenue_share|double precision"), "{out}");
+    // LIKE with an escape other than the backslash (which DataFusion alone runs) still works.
+    let (out, err, code) = psql(
+        port,
+        "analyst",
+        "s3cret pass",
+        "SELECT 'a_b' LIKE 'a!_b' ESCAPE '!', 'axb' LIKE 'a!_b' ESCAPE '!', 'a\\%' LIKE 'a\\#%' ESCAPE '#'",
+    );
+    assert_eq!((out.as_str(), code), ("t|f|t", 0), "{err}");
     // Persona's functions, views and settings are all there.
     let (out, err, code) = psql(
         port,
@@ -200,6 +208,8 @@ fn python_and_jdbc_clients_list_views_and_bind_parameters() {
         "{text}"
     );
     assert!(text.contains("sqlalchemy_count: 298\n"), "{text}");
+    assert!(text.contains("sqlalchemy_schemas: ['public']\n"), "{text}");
+    assert!(text.contains("sqlalchemy_tables: True\n"), "{text}");
 
     // JDBC: compile the small client against Debian's driver and run it.
     let jar = PathBuf::from("/usr/share/java/postgresql.jar");

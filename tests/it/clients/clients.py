@@ -48,8 +48,12 @@ with psycopg.connect(**params) as conn:
 engine = sqlalchemy.create_engine(sqlalchemy.URL.create(
     "postgresql+psycopg", username=user, password=password, host="127.0.0.1", port=int(port),
     database="persona", query={"sslmode": "disable"}))
-views = sqlalchemy.inspect(engine).get_view_names()
+inspector = sqlalchemy.inspect(engine)
+views = inspector.get_view_names()
 print(f"sqlalchemy_views: {len(views)} {'customer_360' in views} {'segment_kpis' in views}")
+# Schemas and tables: SQLAlchemy filters them with LIKE ... ESCAPE '/'.
+print(f"sqlalchemy_schemas: {inspector.get_schema_names()}")
+print(f"sqlalchemy_tables: {'orders' in inspector.get_table_names()}")
 with engine.connect() as c:
     n = c.execute(
         sqlalchemy.text("SELECT count(*) FROM customer_segments WHERE tier = :t"), {"t": "High Value"}
