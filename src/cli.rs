@@ -210,63 +210,29 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     for problem in &session.problems {
         eprintln!("warning: {problem}");
     }
-    if let Some(Command::Refresh) = &cli.command {
-        let project = own_project(&session, "refresh")?;
-        let (as_of, done) = crate::snapshot::refresh(&session.ctx, &project.dir).await?;
-        if !cli.quiet {
-            print!("{}", crate::snapshot::summary(&project.dir, &as_of, &done));
-        }
-        return Ok(0);
-    }
-    if let Some(Command::Check(args)) = &cli.command {
-        return run_checks(&session, &cli, args).await;
-    }
-    if let Some(Command::Report(args)) = &cli.command {
-        return write_report(&session, &cli, args).await;
-    }
-    if let Some(Command::Serve(args)) = &cli.command {
-        let config = session
-            .project
-            .as_ref()
-            .map(|p| p.config.clone())
-            .unwrap_or_default();
-        let timeout = args
-            .statement_timeout
-            .clone()
-            .or(config.serve.statement_timeout.clone())
-            .map(|t| crate::serve::parse_duration(&t).map_err(PersonaError::Usage))
-            .transpose()?;
-        let dir = session
-            .project
-            .as_ref()
-            .map(|p| p.dir.clone())
-            .unwrap_or_default();
-        let tls = match (&config.serve.tls_cert, &config.serve.tls_key) {
-            (Some(c), Some(k)) => Some((dir.join(c), dir.join(k))),
-            (None, None) => None,
-            _ => {
-                return Err(PersonaError::Usage(
-                    "[serve] needs both tls_cert and tls_key for TLS".into(),
-                ));
+    match &cli.command {
+        Some(Command::Refresh) => {
+            let project = own_project(&session, "refresh")?;
+            let (as_of, done) = crate::snapshot::refresh(&session.ctx, &project.dir).await?;
+            if !cli.quiet {
+                print!("{}", crate::snapshot::summary(&project.dir, &as_of, &done));
             }
-        };
-        let opts = crate::serve::ServeOptions {
-            listen: args
-                .listen
-                .clone()
-                .or(config.serve.listen.clone())
-                .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.to_string()),
-            no_auth: args.no_auth,
-            allow_write: args.allow_write,
-            max_connections: args
-                .max_connections
-                .or(config.serve.max_connections)
-                .unwrap_or(64),
-            statement_timeout: timeout,
-            tls,
-        };
-        crate::serve::serve(session.ctx, &opts, &config.users).await?;
-        return Ok(0);
+            return Ok(0);
+        }
+        Some(Command::Check(args)) => return run_checks(&session, &cli, args).await,
+        Some(Command::Report(args)) => return write_report(&session, &cli, args).await,
+        Some(Command::Serve(args)) => {
+            let config = session
+                .project
+                .as_ref()
+                .map(|p| p.config.clone())
+                .unwrap_or_default();
+            let dir = session.project.as_ref().map(|p| p.dir.clone());
+            let opts = serve_options(args, &config, dir.unwrap_or_default())?;
+            crate::serve::serve(session.ctx, &opts, &config.users).await?;
+            return Ok(0);
+        }
+        _ => {}
     }
     if interactive {
         return crate::shell::run(session, &cli).await;
@@ -338,6 +304,42 @@ async fn run_checks(session: &Session, cli: &Cli, args: &CheckArgs) -> Result<i3
     Ok(i32::from(failed))
 }
 
+/// The options of `persona serve`: the command line over persona.toml's `[serve]`.
+fn serve_options(
+    args: &ServeArgs,
+    config: &crate::config::ProjectConfig,
+    dir: PathBuf,
+) -> Result<crate::serve::ServeOptions> {
+    let serve = &config.serve;
+    let statement_timeout = args
+        .statement_timeout
+        .clone()
+        .or(serve.statement_timeout.clone())
+        .map(|t| crate::serve::parse_duration(&t).map_err(PersonaError::Usage))
+        .transpose()?;
+    let tls = match (&serve.tls_cert, &serve.tls_key) {
+        (Some(c), Some(k)) => Some((dir.join(c), dir.join(k))),
+        (None, None) => None,
+        _ => {
+            return Err(PersonaError::Usage(
+                "[serve] needs both tls_cert and tls_key for TLS".into(),
+            ));
+        }
+    };
+    Ok(crate::serve::ServeOptions {
+        listen: args
+            .listen
+            .clone()
+            .or(serve.listen.clone())
+            .unwrap_or_else(|| crate::serve::DEFAULT_LISTEN.to_string()),
+        no_auth: args.no_auth,
+        allow_write: args.allow_write,
+        max_connections: args.max_connections.or(serve.max_connections).unwrap_or(64),
+        statement_timeout,
+        tls,
+    })
+}
+
 /// `persona report`: builds the charts and writes the page.
 async fn write_report(session: &Session, cli: &Cli, args: &ReportArgs) -> Result<i32> {
     use crate::check;
@@ -364,14 +366,14 @@ async fn write_report(session: &Session, cli: &Cli, args: &ReportArgs) -> Result
             None
         }
     };
-    let sections = crate::report::build(&session.ctx, checks.as_deref()).await?;
+    let as_of = crate::snapshot::session_as_of(&session.ctx)?;
+    let sections = crate::report::build(&session.ctx, &as_of, checks.as_deref()).await?;
     let name = project
         .config
         .project
         .name
         .clone()
         .unwrap_or_else(|| project.dir.display().to_string());
-    let as_of = crate::snapshot::session_as_of(&session.ctx).await?;
     let page = crate::report::html(&name, &as_of, &sections);
     crate::report::write_atomically(&args.out, &page)?;
     if !cli.quiet {

@@ -88,17 +88,17 @@ async fn query(ctx: &SessionContext, sql: &str) -> Result<Rows> {
 
 /// Builds the report's sections from the session. Fails only when the project has no data at
 /// all; a section whose view is missing says so instead.
-pub async fn build(ctx: &SessionContext, checks: Option<&[CheckResult]>) -> Result<Vec<Section>> {
-    let as_of = crate::snapshot::session_as_of(ctx).await?;
-    let customers = match ctx.table("customer_orders").await {
-        Ok(df) => df.count().await?,
-        Err(_) => 0,
-    };
+pub async fn build(
+    ctx: &SessionContext,
+    as_of: &str,
+    checks: Option<&[CheckResult]>,
+) -> Result<Vec<Section>> {
+    // No customer_orders view (a project without customers or orders) counts as no buyers.
     let buyers = query(ctx, "SELECT count(*) FROM customer_orders WHERE orders > 0")
         .await
         .map(|r| r.numbers(0).first().copied().unwrap_or(0.0))
         .unwrap_or(0.0);
-    if customers == 0 || buyers == 0.0 {
+    if buyers == 0.0 {
         return Err(PersonaError::Usage(format!(
             "the project has no customers with orders on or before {as_of}, so there is nothing to report; no file was written"
         )));
@@ -724,33 +724,25 @@ pub fn html(project: &str, as_of: &str, sections: &[Section]) -> String {
         v = env!("CARGO_PKG_VERSION"),
     );
     for s in sections {
-        match &s.body {
-            Body::Chart(svg) => {
-                let _ = write!(
-                    out,
-                    "<figure class=\"chart\" id=\"{}\"><figcaption>{}</figcaption>{svg}</figure>",
-                    s.id,
-                    escape(&s.title)
-                );
-            }
-            Body::Html(html) => {
-                let _ = write!(
-                    out,
-                    "<section id=\"{}\"><h2>{}</h2>{html}</section>",
-                    s.id,
-                    escape(&s.title)
-                );
-            }
-            Body::Missing(why) => {
-                let _ = write!(
-                    out,
-                    "<section id=\"{}\" class=\"missing\"><h2>{}</h2><p class=\"missing\">{}</p></section>",
-                    s.id,
-                    escape(&s.title),
-                    escape(why)
-                );
-            }
-        }
+        let (open, close, body) = match &s.body {
+            Body::Chart(svg) => ("figure class=\"chart\"", "figure", svg.clone()),
+            Body::Html(html) => ("section", "section", html.clone()),
+            Body::Missing(why) => (
+                "section class=\"missing\"",
+                "section",
+                format!("<p class=\"missing\">{}</p>", escape(why)),
+            ),
+        };
+        let heading = match s.body {
+            Body::Chart(_) => "figcaption",
+            _ => "h2",
+        };
+        let _ = write!(
+            out,
+            "<{open} id=\"{}\"><{heading}>{}</{heading}>{body}</{close}>",
+            s.id,
+            escape(&s.title)
+        );
     }
     let _ = writeln!(
         out,

@@ -278,6 +278,8 @@ impl Service {
 
     /// The server's limit, or the client's own `SET statement_timeout` when shorter.
     fn deadline<C: ClientInfo + ?Sized>(&self, client: &C) -> Option<Duration> {
+        // The key datafusion-postgres's SET statement_timeout stores (its `client` module,
+        // which holds the constant, is private).
         let own = client
             .metadata()
             .get("statement_timeout_ms")
@@ -1009,11 +1011,14 @@ mod tests {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
-    fn check(sql: &str) -> Option<String> {
-        let stmt = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+    fn parse(sql: &str) -> Statement {
+        Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
-            .remove(0);
-        refusal(&stmt)
+            .remove(0)
+    }
+
+    fn check(sql: &str) -> Option<String> {
+        refusal(&parse(sql))
     }
 
     #[test]
@@ -1046,22 +1051,16 @@ mod tests {
 
     #[test]
     fn like_escapes_other_than_backslash_are_rewritten() {
-        let stmt = Parser::parse_sql(
-            &PostgreSqlDialect {},
+        let stmt = parse(
             "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'",
-        )
-        .unwrap()
-        .remove(0);
+        );
         let out = with_backslash_escapes(&stmt).unwrap().to_string();
         assert!(!out.contains("ESCAPE"), "{out}");
         assert!(
             out.contains("replace(replace(('pg/_' || '%'), '\\', '\\\\'), '/', '\\')"),
             "{out}"
         );
-        let plain = Parser::parse_sql(&PostgreSqlDialect {}, "SELECT 1 WHERE 'a' LIKE 'a%'")
-            .unwrap()
-            .remove(0);
-        assert!(with_backslash_escapes(&plain).is_none());
+        assert!(with_backslash_escapes(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
     }
 
     #[test]

@@ -165,6 +165,16 @@ impl SessionBuilder {
     }
 }
 
+/// The session's as-of date (`persona.as_of`, which every built session sets).
+pub fn as_of(ctx: &SessionContext) -> Option<String> {
+    ctx.state()
+        .config()
+        .options()
+        .extensions
+        .get::<PersonaOptions>()
+        .and_then(|o| o.as_of.clone())
+}
+
 impl Session {
     /// The session's context, for embedders that handle problems themselves.
     pub fn into_context(self) -> SessionContext {

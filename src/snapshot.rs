@@ -205,7 +205,7 @@ async fn register_view(ctx: &SessionContext, view: &str, files: &[PathBuf]) -> R
 
 /// Materialises the snapshot views as of the session's as-of date under `project_dir`.
 pub async fn refresh(ctx: &SessionContext, project_dir: &Path) -> Result<(String, Vec<Refreshed>)> {
-    let as_of = session_as_of(ctx).await?;
+    let as_of = session_as_of(ctx)?;
     ensure_data(ctx, &as_of).await?;
     let root = snapshots_dir(project_dir);
     std::fs::create_dir_all(&root).map_err(|e| PersonaError::io(&root, &e))?;
@@ -288,16 +288,10 @@ pub fn summary(project_dir: &Path, as_of: &str, done: &[Refreshed]) -> String {
     out
 }
 
-/// The session's as-of date as text.
-pub async fn session_as_of(ctx: &SessionContext) -> Result<String> {
-    let batches = ctx
-        .sql("SELECT CAST(as_of() AS VARCHAR)")
-        .await?
-        .collect()
-        .await?;
-    let column = batches[0].column(0);
-    datafusion::arrow::util::display::array_value_to_string(column, 0)
-        .map_err(crate::error::from_arrow)
+/// The session's as-of date; a session built by [`crate::SessionBuilder`] always has one.
+pub fn session_as_of(ctx: &SessionContext) -> Result<String> {
+    crate::session::as_of(ctx)
+        .ok_or_else(|| PersonaError::Usage("the session has no as-of date (persona.as_of)".into()))
 }
 
 /// Refuses an as-of date with no customers or no orders on or before it: its snapshot would be

@@ -75,7 +75,7 @@ pub async fn run(session: Session, cli: &Cli) -> Result<i32> {
             .as_ref()
             .map(|p| p.dir.display().to_string())
             .unwrap_or_default();
-        let as_of = as_of_text(&shell.ctx).await;
+        let as_of = crate::session::as_of(&shell.ctx).unwrap_or_else(|| "-".into());
         println!(
             "persona {} · project {project} · as of {as_of} · \\? for help, \\q to quit",
             env!("CARGO_PKG_VERSION")
@@ -130,17 +130,6 @@ fn history_path(cli: &Cli) -> Option<PathBuf> {
         .clone()
         .or_else(|| std::env::var_os("PERSONA_HISTORY").map(PathBuf::from))
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".persona_history")))
-}
-
-async fn as_of_text(ctx: &SessionContext) -> String {
-    let opts = ctx
-        .state()
-        .config()
-        .options()
-        .extensions
-        .get::<persona_udfs::PersonaOptions>()
-        .cloned();
-    opts.and_then(|o| o.as_of).unwrap_or_else(|| "-".into())
 }
 
 impl Shell {

@@ -107,13 +107,9 @@ fn psql_authenticates_with_scram_and_the_server_is_read_only() {
     let dir = project();
     let server = start(dir.path(), &[]);
     let port = server.port;
+    let analyst = |sql: &str| psql(port, "analyst", "s3cret pass", sql);
 
-    let (out, err, code) = psql(
-        port,
-        "analyst",
-        "s3cret pass",
-        "SELECT count(*) FROM customers",
-    );
+    let (out, err, code) = analyst("SELECT count(*) FROM customers");
     assert_eq!((out.as_str(), code), ("2000", 0), "{err}");
     let (out, err, code) = psql(
         port,
@@ -145,7 +141,7 @@ fn psql_authenticates_with_scram_and_the_server_is_read_only() {
         "INSERT INTO campaigns VALUES (99, 'x', 'x', 'x', DATE '2024-01-01', DATE '2024-01-02')",
         "SET datafusion.execution.batch_size = 10",
     ] {
-        let (_, err, code) = psql(port, "analyst", "s3cret pass", sql);
+        let (_, err, code) = analyst(sql);
         assert_eq!(code, 1, "{sql}: {err}");
         assert!(
             err.contains("read-only server") && err.contains("--allow-write"),
@@ -155,25 +151,19 @@ fn psql_authenticates_with_scram_and_the_server_is_read_only() {
     assert!(!Path::new("/tmp/persona-serve-copy.csv").exists());
 
     // The catalogue answers psql's \dv and \d.
-    let (out, err, code) = psql(port, "analyst", "s3cret pass", "\\dv");
+    let (out, err, code) = analyst("\\dv");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("|customer_360|view|"), "{out}");
-    let (out, err, code) = psql(port, "analyst", "s3cret pass", "\\d segment_kpis");
+    let (out, err, code) = analyst("\\d segment_kpis");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("revenue_share|double precision"), "{out}");
     // LIKE with an escape other than the backslash (which DataFusion alone runs) still works.
-    let (out, err, code) = psql(
-        port,
-        "analyst",
-        "s3cret pass",
+    let (out, err, code) = analyst(
         "SELECT 'a_b' LIKE 'a!_b' ESCAPE '!', 'axb' LIKE 'a!_b' ESCAPE '!', 'a\\%' LIKE 'a\\#%' ESCAPE '#'",
     );
     assert_eq!((out.as_str(), code), ("t|f|t", 0), "{err}");
     // Persona's functions, views and settings are all there.
-    let (out, err, code) = psql(
-        port,
-        "analyst",
-        "s3cret pass",
+    let (out, err, code) = analyst(
         "SELECT tier, count(*) FROM customer_segments GROUP BY tier ORDER BY 2 DESC LIMIT 1",
     );
     assert_eq!((out.as_str(), code), ("Potential|972", 0), "{err}");
