@@ -85,6 +85,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// Read a password from standard input and print its password_hash for [[user]].
     HashPassword,
+    /// Clean, check and deduplicate the sources with an [source.ingest] section into curated
+    /// Parquet (curated/), with rejects and their reasons, then stitch identities.
+    Ingest(IngestArgs),
+}
+
+/// `persona ingest` options.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Ingest only these sources (may be given several times) [default: all].
+    #[arg(value_name = "SOURCE")]
+    pub only: Vec<String>,
+    /// Read only files not read before (new or with another size or time).
+    #[arg(long)]
+    pub incremental: bool,
 }
 
 /// `persona serve` options.
@@ -207,8 +221,12 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     let interactive =
         cli.commands.is_empty() && cli.files.is_empty() && std::io::stdin().is_terminal();
     let session = open_session(&cli).await?;
-    for problem in &session.problems {
-        eprintln!("warning: {problem}");
+    // Ingest reports its own problems; the session's (views that cannot load before the first
+    // ingest, say) concern queries.
+    if !matches!(cli.command, Some(Command::Ingest(_))) {
+        for problem in &session.problems {
+            eprintln!("warning: {problem}");
+        }
     }
     match &cli.command {
         Some(Command::Refresh) => {
@@ -220,6 +238,15 @@ async fn run_inner(cli: Cli) -> Result<i32> {
             return Ok(0);
         }
         Some(Command::Check(args)) => return run_checks(&session, &cli, args).await,
+        Some(Command::Ingest(args)) => {
+            let project = own_project(&session, "ingest")?;
+            let opts = crate::ingest::IngestOptions {
+                incremental: args.incremental,
+                only: args.only.clone(),
+                progress: !cli.quiet,
+            };
+            return crate::ingest::run(&session.ctx, project, &opts, cli.quiet).await;
+        }
         Some(Command::Report(args)) => return write_report(&session, &cli, args).await,
         Some(Command::Serve(args)) => {
             let config = session

@@ -50,6 +50,9 @@ pub struct ProjectConfig {
     /// Who may connect to `persona serve`.
     #[serde(default, rename = "user")]
     pub users: Vec<crate::serve::UserConfig>,
+    /// Identity stitching across the ingested sources (see [`crate::ingest::identity`]).
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 impl ProjectConfig {
@@ -95,6 +98,100 @@ pub struct SourceConfig {
     pub format: SourceFormat,
     #[serde(default)]
     pub options: SourceOptions,
+    /// Text encoding of csv, tsv and json files: `utf-8` (default), `gbk` or `gb18030`.
+    pub encoding: Option<String>,
+    /// How `persona ingest` turns this source into curated Parquet. A source with this section
+    /// is read by `persona ingest` only; sessions see its curated rows as `stg_<name>`.
+    pub ingest: Option<IngestConfig>,
+}
+
+/// `[source.ingest]`: the cleaning, rules and deduplication of one source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// The curated columns, as SQL select items over the raw columns (which are text for csv and
+    /// json): `"std_phone(mobile) AS phone"`. Default: every raw column as it is.
+    #[serde(default)]
+    pub select: Vec<String>,
+    /// Curated columns that identify a record; a row with one of them NULL is rejected.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// `exact` (default): rows equal in every curated column are one; `latest`: one row per key,
+    /// the one with the largest `latest_by`; `none`.
+    #[serde(default)]
+    pub dedup: Dedup,
+    /// For `dedup = "latest"`: the curated column whose largest value wins.
+    pub latest_by: Option<String>,
+    /// Declared rules: a row failing one is rejected with the rule's reason.
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<RuleConfig>,
+    /// How this source's records take part in identity stitching.
+    pub identity: Option<IdentitySource>,
+}
+
+/// How duplicate rows of a source are merged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dedup {
+    #[default]
+    Exact,
+    Latest,
+    None,
+}
+
+/// `[[source.ingest.rule]]`: a condition every curated row must meet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: String,
+    /// SQL over the curated columns; the raw text values are in the struct `raw`
+    /// (`raw['mobile']`). A row passes when it is true.
+    pub check: String,
+    /// SQL text expression giving the reason (default: `<name> failed: <check>`).
+    pub reason: Option<String>,
+}
+
+/// `[source.ingest.identity]`: the record id and match keys of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySource {
+    /// The curated column (or SQL expression) that identifies one record of this source.
+    pub id: String,
+    /// Match keys by kind (`phone`, `email`, `device_id`, `account_id`, or any name shared across
+    /// sources) to the curated column or expression holding them.
+    pub keys: std::collections::BTreeMap<String, String>,
+    /// Golden-record attributes this source contributes, by name, to curated column or
+    /// expression: `{ name = "name", city = "city" }`.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+    /// The column saying when the record was last true, for the latest-value rule.
+    pub updated_at: Option<String>,
+}
+
+/// `[identity]`: how records of different sources become one customer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// A key value shared by more records than this links none of them; it is listed in
+    /// `identity_audit` instead (`test@test.com`, a shop's phone number).
+    #[serde(default = "default_max_records_per_key")]
+    pub max_records_per_key: usize,
+    /// Golden-record attributes taken by the most frequent value rather than the latest.
+    #[serde(default)]
+    pub most_frequent: Vec<String>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            max_records_per_key: default_max_records_per_key(),
+            most_frequent: Vec::new(),
+        }
+    }
+}
+
+fn default_max_records_per_key() -> usize {
+    5
 }
 
 /// File formats a source can have.
@@ -218,6 +315,39 @@ impl SourceConfig {
         }
         if self.path.trim().is_empty() {
             return Err(format!("source '{name}' has an empty path"));
+        }
+        if let Some(enc) = &self.encoding {
+            if crate::ingest::read::encoding_for(enc).is_none() {
+                return Err(format!(
+                    "source '{name}': unknown encoding '{enc}'; use utf-8, gbk or gb18030"
+                ));
+            }
+            if self.format == SourceFormat::Parquet {
+                return Err(format!(
+                    "source '{name}': encoding applies to csv, tsv and json sources; Parquet text is always UTF-8"
+                ));
+            }
+        }
+        if let Some(ingest) = &self.ingest {
+            if ingest.dedup == Dedup::Latest
+                && (ingest.key.is_empty() || ingest.latest_by.is_none())
+            {
+                return Err(format!(
+                    "source '{name}': dedup = \"latest\" needs a key and latest_by"
+                ));
+            }
+            if ingest.dedup != Dedup::Latest && ingest.latest_by.is_some() {
+                return Err(format!(
+                    "source '{name}': latest_by applies only with dedup = \"latest\""
+                ));
+            }
+            if let Some(id) = &ingest.identity
+                && id.keys.is_empty()
+            {
+                return Err(format!(
+                    "source '{name}': [source.ingest.identity] needs at least one key"
+                ));
+            }
         }
         let o = &self.options;
         let csv_only = [

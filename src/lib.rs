@@ -11,6 +11,7 @@ pub mod docs;
 pub mod error;
 pub mod exec;
 pub mod generate;
+pub mod ingest;
 pub mod output;
 pub mod report;
 pub mod serve;

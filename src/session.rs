@@ -129,11 +129,13 @@ impl SessionBuilder {
 
         let mut problems = Vec::new();
         if let Some(project) = &self.project {
-            for source in &project.config.sources {
+            // Ingest sources are read by `persona ingest`; sessions see their curated rows.
+            for source in project.config.sources.iter().filter(|s| s.ingest.is_none()) {
                 if let Err(e) = sources::register_source(&ctx, source, &project.dir).await {
                     problems.push(e);
                 }
             }
+            problems.extend(crate::ingest::register(&ctx, project).await);
         }
 
         let as_of = match self.as_of.or(settings.as_of.clone()) {

@@ -14,24 +14,17 @@
 //! view's columns when there are none), then the views over them from `sql/snapshots/views.sql`.
 
 use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::catalog::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::{Compression, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 
 use crate::error::{PersonaError, Result, clean_message};
 
@@ -48,10 +41,6 @@ pub const SNAPSHOT_VIEWS: [(&str, &str); 4] = [
 
 /// The views over snapshots (`segment_transitions`, `tag_changes`).
 pub const SNAPSHOT_SQL: &str = include_str!("../sql/snapshots/views.sql");
-
-/// Rows per chunk handed to the Parquet writer: fixed, so the file's pages do not depend on
-/// how the engine happened to batch the rows.
-const CHUNK_ROWS: usize = 8192;
 
 /// The snapshot directory of a project.
 pub fn snapshots_dir(project_dir: &Path) -> PathBuf {
@@ -321,53 +310,8 @@ async fn write_view(
     path: &Path,
 ) -> Result<usize> {
     let sql = format!("SELECT DATE '{as_of}' AS as_of, * FROM {view} ORDER BY {order}");
-    let mut stream = ctx.sql(&sql).await?.execute_stream().await?;
-    let schema = stream.schema();
-    let file = File::create(path).map_err(|e| PersonaError::io(path, &e))?;
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
-        ))
-        .build();
-    let mut writer = ArrowWriter::try_new(BufWriter::new(file), schema.clone(), Some(props))
-        .map_err(datafusion::error::DataFusionError::from)?;
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0;
-    let mut total = 0;
-    let parquet_err = |e: datafusion::parquet::errors::ParquetError| PersonaError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    loop {
-        let next = stream.next().await.transpose()?;
-        let at_end = next.is_none();
-        if let Some(batch) = next {
-            pending_rows += batch.num_rows();
-            pending.push(batch);
-        }
-        if pending_rows >= CHUNK_ROWS || (at_end && pending_rows > 0) {
-            let all = concat_batches(&schema, &pending).map_err(crate::error::from_arrow)?;
-            let mut offset = 0;
-            while all.num_rows() - offset >= CHUNK_ROWS || (at_end && offset < all.num_rows()) {
-                let len = CHUNK_ROWS.min(all.num_rows() - offset);
-                writer.write(&all.slice(offset, len)).map_err(parquet_err)?;
-                offset += len;
-                total += len;
-            }
-            pending = vec![all.slice(offset, all.num_rows() - offset)];
-            pending_rows = all.num_rows() - offset;
-        }
-        if at_end {
-            break;
-        }
-    }
-    let out = writer.into_inner().map_err(parquet_err)?;
-    let file = out.into_inner().map_err(|e| PersonaError::Io {
-        path: path.to_path_buf(),
-        message: e.error().to_string(),
-    })?;
-    file.sync_all().map_err(|e| PersonaError::io(path, &e))?;
-    Ok(total)
+    let stream = ctx.sql(&sql).await?.execute_stream().await?;
+    crate::output::parquet::write_chunked(stream, path).await
 }
 
 /// Removes `.tmp-…-PID` directories of refreshes that are no longer running.

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 
 pub mod file;
+pub mod parquet;
 pub mod stream;
 pub mod table;
 pub mod text;

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 mod datasets;
 mod generate;
+mod ingest;
 mod readme;
 mod report;
 mod serve;

@@ -1,0 +1,844 @@
+//! `persona ingest`: raw sources to curated Parquet, with every record accounted for.
+//!
+//! For each `[[source]]` with an `[source.ingest]` section:
+//!
+//! 1. **Read** ([`read`]): the files (a path, a directory or a glob) are read as text columns
+//!    (CSV/TSV in UTF-8, GBK or GB18030; NDJSON; JSON arrays) or as they are (Parquet), each row
+//!    with its file and line. A record that cannot be read is a reject.
+//! 2. **Clean and check**: the `select` items (SQL over the raw columns, the `clean` functions
+//!    among them) make the curated columns; a row with a NULL key column or failing a `rule` is
+//!    a reject with the rule's reason.
+//! 3. **Deduplicate**: `exact` keeps the first of rows equal in every curated column, `latest`
+//!    the row with the largest `latest_by` per key; the others are *merged*. A key still held by
+//!    two rows after that is a reject of the later one.
+//! 4. **Write**: `curated/<source>.parquet` (sorted by key, file and line, in fixed chunks, so
+//!    the same input gives the same bytes) and `curated/_rejects/<source>.parquet` (file, line,
+//!    reason, raw text), each into a temporary file renamed into place, so an interrupted run
+//!    leaves the previous curated data as they were. `curated/_state/<source>.files` lists the
+//!    files read, for `--incremental`, which reads only files not read before and deduplicates
+//!    them together with the curated rows.
+//!
+//! Every source's summary is `read = kept + rejected + merged`, and the run checks that it adds
+//! up. Then [`identity`] stitches the sources' records into customers.
+
+pub mod identity;
+pub mod read;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::catalog::MemTable;
+use datafusion::prelude::SessionContext;
+
+use crate::config::{Dedup, IngestConfig, Project, SourceConfig, SourceFormat};
+use crate::error::{PersonaError, Result, clean_message};
+use read::{FileStamp, RawData, Reject};
+
+/// The directory of curated data in a project.
+pub fn curated_dir(project_dir: &Path) -> PathBuf {
+    project_dir.join("curated")
+}
+
+/// `persona ingest` options.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Read only the files not read before (by name, size and modification time).
+    pub incremental: bool,
+    /// Ingest only these sources (all when empty).
+    pub only: Vec<String>,
+    /// Show a progress bar on standard error.
+    pub progress: bool,
+}
+
+/// What ingesting one source did.
+#[derive(Debug, Clone, Default)]
+pub struct SourceSummary {
+    pub name: String,
+    /// Records read in this run, the rejected ones included.
+    pub read: u64,
+    pub kept: u64,
+    pub rejected: u64,
+    pub merged: u64,
+    /// Files read and files skipped (already read, `--incremental`).
+    pub files_read: usize,
+    pub files_skipped: usize,
+    /// Rows of the curated table after the run.
+    pub curated_rows: u64,
+    /// Why an incremental run read everything after all, if it did.
+    pub note: Option<String>,
+}
+
+impl SourceSummary {
+    /// One line: `orders: read 1,204 = kept 1,180 + rejected 12 + merged 12 (1 file)`.
+    pub fn line(&self) -> String {
+        let files = match (self.files_read, self.files_skipped) {
+            (1, 0) => "1 file".to_string(),
+            (n, 0) => format!("{n} files"),
+            (n, s) => format!("{n} new files, {s} already read"),
+        };
+        let mut line = format!(
+            "{}: read {} = kept {} + rejected {} + merged {} ({files}); {} curated rows",
+            self.name,
+            thousands(self.read),
+            thousands(self.kept),
+            thousands(self.rejected),
+            thousands(self.merged),
+            thousands(self.curated_rows),
+        );
+        if let Some(note) = &self.note {
+            line.push_str(&format!(" [{note}]"));
+        }
+        line
+    }
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The sources `persona ingest` reads, checked against `only`.
+pub fn ingest_sources<'a>(project: &'a Project, only: &[String]) -> Result<Vec<&'a SourceConfig>> {
+    let all: Vec<&SourceConfig> = project
+        .config
+        .sources
+        .iter()
+        .filter(|s| s.ingest.is_some())
+        .collect();
+    for name in only {
+        if !all.iter().any(|s| &s.name == name) {
+            return Err(PersonaError::Usage(format!(
+                "there is no source named '{name}' with an [source.ingest] section in persona.toml"
+            )));
+        }
+    }
+    if all.is_empty() {
+        return Err(PersonaError::Usage(format!(
+            "{} declares no source to ingest: give a [[source]] an [source.ingest] section",
+            project.dir.join("persona.toml").display()
+        )));
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| only.is_empty() || only.contains(&s.name))
+        .collect())
+}
+
+/// Ingests one source; a file-level fault or a failing expression is an error naming the source.
+pub async fn ingest_source(
+    ctx: &SessionContext,
+    project: &Project,
+    source: &SourceConfig,
+    opts: &IngestOptions,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<SourceSummary> {
+    let ingest = source
+        .ingest
+        .as_ref()
+        .expect("only ingest sources get here");
+    let fail = |message: String| PersonaError::Source {
+        name: source.name.clone(),
+        path: source.path.clone(),
+        message,
+    };
+    let dir = curated_dir(&project.dir);
+    for d in [dir.clone(), dir.join("_rejects"), dir.join("_state")] {
+        std::fs::create_dir_all(&d).map_err(|e| PersonaError::io(&d, &e))?;
+    }
+    remove_stale_temporaries(&dir);
+    let curated = dir.join(format!("{}.parquet", source.name));
+    let rejects_path = dir
+        .join("_rejects")
+        .join(format!("{}.parquet", source.name));
+    let state_path = dir.join("_state").join(format!("{}.files", source.name));
+
+    let files = read::list_files(source, &project.dir).map_err(fail)?;
+    let mut summary = SourceSummary {
+        name: source.name.clone(),
+        ..Default::default()
+    };
+    // Incremental: files already read (same name, size and time) are skipped; a file that
+    // changed or vanished since means the curated rows no longer match the files, so all
+    // are read again.
+    let mut previous = false;
+    let to_read: Vec<FileStamp> = if opts.incremental && curated.is_file() {
+        let known = load_state(&state_path);
+        let changed = known.iter().any(|k| !files.contains(k));
+        if changed {
+            summary.note =
+                Some("a file read before changed or is gone, so all were read again".into());
+            files.clone()
+        } else {
+            previous = true;
+            files
+                .iter()
+                .filter(|f| !known.contains(f))
+                .cloned()
+                .collect()
+        }
+    } else {
+        files.clone()
+    };
+    summary.files_read = to_read.len();
+    summary.files_skipped = files.len() - to_read.len();
+    if previous && to_read.is_empty() {
+        summary.curated_rows = parquet_rows(&curated)?;
+        return Ok(summary);
+    }
+
+    let format = source.format;
+    let src = source.clone();
+    let bar_handle = bar.cloned();
+    let raw: RawData = tokio::task::spawn_blocking(move || {
+        let progress = move |bytes: u64| {
+            if let Some(b) = &bar_handle {
+                b.inc(bytes)
+            }
+        };
+        if format == SourceFormat::Parquet {
+            read::read_parquet_source(&to_read, &progress)
+        } else {
+            read::read_text_source(&src, &to_read, &progress)
+        }
+    })
+    .await
+    .map_err(|e| fail(format!("the reader stopped: {e}")))?
+    .map_err(fail)?;
+    summary.read = raw.records;
+
+    let result = clean_and_write(
+        ctx,
+        project,
+        source,
+        ingest,
+        raw,
+        previous.then_some(&curated),
+        &curated,
+        &rejects_path,
+        &mut summary,
+    )
+    .await;
+    for t in ["__ingest_raw", "__ingest_prev", "__ingest_final"] {
+        let _ = ctx.deregister_table(t);
+    }
+    result.map_err(|e| match e {
+        PersonaError::DataFusion(e) => fail(clean_message(&e)),
+        other => other,
+    })?;
+    save_state(&state_path, &files)?;
+    if summary.read != summary.kept + summary.rejected + summary.merged {
+        return Err(fail(format!(
+            "internal error: the counts do not add up (read {} ≠ kept {} + rejected {} + merged {}); please report it",
+            summary.read, summary.kept, summary.rejected, summary.merged
+        )));
+    }
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn clean_and_write(
+    ctx: &SessionContext,
+    project: &Project,
+    source: &SourceConfig,
+    ingest: &IngestConfig,
+    raw: RawData,
+    previous: Option<&PathBuf>,
+    curated: &Path,
+    rejects_path: &Path,
+    summary: &mut SourceSummary,
+) -> Result<()> {
+    let raw_columns: Vec<String> = raw
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| !read::LINEAGE.contains(&n.as_str()))
+        .collect();
+    let parts = partition(raw.batches, ctx.state().config().target_partitions());
+    let table = MemTable::try_new(raw.schema.clone(), parts)?;
+    ctx.register_table("__ingest_raw", Arc::new(table))?;
+
+    // Stage 1: curated columns, keys and rules.
+    let select = if ingest.select.is_empty() {
+        raw_columns
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        ingest.select.join(", ")
+    };
+    let raw_struct = if raw_columns.is_empty() {
+        "named_struct('_', NULL)".to_string()
+    } else {
+        format!(
+            "named_struct({})",
+            raw_columns
+                .iter()
+                .map(|c| format!("'{}', {}", c.replace('\'', "''"), ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let inner = format!(
+        "SELECT {select}, _file, _line, _offset, _len, {raw_struct} AS raw FROM __ingest_raw"
+    );
+    let probe = ctx.sql(&inner).await.map_err(|e| {
+        PersonaError::Usage(format!(
+            "source '{}': select: {} (the raw columns are: {})",
+            source.name,
+            clean_message(&e),
+            raw_columns.join(", ")
+        ))
+    })?;
+    let curated_cols: Vec<String> = probe
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n != "raw" && !read::LINEAGE.contains(&n.as_str()))
+        .collect();
+    for k in &ingest.key {
+        if !curated_cols.contains(k) {
+            return Err(PersonaError::Usage(format!(
+                "source '{}': key column '{k}' is not among the curated columns ({})",
+                source.name,
+                curated_cols.join(", ")
+            )));
+        }
+    }
+    let mut whens = Vec::new();
+    for k in &ingest.key {
+        whens.push(format!("WHEN {} IS NULL THEN 'missing key {k}'", ident(k)));
+    }
+    for rule in &ingest.rules {
+        let reason = rule.reason.clone().unwrap_or_else(|| {
+            format!(
+                "'{}'",
+                format!("{} failed: {}", rule.name, rule.check).replace('\'', "''")
+            )
+        });
+        whens.push(format!(
+            "WHEN NOT coalesce(({}), false) THEN coalesce(CAST(({reason}) AS VARCHAR), '{} failed')",
+            rule.check,
+            rule.name.replace('\'', "''")
+        ));
+    }
+    let reject_expr = if whens.is_empty() {
+        "CAST(NULL AS VARCHAR)".to_string()
+    } else {
+        format!("CASE {} END", whens.join(" "))
+    };
+    let cols = curated_cols
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut checked = format!(
+        "SELECT {cols}, _file, _line, _offset, _len, {reject_expr} AS _reject FROM ({inner}) AS t"
+    );
+    if let Some(prev) = previous {
+        ctx.register_parquet(
+            "__ingest_prev",
+            prev.to_string_lossy().as_ref(),
+            Default::default(),
+        )
+        .await?;
+        checked = format!(
+            "SELECT {cols}, _file, _line, CAST(NULL AS BIGINT) AS _offset, CAST(NULL AS BIGINT) AS _len, \
+             CAST(NULL AS VARCHAR) AS _reject FROM __ingest_prev UNION ALL {checked}"
+        );
+    }
+
+    // Stage 2: deduplication, as a rank within groups of passing rows.
+    let keys = ingest
+        .key
+        .iter()
+        .map(|k| ident(k))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let ok = "(_reject IS NULL)";
+    let final_sql = match ingest.dedup {
+        Dedup::None if ingest.key.is_empty() => {
+            format!("SELECT *, false AS _merged FROM ({checked}) AS c")
+        }
+        Dedup::Latest => {
+            let by = ident(ingest.latest_by.as_deref().unwrap_or_default());
+            format!(
+                "SELECT * EXCLUDE (_n), {ok} AND _n > 1 AS _merged FROM (\
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY {ok}, {keys} ORDER BY {by} DESC NULLS LAST, _file DESC, _line DESC) AS _n \
+                 FROM ({checked}) AS c) AS a"
+            )
+        }
+        Dedup::Exact | Dedup::None => {
+            let n = if ingest.dedup == Dedup::Exact {
+                format!("ROW_NUMBER() OVER (PARTITION BY {ok}, {cols} ORDER BY _file, _line)")
+            } else {
+                "1".to_string()
+            };
+            if ingest.key.is_empty() {
+                format!(
+                    "SELECT * EXCLUDE (_n), {ok} AND _n > 1 AS _merged FROM (SELECT *, {n} AS _n FROM ({checked}) AS c) AS a"
+                )
+            } else {
+                let part = format!("PARTITION BY {ok} AND _n = 1, {keys} ORDER BY _file, _line");
+                format!(
+                    "SELECT * EXCLUDE (_n, _k, _kf, _kl, _reject), \
+                     CASE WHEN _reject IS NULL AND _n = 1 AND _k > 1 \
+                       THEN 'duplicate key: line ' || CAST(_kl AS VARCHAR) || ' of ' || _kf || ' has the same {} with other values' \
+                       ELSE _reject END AS _reject, \
+                     _reject IS NULL AND _n > 1 AS _merged \
+                     FROM (SELECT *, ROW_NUMBER() OVER ({part}) AS _k, first_value(_file) OVER ({part}) AS _kf, \
+                       first_value(_line) OVER ({part}) AS _kl \
+                       FROM (SELECT *, {n} AS _n FROM ({checked}) AS c) AS a) AS b",
+                    ingest.key.join(", ").replace('\'', "''")
+                )
+            }
+        }
+    };
+    let fin = ctx.sql(&final_sql).await?.cache().await?;
+    ctx.register_table("__ingest_final", fin.into_view())?;
+
+    // Counts.
+    let counts = ctx
+        .sql(
+            "SELECT count(*) FILTER (WHERE _reject IS NULL AND NOT _merged), \
+                     count(*) FILTER (WHERE _reject IS NOT NULL), \
+                     count(*) FILTER (WHERE _merged) \
+              FROM __ingest_final",
+        )
+        .await?
+        .collect()
+        .await?;
+    let get = |i: usize| counts[0].column(i).as_primitive::<Int64Type>().value(0) as u64;
+    let (kept_total, sql_rejected, merged) = (get(0), get(1), get(2));
+    let prev_rows = match previous {
+        Some(p) => parquet_rows(p)?,
+        None => 0,
+    };
+    summary.curated_rows = kept_total;
+    summary.kept = kept_total.saturating_sub(prev_rows);
+    // Rows of the previous curated table merged away this run count against this run's kept.
+    summary.merged = merged;
+    summary.rejected = raw.rejects.len() as u64 + sql_rejected;
+    if kept_total < prev_rows {
+        summary.kept = 0;
+    }
+
+    // Curated rows, sorted by key, file and line.
+    let order = if ingest.key.is_empty() {
+        "_file, _line".to_string()
+    } else {
+        format!("{keys}, _file, _line")
+    };
+    let tmp = temporary(curated);
+    let stream = ctx
+        .sql(&format!(
+            "SELECT {cols}, _file, _line FROM __ingest_final WHERE _reject IS NULL AND NOT _merged ORDER BY {order}"
+        ))
+        .await?
+        .execute_stream()
+        .await?;
+    let _guard = RemoveOnDrop(tmp.clone());
+    crate::output::parquet::write_chunked(stream, &tmp).await?;
+
+    // Rejects: the reader's, then the rules' with their raw text cut from the file.
+    let sql_rejects = ctx
+        .sql("SELECT _file, _line, _offset, _len, _reject FROM __ingest_final WHERE _reject IS NOT NULL")
+        .await?
+        .collect()
+        .await?;
+    let mut rejects: Vec<Reject> = raw.rejects;
+    let mut texts: std::collections::HashMap<String, Vec<u8>> = Default::default();
+    let encoding = source
+        .encoding
+        .as_deref()
+        .and_then(read::encoding_for)
+        .unwrap_or(encoding_rs::UTF_8);
+    for b in &sql_rejects {
+        let file = b.column(0).as_string_view_or_utf8();
+        let line = b.column(1).as_primitive::<Int64Type>();
+        let off = b.column(2).as_primitive::<Int64Type>();
+        let len = b.column(3).as_primitive::<Int64Type>();
+        let reason = b.column(4).as_string_view_or_utf8();
+        for i in 0..b.num_rows() {
+            let f = file[i].clone();
+            let raw_text = if off.is_null(i) {
+                String::new()
+            } else {
+                if !texts.contains_key(&f) {
+                    let path = project.dir.join(&f);
+                    let text = read::load_text(&path, encoding).unwrap_or_default();
+                    texts.insert(f.clone(), text);
+                }
+                let text = &texts[&f];
+                let (o, l) = (off.value(i) as usize, len.value(i) as usize);
+                String::from_utf8_lossy(text.get(o..o + l).unwrap_or_default()).into_owned()
+            };
+            rejects.push(Reject {
+                file: f,
+                line: line.value(i),
+                reason: reason[i].clone(),
+                raw: raw_text,
+            });
+        }
+    }
+    if previous.is_some() && rejects_path.is_file() {
+        rejects.extend(read_rejects(rejects_path)?);
+    }
+    rejects.sort_by(|a, b| (&a.file, a.line, &a.reason).cmp(&(&b.file, b.line, &b.reason)));
+    rejects.dedup_by(|a, b| a.file == b.file && a.line == b.line && a.reason == b.reason);
+    let rtmp = temporary(rejects_path);
+    let _rguard = RemoveOnDrop(rtmp.clone());
+    write_rejects(ctx, &source.name, &rejects, &rtmp).await?;
+
+    // Publish: curated first, so the state file never claims files the curated rows lack.
+    std::fs::rename(&tmp, curated).map_err(|e| PersonaError::io(curated, &e))?;
+    std::fs::rename(&rtmp, rejects_path).map_err(|e| PersonaError::io(rejects_path, &e))?;
+    Ok(())
+}
+
+/// The columns of a text array, whichever string type it is.
+trait StringsOf {
+    fn as_string_view_or_utf8(&self) -> Vec<String>;
+}
+
+impl StringsOf for Arc<dyn Array> {
+    fn as_string_view_or_utf8(&self) -> Vec<String> {
+        match self.data_type() {
+            DataType::Utf8View => self
+                .as_string_view()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect(),
+            DataType::LargeUtf8 => self
+                .as_string::<i64>()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect(),
+            _ => self
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string())
+                .collect(),
+        }
+    }
+}
+
+/// The schema of a rejects file.
+pub fn rejects_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+    ]))
+}
+
+async fn write_rejects(
+    ctx: &SessionContext,
+    source: &str,
+    rejects: &[Reject],
+    path: &Path,
+) -> Result<()> {
+    let schema = rejects_schema();
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from(vec![source; rejects.len()])),
+            Arc::new(StringArray::from_iter_values(
+                rejects.iter().map(|r| r.file.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(rejects.iter().map(|r| r.line))),
+            Arc::new(StringArray::from_iter_values(
+                rejects.iter().map(|r| r.reason.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rejects.iter().map(|r| r.raw.as_str()),
+            )),
+        ],
+    )
+    .map_err(crate::error::from_arrow)?;
+    let stream = ctx.read_batch(batch)?.execute_stream().await?;
+    crate::output::parquet::write_chunked(stream, path).await?;
+    Ok(())
+}
+
+fn read_rejects(path: &Path) -> Result<Vec<Reject>> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let f = std::fs::File::open(path).map_err(|e| PersonaError::io(path, &e))?;
+    let bad = |e: String| PersonaError::Io {
+        path: path.to_path_buf(),
+        message: e,
+    };
+    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let b = batch.map_err(|e| bad(e.to_string()))?;
+        let (file, line, reason, raw) = (
+            b.column(1).as_string_view_or_utf8(),
+            b.column(2).as_primitive::<Int64Type>().clone(),
+            b.column(3).as_string_view_or_utf8(),
+            b.column(4).as_string_view_or_utf8(),
+        );
+        for i in 0..b.num_rows() {
+            out.push(Reject {
+                file: file[i].clone(),
+                line: line.value(i),
+                reason: reason[i].clone(),
+                raw: raw[i].clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Rows in a Parquet file, from its footer.
+pub fn parquet_rows(path: &Path) -> Result<u64> {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let f = std::fs::File::open(path).map_err(|e| PersonaError::io(path, &e))?;
+    let reader = SerializedFileReader::new(f).map_err(|e| PersonaError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(reader.metadata().file_metadata().num_rows() as u64)
+}
+
+/// Splits batches into `n` partitions of consecutive batches, so the engine cleans them in
+/// parallel while each partition stays in file order.
+fn partition(batches: Vec<RecordBatch>, n: usize) -> Vec<Vec<RecordBatch>> {
+    let n = n.max(1);
+    let per = batches.len().div_ceil(n).max(1);
+    let mut parts: Vec<Vec<RecordBatch>> = Vec::new();
+    let mut it = batches.into_iter().peekable();
+    while it.peek().is_some() {
+        parts.push(it.by_ref().take(per).collect());
+    }
+    if parts.is_empty() {
+        parts.push(Vec::new());
+    }
+    parts
+}
+
+/// A SQL identifier, quoted when it needs to be.
+pub fn ident(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+}
+
+/// Removes `.tmp-PID-…` files of runs that are no longer running.
+fn remove_stale_temporaries(dir: &Path) {
+    for d in [dir.to_path_buf(), dir.join("_rejects")] {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(".tmp-") else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if !pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// Removes a temporary file however the run ends (after a rename there is nothing to remove).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn load_state(path: &Path) -> Vec<FileStamp> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.split('\t');
+            let name = parts.next()?.to_string();
+            let path = PathBuf::from(parts.next()?);
+            let size = parts.next()?.parse().ok()?;
+            let modified_ns = parts.next()?.parse().ok()?;
+            Some(FileStamp {
+                name,
+                path,
+                size,
+                modified_ns,
+            })
+        })
+        .collect()
+}
+
+fn save_state(path: &Path, files: &[FileStamp]) -> Result<()> {
+    let text: String = files
+        .iter()
+        .map(|f| {
+            format!(
+                "{}\t{}\t{}\t{}\n",
+                f.name,
+                f.path.display(),
+                f.size,
+                f.modified_ns
+            )
+        })
+        .collect();
+    let tmp = temporary(path);
+    std::fs::write(&tmp, text).map_err(|e| PersonaError::io(&tmp, &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| PersonaError::io(path, &e))
+}
+
+/// `persona ingest`: every ingest source, then identity stitching; prints one line per source.
+/// Returns the exit code: 2 when a source failed (its previous curated data stay as they were).
+pub async fn run(
+    ctx: &SessionContext,
+    project: &Project,
+    opts: &IngestOptions,
+    quiet: bool,
+) -> Result<i32> {
+    let sources = ingest_sources(project, &opts.only)?;
+    let total_bytes: u64 = sources
+        .iter()
+        .filter_map(|s| read::list_files(s, &project.dir).ok())
+        .flatten()
+        .map(|f| f.size)
+        .sum();
+    let bar =
+        (opts.progress && std::io::stderr().is_terminal() && total_bytes > 8 << 20).then(|| {
+            let bar = indicatif::ProgressBar::new(total_bytes);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+    let mut failed = 0;
+    for source in &sources {
+        if let Some(b) = &bar {
+            b.set_message(source.name.clone());
+        }
+        match ingest_source(ctx, project, source, opts, bar.as_ref()).await {
+            Ok(summary) => {
+                if let Some(b) = &bar {
+                    b.suspend(|| println!("{}", summary.line()));
+                } else if !quiet {
+                    println!("{}", summary.line());
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e}; its curated data were left as they were");
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if failed > 0 {
+        eprintln!(
+            "error: {failed} of {} sources failed; identity stitching was not run",
+            sources.len()
+        );
+        return Ok(2);
+    }
+    if let Some(stats) = identity::stitch(ctx, project).await? {
+        if !quiet {
+            println!("{}", stats.line());
+        }
+    }
+    Ok(0)
+}
+
+/// Registers what earlier ingests wrote: `stg_<source>` over each curated source, `rejects`,
+/// `identity_map`, `identity_audit` and the `customers_unified` view. Sources not ingested yet
+/// are left out without a warning; the tables appear with the first `persona ingest`.
+pub async fn register(ctx: &SessionContext, project: &Project) -> Vec<PersonaError> {
+    let dir = curated_dir(&project.dir);
+    let mut problems = Vec::new();
+    let mut register = async |name: String, path: PathBuf| {
+        if !path.exists() {
+            return false;
+        }
+        let opts = datafusion::prelude::ParquetReadOptions::default();
+        match ctx
+            .register_parquet(&name, path.to_string_lossy().as_ref(), opts)
+            .await
+        {
+            Ok(()) => true,
+            Err(e) => {
+                problems.push(PersonaError::Io {
+                    path: path.clone(),
+                    message: format!("cannot be read as {name}: {}", clean_message(&e)),
+                });
+                false
+            }
+        }
+    };
+    for s in project.config.sources.iter().filter(|s| s.ingest.is_some()) {
+        register(
+            format!("stg_{}", s.name),
+            dir.join(format!("{}.parquet", s.name)),
+        )
+        .await;
+    }
+    let any_rejects = std::fs::read_dir(dir.join("_rejects"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        })
+        .unwrap_or(false);
+    if any_rejects {
+        register("rejects".into(), dir.join("_rejects/")).await;
+    }
+    let mapped = register("identity_map".into(), dir.join("identity_map.parquet")).await;
+    register("identity_audit".into(), dir.join("identity_audit.parquet")).await;
+    if mapped && let Some(sql) = identity::unified_view_sql(project) {
+        let result = async { ctx.sql(&sql).await?.collect().await }.await;
+        if let Err(e) = result {
+            problems.push(PersonaError::Usage(format!(
+                "customers_unified could not be built from [source.ingest.identity] attributes: {}",
+                clean_message(&e)
+            )));
+        }
+    }
+    problems
+}

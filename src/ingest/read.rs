@@ -1,0 +1,837 @@
+//! Reading raw source files into Arrow batches, with every record accounted for.
+//!
+//! CSV, TSV and JSON values arrive as text: the cleaning expressions of `[source.ingest]` decide
+//! what they mean, so nothing is lost to a guessed type. Each row carries where it came from:
+//! `_file` (relative to the project), `_line` (the line its record starts on; for Parquet and
+//! JSON arrays the record number), and `_offset`/`_len`, the bytes of the record in the decoded
+//! file, from which the raw text of a rejected row is cut.
+//!
+//! A record that cannot be read (a ragged CSV row, bytes that are not valid in the declared
+//! encoding, a line that is not JSON) becomes a [`Reject`] with its reason; a fault of a whole
+//! file (missing, empty, a header that differs from the first file's) is an error naming it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::config::{SourceConfig, SourceFormat, single_byte};
+
+/// Rows per batch handed to the engine.
+const BATCH_ROWS: usize = 65_536;
+
+/// The columns every raw row carries besides its own.
+pub const LINEAGE: [&str; 4] = ["_file", "_line", "_offset", "_len"];
+
+/// A record that could not be read.
+#[derive(Debug, Clone)]
+pub struct Reject {
+    pub file: String,
+    pub line: i64,
+    pub reason: String,
+    pub raw: String,
+}
+
+/// One file of a source, as listed for the incremental mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStamp {
+    /// Relative to the project directory when it is inside it.
+    pub name: String,
+    pub path: PathBuf,
+    pub size: u64,
+    pub modified_ns: u128,
+}
+
+/// What reading a source's files gave.
+pub struct RawData {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+    pub rejects: Vec<Reject>,
+    /// Records read, the rejected ones included.
+    pub records: u64,
+}
+
+/// The encoding named by `persona.toml` (`utf-8`, `gbk`, `gb18030`).
+pub fn encoding_for(name: &str) -> Option<&'static encoding_rs::Encoding> {
+    match name.to_ascii_lowercase().replace('_', "-").as_str() {
+        "utf-8" | "utf8" => Some(encoding_rs::UTF_8),
+        // WHATWG's GBK decoder reads all of GB18030's two-byte range, which is what GBK exports
+        // (from Excel, WPS, older ERPs) contain.
+        "gbk" | "cp936" | "gb2312" => Some(encoding_rs::GBK),
+        "gb18030" => Some(encoding_rs::GB18030),
+        _ => None,
+    }
+}
+
+/// The files of a source: one file, a directory's files with the format's extension, or a glob.
+pub fn list_files(source: &SourceConfig, project_dir: &Path) -> Result<Vec<FileStamp>, String> {
+    let path = source.resolved_path(project_dir);
+    if path.contains("://") {
+        return Err(
+            "persona ingest reads local files; object-store locations are not supported yet".into(),
+        );
+    }
+    let mut paths: Vec<PathBuf> = if path.contains(['*', '?', '[']) {
+        glob::glob(&path)
+            .map_err(|e| format!("bad glob pattern: {e}"))?
+            .filter_map(|p| p.ok())
+            .filter(|p| p.is_file())
+            .collect()
+    } else {
+        let p = PathBuf::from(&path);
+        match std::fs::metadata(&p) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(format!("{}: no such file or directory", p.display()));
+            }
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+            Ok(m) if m.is_dir() => {
+                let ext = source
+                    .options
+                    .extension
+                    .clone()
+                    .unwrap_or_else(|| source.format.extension().to_string());
+                let entries = std::fs::read_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                entries
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.is_file() && f.to_string_lossy().ends_with(ext.as_str()))
+                    .collect()
+            }
+            Ok(_) => vec![p],
+        }
+    };
+    if paths.is_empty() {
+        return Err("no file matches this path".into());
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let meta = std::fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            let modified_ns = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            let name = p
+                .strip_prefix(project_dir)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .into_owned();
+            Ok(FileStamp {
+                name,
+                path: p,
+                size: meta.len(),
+                modified_ns,
+            })
+        })
+        .collect()
+}
+
+/// The file's bytes as UTF-8 text bytes: decoded from `encoding`, with a leading byte-order mark
+/// dropped. Bytes that are not valid in a non-UTF-8 encoding become U+FFFD, which the CSV and
+/// JSON readers turn into a reject of the record holding them.
+pub fn load_text(path: &Path, encoding: &'static encoding_rs::Encoding) -> Result<Vec<u8>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), io_text(&e)))?;
+    if encoding == encoding_rs::UTF_8 {
+        let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
+            3
+        } else {
+            0
+        };
+        return Ok(if start == 0 {
+            bytes
+        } else {
+            bytes[start..].to_vec()
+        });
+    }
+    // A file that is valid UTF-8 with non-ASCII text in it is not GBK: decoding it as GBK would
+    // turn every Chinese character into two wrong ones without a single error.
+    if !bytes.is_ascii() && std::str::from_utf8(&bytes).is_ok() {
+        return Err(format!(
+            "{}: the text is UTF-8 but the source declares encoding {}; remove `encoding` or set it to \"utf-8\"",
+            path.display(),
+            encoding.name().to_ascii_lowercase()
+        ));
+    }
+    let (text, _) = encoding.decode_without_bom_handling(&bytes);
+    Ok(text.into_owned().into_bytes())
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reads every file of a text source (csv, tsv, json, ndjson).
+pub fn read_text_source(
+    source: &SourceConfig,
+    files: &[FileStamp],
+    progress: &dyn Fn(u64),
+) -> Result<RawData, String> {
+    let encoding = source
+        .encoding
+        .as_deref()
+        .map_or(Some(encoding_rs::UTF_8), encoding_for)
+        .ok_or("unknown encoding")?;
+    let mut out = Collector::default();
+    let mut header: Option<(String, Vec<String>)> = None;
+    for file in files {
+        let text = load_text(&file.path, encoding)?;
+        if text.is_empty() {
+            return Err(format!("{}: the file is empty", file.path.display()));
+        }
+        match source.format {
+            SourceFormat::Csv | SourceFormat::Tsv => {
+                read_csv(source, file, &text, encoding, &mut header, &mut out)?
+            }
+            SourceFormat::Ndjson => read_ndjson(file, &text, encoding, &mut out),
+            SourceFormat::Json => {
+                let first = text.iter().find(|b| !b.is_ascii_whitespace());
+                if first == Some(&b'[') {
+                    read_json_array(file, &text, &mut out)?
+                } else {
+                    read_ndjson(file, &text, encoding, &mut out)
+                }
+            }
+            SourceFormat::Parquet => {
+                unreachable!("parquet sources are read by read_parquet_source")
+            }
+        }
+        progress(file.size);
+    }
+    Ok(out.finish())
+}
+
+/// Accumulates text columns (added as they are first seen) and lineage into batches.
+#[derive(Default)]
+struct Collector {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+    columns: Vec<StringBuilder>,
+    file: Option<StringBuilder>,
+    line: Option<Int64Builder>,
+    offset: Option<Int64Builder>,
+    len: Option<Int64Builder>,
+    rows: usize,
+    done: Vec<(Vec<String>, Vec<ArrayRef>)>,
+    rejects: Vec<Reject>,
+    records: u64,
+}
+
+impl Collector {
+    fn column(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let mut b = StringBuilder::new();
+        b.append_nulls(self.rows);
+        self.names.push(name.to_string());
+        self.columns.push(b);
+        self.index.insert(name.to_string(), self.columns.len() - 1);
+        self.columns.len() - 1
+    }
+
+    /// Ends a row: pads the columns it did not set and records where it came from.
+    fn end_row(&mut self, file: &str, line: i64, offset: Option<i64>, len: Option<i64>) {
+        self.rows += 1;
+        for c in &mut self.columns {
+            if c.len() < self.rows {
+                c.append_null();
+            }
+        }
+        self.file
+            .get_or_insert_with(StringBuilder::new)
+            .append_value(file);
+        self.line
+            .get_or_insert_with(Int64Builder::new)
+            .append_value(line);
+        self.offset
+            .get_or_insert_with(Int64Builder::new)
+            .append_option(offset);
+        self.len
+            .get_or_insert_with(Int64Builder::new)
+            .append_option(len);
+        if self.rows >= BATCH_ROWS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.rows == 0 {
+            return;
+        }
+        let mut arrays: Vec<ArrayRef> = self
+            .columns
+            .iter_mut()
+            .map(|c| Arc::new(c.finish()) as ArrayRef)
+            .collect();
+        arrays.push(Arc::new(
+            self.file.get_or_insert_with(StringBuilder::new).finish(),
+        ));
+        arrays.push(Arc::new(
+            self.line.get_or_insert_with(Int64Builder::new).finish(),
+        ));
+        arrays.push(Arc::new(
+            self.offset.get_or_insert_with(Int64Builder::new).finish(),
+        ));
+        arrays.push(Arc::new(
+            self.len.get_or_insert_with(Int64Builder::new).finish(),
+        ));
+        self.done.push((self.names.clone(), arrays));
+        self.rows = 0;
+    }
+
+    fn reject(&mut self, file: &str, line: i64, reason: String, raw: &[u8]) {
+        self.rejects.push(Reject {
+            file: file.to_string(),
+            line,
+            reason,
+            raw: String::from_utf8_lossy(raw).into_owned(),
+        });
+    }
+
+    fn finish(mut self) -> RawData {
+        self.flush();
+        let mut fields: Vec<Field> = self
+            .names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect();
+        fields.push(Field::new("_file", DataType::Utf8, false));
+        fields.push(Field::new("_line", DataType::Int64, false));
+        fields.push(Field::new("_offset", DataType::Int64, true));
+        fields.push(Field::new("_len", DataType::Int64, true));
+        let schema = Arc::new(Schema::new(fields));
+        let n = self.names.len();
+        // Batches finished before a column first appeared lack it: fill with NULLs.
+        let batches = self
+            .done
+            .into_iter()
+            .map(|(names, mut arrays)| {
+                let rows = arrays[0].len();
+                let lineage = arrays.split_off(names.len());
+                let mut full: Vec<ArrayRef> = arrays;
+                for _ in names.len()..n {
+                    full.push(datafusion::arrow::array::new_null_array(
+                        &DataType::Utf8,
+                        rows,
+                    ));
+                }
+                full.extend(lineage);
+                RecordBatch::try_new(schema.clone(), full).expect("columns match the schema")
+            })
+            .collect();
+        RawData {
+            schema,
+            batches,
+            rejects: self.rejects,
+            records: self.records,
+        }
+    }
+}
+
+fn read_csv(
+    source: &SourceConfig,
+    file: &FileStamp,
+    text: &[u8],
+    encoding: &'static encoding_rs::Encoding,
+    header: &mut Option<(String, Vec<String>)>,
+    out: &mut Collector,
+) -> Result<(), String> {
+    let o = &source.options;
+    let default_delimiter = if source.format == SourceFormat::Tsv {
+        b'\t'
+    } else {
+        b','
+    };
+    let quote = o.quote.as_deref().and_then(single_byte).unwrap_or(b'"');
+    let escape = o.escape.as_deref().and_then(single_byte);
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(
+            o.delimiter
+                .as_deref()
+                .and_then(single_byte)
+                .unwrap_or(default_delimiter),
+        )
+        .quote(quote);
+    if let Some(e) = escape {
+        builder.escape(Some(e)).double_quote(false);
+    }
+    if let Some(c) = o.comment.as_deref().and_then(single_byte) {
+        builder.comment(Some(c));
+    }
+    let null_re = o
+        .null_value
+        .as_deref()
+        .map(|r| regex_lite_match(r))
+        .transpose()?;
+    let mut reader = builder.from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    let has_header = o.header.unwrap_or(true);
+    let name = file.name.as_str();
+    let mut columns: Vec<usize> = Vec::new();
+    let mut expected = 0usize;
+    let mut first = true;
+    let bad_encoding = if encoding == encoding_rs::UTF_8 {
+        "bytes that are not valid UTF-8 (if the file is a GBK export, set encoding = \"gbk\")"
+            .to_string()
+    } else {
+        format!(
+            "bytes that are not valid {}",
+            encoding.name().to_ascii_lowercase()
+        )
+    };
+    loop {
+        let start = reader.position().clone();
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                // The csv reader stops only on I/O errors, which an in-memory buffer cannot
+                // have; say so rather than lose the rest of the file silently.
+                return Err(format!("{}: {e}", file.path.display()));
+            }
+        }
+        let rec_start = record.position().map_or(start.byte(), |p| p.byte()) as usize;
+        let line = record.position().map_or(start.line(), |p| p.line()) as i64;
+        let end = reader.position().byte() as usize;
+        let raw = trim_newline(&text[rec_start..end.min(text.len())]);
+        if first {
+            first = false;
+            let names: Vec<String> = if has_header {
+                record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
+                    .collect()
+            } else {
+                (1..=record.len()).map(|i| format!("column{i}")).collect()
+            };
+            if let Some((first_file, first_names)) = header.as_ref() {
+                if *first_names != names {
+                    return Err(format!(
+                        "{}: its columns ({}) differ from those of {first_file} ({})",
+                        file.path.display(),
+                        names.join(", "),
+                        first_names.join(", ")
+                    ));
+                }
+            } else {
+                *header = Some((name.to_string(), names.clone()));
+            }
+            expected = names.len();
+            columns = names.iter().map(|n| out.column(n)).collect();
+            if has_header {
+                continue;
+            }
+        }
+        out.records += 1;
+        // A quote opened and never closed runs to the end of the file: the last record then
+        // holds an odd number of quote characters (escaped ones aside).
+        if end >= text.len() && unbalanced_quotes(raw, quote, escape) {
+            let lines = raw.iter().filter(|&&b| b == b'\n').count() + 1;
+            out.reject(
+                name,
+                line,
+                format!("unterminated quote: the record starting here runs to the end of the file ({lines} lines)"),
+                raw,
+            );
+            continue;
+        }
+        if record.len() != expected {
+            out.reject(
+                name,
+                line,
+                format!("{} fields, the header has {expected}", record.len()),
+                raw,
+            );
+            continue;
+        }
+        let mut bad = None;
+        for (i, f) in record.iter().enumerate() {
+            let ok = match std::str::from_utf8(f) {
+                Ok(s) => !(encoding != encoding_rs::UTF_8 && s.contains('\u{FFFD}')),
+                Err(_) => false,
+            };
+            if !ok {
+                bad = Some(i);
+                break;
+            }
+        }
+        if let Some(i) = bad {
+            let col = header.as_ref().map_or(String::new(), |(_, n)| n[i].clone());
+            out.reject(name, line, format!("column {col}: {bad_encoding}"), raw);
+            continue;
+        }
+        for (i, f) in record.iter().enumerate() {
+            let s = std::str::from_utf8(f).unwrap_or_default();
+            let builder = &mut out.columns[columns[i]];
+            if f.is_empty() || null_re.as_ref().is_some_and(|re| re(s)) {
+                builder.append_null();
+            } else {
+                builder.append_value(s);
+            }
+        }
+        out.end_row(name, line, Some(rec_start as i64), Some(raw.len() as i64));
+    }
+    if first {
+        return Err(format!("{}: the file is empty", file.path.display()));
+    }
+    Ok(())
+}
+
+/// `null_value` matches a whole field: a plain word is compared as is; anything with regular
+/// expression syntax in it is refused, since persona does not link a regex engine for it.
+fn regex_lite_match(pattern: &str) -> Result<Box<dyn Fn(&str) -> bool>, String> {
+    if pattern
+        .chars()
+        .all(|c| c.is_alphanumeric() || " _-/.".contains(c))
+    {
+        let p = pattern.to_string();
+        return Ok(Box::new(move |s: &str| s == p));
+    }
+    if let Some(alts) = pattern
+        .strip_prefix('^')
+        .and_then(|p| p.strip_suffix('$'))
+        .or(Some(pattern))
+        && alts.split('|').all(|a| {
+            a.chars()
+                .all(|c| c.is_alphanumeric() || " _-/.".contains(c))
+        })
+    {
+        let words: Vec<String> = alts.split('|').map(str::to_string).collect();
+        return Ok(Box::new(move |s: &str| words.iter().any(|w| w == s)));
+    }
+    Err(format!(
+        "null_value '{pattern}': persona ingest takes a word or words separated by | (NA|N/A), not a regular expression"
+    ))
+}
+
+fn unbalanced_quotes(raw: &[u8], quote: u8, escape: Option<u8>) -> bool {
+    let mut count = 0usize;
+    let mut escaped = false;
+    for &b in raw {
+        if escaped {
+            escaped = false;
+        } else if Some(b) == escape {
+            escaped = true;
+        } else if b == quote {
+            count += 1;
+        }
+    }
+    count % 2 == 1
+}
+
+fn trim_newline(raw: &[u8]) -> &[u8] {
+    let mut end = raw.len();
+    while end > 0 && (raw[end - 1] == b'\n' || raw[end - 1] == b'\r') {
+        end -= 1;
+    }
+    &raw[..end]
+}
+
+fn read_ndjson(
+    file: &FileStamp,
+    text: &[u8],
+    encoding: &'static encoding_rs::Encoding,
+    out: &mut Collector,
+) {
+    let name = file.name.as_str();
+    let mut offset = 0usize;
+    for (i, line) in text.split(|&b| b == b'\n').enumerate() {
+        let start = offset;
+        offset += line.len() + 1;
+        let line = trim_newline(line);
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        out.records += 1;
+        let lineno = i as i64 + 1;
+        match parse_object(line, encoding) {
+            Ok(map) => {
+                add_object(out, map);
+                out.end_row(name, lineno, Some(start as i64), Some(line.len() as i64));
+            }
+            Err(reason) => out.reject(name, lineno, reason, line),
+        }
+    }
+}
+
+fn parse_object(
+    line: &[u8],
+    encoding: &'static encoding_rs::Encoding,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    // Bytes the decoder could not read became U+FFFD (EF BF BD).
+    if encoding != encoding_rs::UTF_8 && line.windows(3).any(|w| w == b"\xEF\xBF\xBD") {
+        return Err(format!(
+            "bytes that are not valid {}",
+            encoding.name().to_ascii_lowercase()
+        ));
+    }
+    if encoding == encoding_rs::UTF_8 && std::str::from_utf8(line).is_err() {
+        return Err(
+            "bytes that are not valid UTF-8 (if the file is a GBK export, set encoding = \"gbk\")"
+                .into(),
+        );
+    }
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!("a JSON {}, expected an object", json_kind(&other))),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+fn add_object(out: &mut Collector, map: serde_json::Map<String, serde_json::Value>) {
+    for (k, v) in map {
+        let i = out.column(&k);
+        let b = &mut out.columns[i];
+        if b.len() > out.rows {
+            // A key given twice in one object: the first value stands.
+            continue;
+        }
+        match v {
+            serde_json::Value::Null => b.append_null(),
+            serde_json::Value::String(s) => b.append_value(s),
+            other => b.append_value(other.to_string()),
+        }
+    }
+}
+
+fn read_json_array(file: &FileStamp, text: &[u8], out: &mut Collector) -> Result<(), String> {
+    let values: Vec<serde_json::Value> = serde_json::from_slice(text)
+        .map_err(|e| format!("{}: not a JSON array of objects: {e}", file.path.display()))?;
+    for (i, v) in values.into_iter().enumerate() {
+        out.records += 1;
+        let n = i as i64 + 1;
+        match v {
+            serde_json::Value::Object(map) => {
+                add_object(out, map);
+                out.end_row(&file.name, n, None, None);
+            }
+            other => {
+                let raw = other.to_string();
+                out.reject(
+                    &file.name,
+                    n,
+                    format!("a JSON {}, expected an object", json_kind(&other)),
+                    raw.as_bytes(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads every file of a Parquet source, adding the lineage columns (`_line` is the row number).
+pub fn read_parquet_source(files: &[FileStamp], progress: &dyn Fn(u64)) -> Result<RawData, String> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let mut schema: Option<(String, SchemaRef)> = None;
+    let mut batches = Vec::new();
+    let mut records = 0u64;
+    let mut out_schema: Option<SchemaRef> = None;
+    for file in files {
+        let f = std::fs::File::open(&file.path)
+            .map_err(|e| format!("{}: {}", file.path.display(), io_text(&e)))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+            .map_err(|e| format!("{}: not a readable Parquet file: {e}", file.path.display()))?;
+        let file_schema = builder.schema().clone();
+        match &schema {
+            Some((first, s)) if s.fields() != file_schema.fields() => {
+                return Err(format!(
+                    "{}: its columns differ from those of {first}",
+                    file.path.display()
+                ));
+            }
+            Some(_) => {}
+            None => schema = Some((file.name.clone(), file_schema.clone())),
+        }
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("_file", DataType::Utf8, false));
+        fields.push(Field::new("_line", DataType::Int64, false));
+        fields.push(Field::new("_offset", DataType::Int64, true));
+        fields.push(Field::new("_len", DataType::Int64, true));
+        let with_lineage = Arc::new(Schema::new(fields));
+        out_schema = Some(with_lineage.clone());
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| format!("{}: {e}", file.path.display()))?;
+        let mut row = 0i64;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("{}: {e}", file.path.display()))?;
+            let n = batch.num_rows();
+            let mut cols = batch.columns().to_vec();
+            cols.push(Arc::new(datafusion::arrow::array::StringArray::from(
+                vec![file.name.as_str(); n],
+            )));
+            cols.push(Arc::new(
+                datafusion::arrow::array::Int64Array::from_iter_values(row + 1..=row + n as i64),
+            ));
+            cols.push(datafusion::arrow::array::new_null_array(
+                &DataType::Int64,
+                n,
+            ));
+            cols.push(datafusion::arrow::array::new_null_array(
+                &DataType::Int64,
+                n,
+            ));
+            row += n as i64;
+            records += n as u64;
+            batches
+                .push(RecordBatch::try_new(with_lineage.clone(), cols).map_err(|e| e.to_string())?);
+        }
+        progress(file.size);
+    }
+    Ok(RawData {
+        schema: out_schema.ok_or("no file to read")?,
+        batches,
+        rejects: Vec::new(),
+        records,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(name: &str) -> FileStamp {
+        FileStamp {
+            name: name.into(),
+            path: PathBuf::from(name),
+            size: 0,
+            modified_ns: 0,
+        }
+    }
+
+    fn csv_source() -> SourceConfig {
+        toml::from_str("name = 's'\npath = 's.csv'\nformat = 'csv'\n").unwrap()
+    }
+
+    fn read(text: &str) -> Result<RawData, String> {
+        let mut out = Collector::default();
+        let mut header = None;
+        read_csv(
+            &csv_source(),
+            &stamp("s.csv"),
+            text.as_bytes(),
+            encoding_rs::UTF_8,
+            &mut header,
+            &mut out,
+        )?;
+        Ok(out.finish())
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected_with_their_line_and_text() {
+        let d = read("a,b\n1,2\n3,4,5\n6,7\n").unwrap();
+        assert_eq!(d.records, 3);
+        assert_eq!(d.batches[0].num_rows(), 2);
+        assert_eq!(d.rejects.len(), 1);
+        assert_eq!(d.rejects[0].line, 3);
+        assert_eq!(d.rejects[0].raw, "3,4,5");
+        assert_eq!(d.rejects[0].reason, "3 fields, the header has 2");
+    }
+
+    #[test]
+    fn unterminated_quote_is_one_reject_naming_it() {
+        let d = read("a,b\n1,2\n3,\"4\n5,6\n7,8\n").unwrap();
+        assert_eq!(d.records, 2);
+        assert_eq!(d.rejects.len(), 1);
+        assert!(
+            d.rejects[0].reason.starts_with("unterminated quote"),
+            "{}",
+            d.rejects[0].reason
+        );
+        assert_eq!(d.rejects[0].line, 3);
+    }
+
+    #[test]
+    fn quoted_newlines_keep_the_line_of_the_record_start() {
+        let d = read("a,b\n1,\"x\ny\"\n2,z\n").unwrap();
+        assert_eq!(d.records, 2);
+        let lines = d.batches[0]
+            .column(3)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap();
+        assert_eq!(lines.values(), &[2, 4]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_reject_that_suggests_gbk() {
+        let mut out = Collector::default();
+        let mut header = None;
+        let text = b"a,b\n1,\xD5\xC5\n2,ok\n";
+        read_csv(
+            &csv_source(),
+            &stamp("s.csv"),
+            text,
+            encoding_rs::UTF_8,
+            &mut header,
+            &mut out,
+        )
+        .unwrap();
+        let d = out.finish();
+        assert_eq!(d.rejects.len(), 1);
+        assert!(
+            d.rejects[0].reason.contains("gbk"),
+            "{}",
+            d.rejects[0].reason
+        );
+    }
+
+    #[test]
+    fn ndjson_lines_that_are_not_objects_are_rejected() {
+        let mut out = Collector::default();
+        read_ndjson(
+            &stamp("e.ndjson"),
+            b"{\"a\":1}\n{\"a\":\n\n[1]\n{\"b\":\"x\"}\n",
+            encoding_rs::UTF_8,
+            &mut out,
+        );
+        let d = out.finish();
+        assert_eq!(d.records, 4);
+        assert_eq!(d.rejects.len(), 2);
+        assert_eq!(d.rejects[0].line, 2);
+        assert!(d.rejects[0].reason.starts_with("not JSON"));
+        assert_eq!(d.rejects[1].reason, "a JSON array, expected an object");
+        assert_eq!(d.schema.field(0).name(), "a");
+        assert_eq!(d.schema.field(1).name(), "b");
+    }
+
+    #[test]
+    fn gbk_is_decoded_and_utf8_declared_as_gbk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("g.csv");
+        std::fs::write(&p, b"name\n\xD5\xC5\xC8\xFD\n").unwrap();
+        let text = load_text(&p, encoding_rs::GBK).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), "name\n张三\n");
+        std::fs::write(&p, "name\n张三\n").unwrap();
+        let err = load_text(&p, encoding_rs::GBK).unwrap_err();
+        assert!(
+            err.contains("the text is UTF-8 but the source declares encoding gbk"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,358 @@
+//! `persona ingest`: curated Parquet with every record accounted for, rejects with reasons and
+//! locations, atomic and repeatable writes, incremental runs, and identity stitching.
+
+use std::fs;
+use std::path::Path;
+
+use crate::{run, scratch};
+
+/// Runs a query in the project and returns its rows (tab-separated output, header dropped).
+fn query(dir: &Path, sql: &str) -> Vec<Vec<String>> {
+    let (out, err, code) = run(dir, &["--project", ".", "--format", "tsv", "-q", "-c", sql]);
+    assert_eq!(code, 0, "{sql}: {err}");
+    out.lines()
+        .skip(1)
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}
+
+fn one(dir: &Path, sql: &str) -> String {
+    query(dir, sql)[0][0].clone()
+}
+
+/// The summary line of `source` in ingest's output, as (read, kept, rejected, merged).
+fn counts(out: &str, source: &str) -> (u64, u64, u64, u64) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("{source}: read")))
+        .unwrap_or_else(|| panic!("no summary for {source} in:\n{out}"));
+    let nums: Vec<u64> = line
+        .split(['=', '+', '('])
+        .take(4)
+        .map(|part| {
+            part.chars()
+                .filter(|c| c.is_ascii_digit())
+                .collect::<String>()
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(nums[0], nums[1] + nums[2] + nums[3], "{line}");
+    (nums[0], nums[1], nums[2], nums[3])
+}
+
+const PEOPLE_TOML: &str = r#"
+[[source]]
+name = "people"
+path = "raw/people*.csv"
+format = "csv"
+
+[source.ingest]
+select = ["try_cast(id AS BIGINT) AS id", "trim(name) AS name", "regexp_replace(phone, '[^0-9]', '', 'g') AS phone", "lower(trim(email)) AS email", "try_cast(amount AS DOUBLE) AS amount"]
+key = ["id"]
+dedup = "exact"
+
+[[source.ingest.rule]]
+name = "amount"
+check = "amount IS NOT NULL OR raw['amount'] IS NULL"
+reason = "'amount is not a number: ' || raw['amount']"
+
+[source.ingest.identity]
+id = "id"
+keys = { phone = "phone", email = "email" }
+attributes = { name = "name", email = "email" }
+"#;
+
+fn people_project(dir: &Path, csv: &str) {
+    fs::create_dir_all(dir.join("raw")).unwrap();
+    fs::write(dir.join("persona.toml"), PEOPLE_TOML).unwrap();
+    fs::write(dir.join("raw/people1.csv"), csv).unwrap();
+}
+
+#[test]
+fn bad_rows_are_rejected_with_reason_and_location_and_the_counts_add_up() {
+    let d = scratch("ingest-bad-rows");
+    let big = "x".repeat(3 << 20);
+    let csv = format!(
+        "id,name,phone,email,amount\n\
+         1,Ann,138 1234 5678,ann@example.com,12.5\n\
+         2,Bob,139-0000-1111,,x\n\
+         2,Bob,139-0000-1111,,x\n\
+         3,Cy,137,cy@example.com,7,extra\n\
+         4,{big},136,dee@example.com,8\n\
+         5,Eve,135,eve@example.com,9\n\
+         5,Eve,135,eve@example.com,9\n\
+         6,@GBK@,134,f@example.com,1\n\
+         ,NoKey,133,nk@example.com,1\n\
+         7,\"Unclosed,132,g@example.com,1\n\
+         8,Hal,131,h@example.com,1\n"
+    );
+    fs::create_dir_all(d.path().join("raw")).unwrap();
+    fs::write(d.path().join("persona.toml"), PEOPLE_TOML).unwrap();
+    // Line 9 holds 张 in GBK, which is not UTF-8.
+    let (head, tail) = csv.split_once("@GBK@").unwrap();
+    let bytes = [head.as_bytes(), b"\xD5\xC5", tail.as_bytes()].concat();
+    fs::write(d.path().join("raw/people1.csv"), bytes).unwrap();
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // 10 data records: the unclosed quote swallows the last line into one record.
+    assert_eq!(counts(&out, "people"), (10, 3, 6, 1));
+    let rejects = query(d.path(), "SELECT line, reason FROM rejects ORDER BY line");
+    let got: Vec<(String, String)> = rejects
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone()))
+        .collect();
+    assert_eq!(got[0], ("3".into(), "amount is not a number: x".into()));
+    assert_eq!(got[1], ("4".into(), "amount is not a number: x".into()));
+    assert_eq!(got[2], ("5".into(), "6 fields, the header has 5".into()));
+    assert_eq!(got[3].0, "9");
+    assert!(got[3].1.contains("not valid UTF-8"), "{got:?}");
+    assert!(got[3].1.contains("gbk"), "{got:?}");
+    assert_eq!(got[4], ("10".into(), "missing key id".into()));
+    assert_eq!(got.len(), 6, "{got:?}");
+    assert!(got[5].1.starts_with("unterminated quote"), "{got:?}");
+    // The raw text of a reject is the record as it was in the file.
+    assert_eq!(
+        one(d.path(), "SELECT raw FROM rejects WHERE line = 5"),
+        "3,Cy,137,cy@example.com,7,extra"
+    );
+    // The field of several megabytes arrived whole.
+    assert_eq!(
+        one(d.path(), "SELECT length(name) FROM stg_people WHERE id = 4"),
+        (3 << 20).to_string()
+    );
+}
+
+#[test]
+fn file_level_faults_name_the_file_and_keep_the_previous_curated_data() {
+    let d = scratch("ingest-files");
+    people_project(
+        d.path(),
+        "id,name,phone,email,amount\n1,Ann,138,a@x.com,1\n",
+    );
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    let curated = d.path().join("curated/people.parquet");
+    let before = fs::read(&curated).unwrap();
+
+    // A second file whose header differs from the first's.
+    fs::write(
+        d.path().join("raw/people2.csv"),
+        "id,name,mobile\n2,Bob,139\n",
+    )
+    .unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "people2.csv: its columns (id, name, mobile) differ from those of raw/people1.csv"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("its curated data were left as they were"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&curated).unwrap(), before);
+
+    // An empty file.
+    fs::write(d.path().join("raw/people2.csv"), "").unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("people2.csv: the file is empty"), "{err}");
+    assert_eq!(fs::read(&curated).unwrap(), before);
+
+    // No file at all.
+    fs::remove_file(d.path().join("raw/people2.csv")).unwrap();
+    fs::remove_file(d.path().join("raw/people1.csv")).unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("source 'people' (raw/people*.csv): no file matches this path"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&curated).unwrap(), before);
+
+    // A select that names a column the file lacks lists the ones it has.
+    fs::write(
+        d.path().join("raw/people1.csv"),
+        "id,name,mobile,email,amount\n1,Ann,138,a@x.com,1\n",
+    )
+    .unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the raw columns are: id, name, mobile, email, amount"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&curated).unwrap(), before);
+    assert!(
+        fs::read_dir(d.path().join("curated")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp")),
+        "no temporary file is left behind"
+    );
+}
+
+#[test]
+fn the_same_input_gives_the_same_bytes_and_incremental_reads_only_new_files() {
+    let d = scratch("ingest-repeat");
+    people_project(
+        d.path(),
+        "id,name,phone,email,amount\n2,Bob,139,b@x.com,2\n1,Ann,138,a@x.com,1\n1,Ann,138,a@x.com,1\n",
+    );
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out, "people"), (3, 2, 0, 1));
+    let files = [
+        "curated/people.parquet",
+        "curated/_rejects/people.parquet",
+        "curated/identity_map.parquet",
+    ];
+    let first: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(d.path().join(f)).unwrap())
+        .collect();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    for (f, bytes) in files.iter().zip(&first) {
+        assert_eq!(&fs::read(d.path().join(f)).unwrap(), bytes, "{f} changed");
+    }
+    // Sorted by key, so the curated rows do not depend on the order of the export.
+    assert_eq!(
+        one(d.path(), "SELECT string_agg(name, '|') FROM stg_people"),
+        "Ann|Bob"
+    );
+
+    fs::write(
+        d.path().join("raw/people2.csv"),
+        "id,name,phone,email,amount\n3,Cy,137,c@x.com,3\n1,Ann,138,a@x.com,1\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest", "--incremental"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(1 new files, 1 already read)"), "{out}");
+    // Only the new file is read: its copy of Ann merges with the curated one.
+    assert_eq!(counts(&out, "people"), (2, 1, 0, 1));
+    assert_eq!(one(d.path(), "SELECT count(*) FROM stg_people"), "3");
+    let (out, _, _) = run(d.path(), &["--project", ".", "ingest", "--incremental"]);
+    assert_eq!(counts(&out, "people"), (0, 0, 0, 0));
+}
+
+#[test]
+fn gbk_exports_are_decoded_and_a_wrong_declared_encoding_is_named() {
+    let d = scratch("ingest-gbk");
+    fs::create_dir_all(d.path().join("raw")).unwrap();
+    // "id,name\n1,张三\n2,李四\n" in GBK.
+    let mut gbk = b"id,name\n1,".to_vec();
+    gbk.extend_from_slice(b"\xD5\xC5\xC8\xFD\n2,\xC0\xEE\xCB\xC4\n");
+    fs::write(d.path().join("raw/names.csv"), &gbk).unwrap();
+    fs::write(
+        d.path().join("persona.toml"),
+        "[[source]]\nname = \"names\"\npath = \"raw/names.csv\"\nformat = \"csv\"\nencoding = \"gbk\"\n[source.ingest]\nkey = [\"id\"]\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out, "names"), (2, 2, 0, 0));
+    assert_eq!(
+        one(d.path(), "SELECT string_agg(name, '|') FROM stg_names"),
+        "张三|李四"
+    );
+
+    fs::write(d.path().join("raw/names.csv"), "id,name\n1,张三\n").unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("names.csv: the text is UTF-8 but the source declares encoding gbk"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shared_keys_merge_people_and_an_overused_key_is_audited_instead() {
+    let d = scratch("ingest-identity");
+    let mut csv = String::from("id,name,phone,email,amount\n");
+    // 1 and 2 share a phone spelled two ways; 2 and 3 share an e-mail; 4 is alone.
+    csv.push_str("1,Ann,138-1111-2222,,1\n2,Ann L,13811112222,ann@x.com,1\n3,A. Lee,,ANN@x.com ,1\n4,Bob,139,,1\n");
+    // Six people who all typed test@test.com: the key links none of them.
+    for id in 10..16 {
+        csv.push_str(&format!("{id},P{id},1{id}0,test@test.com,1\n"));
+    }
+    people_project(d.path(), &csv);
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("identity: 10 records of 1 sources are 8 customers; 1 key values"),
+        "{out}"
+    );
+    let ids = query(
+        d.path(),
+        "SELECT source_id, customer_id FROM identity_map ORDER BY CAST(source_id AS INT)",
+    );
+    let id_of = |s: &str| ids.iter().find(|r| r[0] == s).unwrap()[1].clone();
+    assert_eq!(id_of("1"), id_of("2"));
+    assert_eq!(id_of("2"), id_of("3"));
+    assert_ne!(id_of("1"), id_of("4"));
+    assert_ne!(id_of("10"), id_of("11"));
+    assert_eq!(
+        query(d.path(), "SELECT key, value, records FROM identity_audit"),
+        vec![vec![
+            "email".to_string(),
+            "test@test.com".into(),
+            "6".into()
+        ]]
+    );
+    // The golden record takes the latest non-null value (no updated_at: the last seen).
+    assert_eq!(
+        one(
+            d.path(),
+            &format!(
+                "SELECT records FROM customers_unified WHERE customer_id = {}",
+                id_of("1")
+            )
+        ),
+        "3"
+    );
+
+    // A new record joining customer 4 keeps every existing id; a new person gets a new one.
+    let before = ids.clone();
+    let mut more = csv.clone();
+    more.push_str("20,Bob B,139,,1\n21,New,177,new@x.com,1\n");
+    fs::write(d.path().join("raw/people1.csv"), more).unwrap();
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    let after = query(
+        d.path(),
+        "SELECT source_id, customer_id FROM identity_map ORDER BY CAST(source_id AS INT)",
+    );
+    for row in &before {
+        assert!(after.contains(row), "{row:?} kept its id");
+    }
+    let id_after = |s: &str| after.iter().find(|r| r[0] == s).unwrap()[1].clone();
+    assert_eq!(id_after("20"), id_of("4"));
+    let max_before: i64 = before
+        .iter()
+        .map(|r| r[1].parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    assert_eq!(id_after("21").parse::<i64>().unwrap(), max_before + 1);
+}
+
+#[test]
+fn ingest_refuses_the_bundled_sample_and_names_unknown_sources() {
+    let d = scratch("ingest-usage");
+    let (_, err, code) = run(d.path(), &["ingest"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("persona ingest writes into a project"),
+        "{err}"
+    );
+    people_project(d.path(), "id,name,phone,email,amount\n1,A,1,a@x.com,1\n");
+    let (_, err, code) = run(d.path(), &["--project", ".", "ingest", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("there is no source named 'nope'"), "{err}");
+}
