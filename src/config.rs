@@ -53,6 +53,9 @@ pub struct ProjectConfig {
     /// Identity stitching across the ingested sources (see [`crate::ingest::identity`]).
     #[serde(default)]
     pub identity: IdentityConfig,
+    /// Defaults for `s3://` locations (see [`crate::storage`]).
+    #[serde(default)]
+    pub s3: crate::storage::S3Config,
 }
 
 impl ProjectConfig {

@@ -97,6 +97,13 @@ pub type Result<T, E = PersonaError> = std::result::Result<T, E>;
 /// a Rust debug string.
 pub fn clean_message(err: &DataFusionError) -> String {
     let mut msg = err.strip_backtrace();
+    // The object store's errors carry the whole HTTP exchange; the service's code says it.
+    if msg.contains("Object Store error: ") || msg.contains("Error performing ") {
+        return format!(
+            "object store: {}",
+            crate::storage::object_store_message(&msg)
+        );
+    }
     for prefix in [
         "External error: ",
         "Execution error: ",

@@ -17,7 +17,10 @@ use crate::sql_split::split_statements;
 /// Plans `sql`; statements without result columns (CREATE VIEW, SET, …) are run to completion
 /// here and give `None`.
 pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<Option<DataFrame>> {
-    let df = ctx.sql(sql).await?;
+    let logical = ctx.state().create_logical_plan(sql).await?;
+    // An s3:// location needs its bucket's store before DataFusion first looks at it.
+    crate::storage::prepare(ctx, &logical)?;
+    let df = ctx.execute_logical_plan(logical).await?;
     if df.schema().fields().is_empty() {
         df.collect().await?;
         return Ok(None);

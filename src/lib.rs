@@ -20,6 +20,7 @@ pub mod shell;
 pub mod snapshot;
 pub mod sources;
 pub mod sql_split;
+pub mod storage;
 pub mod tags;
 pub mod train;
 pub mod views;

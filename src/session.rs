@@ -128,7 +128,22 @@ impl SessionBuilder {
         persona_udfs::register_table_functions(&ctx);
 
         let mut problems = Vec::new();
+        // `aws.*` OPTIONS of CREATE EXTERNAL TABLE and COPY, defaulting to `[s3]`.
+        let aws = self
+            .project
+            .as_ref()
+            .map(|p| p.config.s3.as_options())
+            .unwrap_or_default();
+        ctx.register_table_options_extension(aws.clone());
         if let Some(project) = &self.project {
+            for source in &project.config.sources {
+                let path = source.resolved_path(&project.dir);
+                if crate::storage::is_s3(&path)
+                    && let Err(e) = crate::storage::register_s3(&ctx, &path, &aws)
+                {
+                    problems.push(e);
+                }
+            }
             // Ingest sources are read by `persona ingest`; sessions see their curated rows.
             for source in project.config.sources.iter().filter(|s| s.ingest.is_none()) {
                 if let Err(e) = sources::register_source(&ctx, source, &project.dir).await {

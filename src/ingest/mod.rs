@@ -163,7 +163,9 @@ pub async fn ingest_source(
         .join(format!("{}.parquet", source.name));
     let state_path = dir.join("_state").join(format!("{}.files", source.name));
 
-    let files = read::list_files(source, &project.dir).map_err(fail)?;
+    let files = read::list_files(ctx, source, &project.dir)
+        .await
+        .map_err(fail)?;
     let mut summary = SourceSummary {
         name: source.name.clone(),
         ..Default::default()
@@ -197,24 +199,18 @@ pub async fn ingest_source(
         return Ok(summary);
     }
 
-    let format = source.format;
-    let src = source.clone();
-    let bar_handle = bar.cloned();
-    let raw: RawData = tokio::task::spawn_blocking(move || {
-        let progress = move |bytes: u64| {
-            if let Some(b) = &bar_handle {
-                b.inc(bytes)
-            }
-        };
-        if format == SourceFormat::Parquet {
-            read::read_parquet_source(&to_read, &progress)
-        } else {
-            read::read_text_source(&src, &to_read, &progress)
-        }
-    })
-    .await
-    .map_err(|e| fail(format!("the reader stopped: {e}")))?
-    .map_err(fail)?;
+    let raw: RawData = if source.format == SourceFormat::Parquet {
+        read_all(ctx, read::ParquetReader::default(), &to_read, bar)
+            .await
+            .map_err(fail)?
+            .finish()
+            .map_err(fail)?
+    } else {
+        read_all(ctx, read::TextReader::new(source), &to_read, bar)
+            .await
+            .map_err(fail)?
+            .finish()
+    };
     summary.read = raw.records;
 
     let result = clean_and_write(
@@ -244,6 +240,43 @@ pub async fn ingest_source(
         )));
     }
     Ok(summary)
+}
+
+/// A reader that takes a source's files one at a time.
+trait FileReader: Send + 'static {
+    fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> std::result::Result<(), String>;
+}
+
+impl FileReader for read::TextReader {
+    fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        read::TextReader::add(self, file, bytes)
+    }
+}
+
+impl FileReader for read::ParquetReader {
+    fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> std::result::Result<(), String> {
+        read::ParquetReader::add(self, file, bytes)
+    }
+}
+
+/// Fetches each file (from disk or the object store) and parses it off the async threads.
+async fn read_all<R: FileReader>(
+    ctx: &SessionContext,
+    mut reader: R,
+    files: &[FileStamp],
+    bar: Option<&indicatif::ProgressBar>,
+) -> std::result::Result<R, String> {
+    for file in files {
+        let bytes = read::fetch(ctx, &file.path).await?;
+        let f = file.clone();
+        reader = tokio::task::spawn_blocking(move || reader.add(&f, bytes).map(|_| reader))
+            .await
+            .map_err(|e| format!("the reader stopped: {e}"))??;
+        if let Some(b) = bar {
+            b.inc(file.size);
+        }
+    }
+    Ok(reader)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -461,11 +494,7 @@ async fn clean_and_write(
         .await?;
     let mut rejects: Vec<Reject> = raw.rejects;
     let mut texts: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    let encoding = source
-        .encoding
-        .as_deref()
-        .and_then(read::encoding_for)
-        .unwrap_or(encoding_rs::UTF_8);
+    let encoding = read::source_encoding(source);
     for b in &sql_rejects {
         let file = b.column(0).as_string_view_or_utf8();
         let line = b.column(1).as_primitive::<Int64Type>();
@@ -478,8 +507,15 @@ async fn clean_and_write(
                 String::new()
             } else {
                 if !texts.contains_key(&f) {
-                    let path = project.dir.join(&f);
-                    let text = read::load_text(&path, encoding).unwrap_or_default();
+                    let path = if crate::storage::is_s3(&f) {
+                        PathBuf::from(&f)
+                    } else {
+                        project.dir.join(&f)
+                    };
+                    let text = match read::fetch(ctx, &path).await {
+                        Ok(bytes) => read::decode(bytes, &f, encoding).unwrap_or_default(),
+                        Err(_) => Vec::new(),
+                    };
                     texts.insert(f.clone(), text);
                 }
                 let text = &texts[&f];
@@ -734,12 +770,12 @@ pub async fn run(
     quiet: bool,
 ) -> Result<i32> {
     let sources = ingest_sources(project, &opts.only)?;
-    let total_bytes: u64 = sources
-        .iter()
-        .filter_map(|s| read::list_files(s, &project.dir).ok())
-        .flatten()
-        .map(|f| f.size)
-        .sum();
+    let mut total_bytes = 0;
+    for s in &sources {
+        if let Ok(files) = read::list_files(ctx, s, &project.dir).await {
+            total_bytes += files.iter().map(|f| f.size).sum::<u64>();
+        }
+    }
     let bar =
         (opts.progress && std::io::stderr().is_terminal() && total_bytes > 8 << 20).then(|| {
             let bar = indicatif::ProgressBar::new(total_bytes);

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::prelude::SessionContext;
 
 use crate::config::{SourceConfig, SourceFormat, single_byte};
 
@@ -65,12 +66,17 @@ pub fn encoding_for(name: &str) -> Option<&'static encoding_rs::Encoding> {
 }
 
 /// The files of a source: one file, a directory's files with the format's extension, or a glob.
-pub fn list_files(source: &SourceConfig, project_dir: &Path) -> Result<Vec<FileStamp>, String> {
+pub async fn list_files(
+    ctx: &SessionContext,
+    source: &SourceConfig,
+    project_dir: &Path,
+) -> Result<Vec<FileStamp>, String> {
     let path = source.resolved_path(project_dir);
+    if crate::storage::is_s3(&path) {
+        return list_objects(ctx, source, &path).await;
+    }
     if path.contains("://") {
-        return Err(
-            "persona ingest reads local files; object-store locations are not supported yet".into(),
-        );
+        return Err("persona ingest reads local files and s3:// locations".into());
     }
     let mut paths: Vec<PathBuf> = if path.contains(['*', '?', '[']) {
         glob::glob(&path)
@@ -128,29 +134,118 @@ pub fn list_files(source: &SourceConfig, project_dir: &Path) -> Result<Vec<FileS
         .collect()
 }
 
-/// The file's bytes as UTF-8 text bytes: decoded from `encoding`, with a leading byte-order mark
+/// The objects of an `s3://` source: one object, the objects under a prefix ending in `/` with
+/// the format's extension, or those matching a glob in the last part of the path.
+async fn list_objects(
+    ctx: &SessionContext,
+    source: &SourceConfig,
+    url: &str,
+) -> Result<Vec<FileStamp>, String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let (store, bucket, key) = store_for(ctx, url)?;
+    let stamp = |meta: &object_store::ObjectMeta| FileStamp {
+        name: format!("s3://{bucket}/{}", meta.location),
+        path: PathBuf::from(format!("s3://{bucket}/{}", meta.location)),
+        size: meta.size,
+        modified_ns: meta.last_modified.timestamp_nanos_opt().unwrap_or(0).max(0) as u128,
+    };
+    let glob_at = key.find(['*', '?', '[']);
+    let mut out = if glob_at.is_none() && !key.ends_with('/') && !key.is_empty() {
+        let meta = store
+            .head(&object_store::path::Path::from(key.as_str()))
+            .await
+            .map_err(|e| format!("{url}: {}", crate::storage::object_store_message(&e)))?;
+        vec![stamp(&meta)]
+    } else {
+        let prefix_end = glob_at.map_or(key.len(), |g| key[..g].rfind('/').map_or(0, |i| i + 1));
+        let prefix = object_store::path::Path::from(&key[..prefix_end]);
+        let pattern = glob_at
+            .map(|_| glob::Pattern::new(&key).map_err(|e| format!("bad glob pattern: {e}")))
+            .transpose()?;
+        let ext = source
+            .options
+            .extension
+            .clone()
+            .unwrap_or_else(|| source.format.extension().to_string());
+        let all: Vec<object_store::ObjectMeta> = store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| format!("{url}: {}", crate::storage::object_store_message(&e)))?;
+        all.iter()
+            .filter(|m| match &pattern {
+                Some(p) => p.matches(m.location.as_ref()),
+                None => m.location.as_ref().ends_with(ext.as_str()),
+            })
+            .map(stamp)
+            .collect::<Vec<_>>()
+    };
+    if out.is_empty() {
+        return Err("no object matches this location".into());
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The store registered for an `s3://` URL, with the bucket and the key.
+fn store_for(
+    ctx: &SessionContext,
+    url: &str,
+) -> Result<(Arc<dyn object_store::ObjectStore>, String, String), String> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| format!("'{url}' is not a valid location: {e}"))?;
+    let bucket = parsed.host_str().unwrap_or_default().to_string();
+    let base = datafusion::execution::object_store::ObjectStoreUrl::parse(format!("s3://{bucket}"))
+        .map_err(|e| e.to_string())?;
+    let store = ctx
+        .runtime_env()
+        .object_store(&base)
+        .map_err(|_| format!("no store is registered for s3://{bucket}"))?;
+    let key = parsed.path().trim_start_matches('/').to_string();
+    Ok((store, bucket, key))
+}
+
+/// The bytes of a file: a local path, or an `s3://` object through the session's store.
+pub async fn fetch(ctx: &SessionContext, path: &Path) -> Result<Vec<u8>, String> {
+    let text = path.to_string_lossy();
+    if crate::storage::is_s3(&text) {
+        use object_store::ObjectStoreExt;
+        let (store, _, key) = store_for(ctx, &text)?;
+        let got = store
+            .get(&object_store::path::Path::from(key.as_str()))
+            .await
+            .map_err(|e| format!("{text}: {}", crate::storage::object_store_message(&e)))?;
+        let bytes = got
+            .bytes()
+            .await
+            .map_err(|e| format!("{text}: {}", crate::storage::object_store_message(&e)))?;
+        return Ok(bytes.to_vec());
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("{}: {}", path.display(), io_text(&e)))
+}
+
+/// The file's bytes as UTF-8 text: decoded from `encoding`, with a leading byte-order mark
 /// dropped. Bytes that are not valid in a non-UTF-8 encoding become U+FFFD, which the CSV and
-/// JSON readers turn into a reject of the record holding them.
-pub fn load_text(path: &Path, encoding: &'static encoding_rs::Encoding) -> Result<Vec<u8>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {}", path.display(), io_text(&e)))?;
+/// JSON readers turn into a reject of the record holding them. `name` is for messages.
+pub fn decode(
+    bytes: Vec<u8>,
+    name: &str,
+    encoding: &'static encoding_rs::Encoding,
+) -> Result<Vec<u8>, String> {
     if encoding == encoding_rs::UTF_8 {
-        let start = if bytes.starts_with(b"\xEF\xBB\xBF") {
-            3
-        } else {
-            0
-        };
-        return Ok(if start == 0 {
-            bytes
-        } else {
-            bytes[start..].to_vec()
+        return Ok(match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+            Some(rest) => rest.to_vec(),
+            None => bytes,
         });
     }
     // A file that is valid UTF-8 with non-ASCII text in it is not GBK: decoding it as GBK would
     // turn every Chinese character into two wrong ones without a single error.
     if !bytes.is_ascii() && std::str::from_utf8(&bytes).is_ok() {
         return Err(format!(
-            "{}: the text is UTF-8 but the source declares encoding {}; remove `encoding` or set it to \"utf-8\"",
-            path.display(),
+            "{name}: the text is UTF-8 but the source declares encoding {}; remove `encoding` or set it to \"utf-8\"",
             encoding.name().to_ascii_lowercase()
         ));
     }
@@ -166,44 +261,62 @@ fn io_text(e: &std::io::Error) -> String {
     }
 }
 
-/// Reads every file of a text source (csv, tsv, json, ndjson).
-pub fn read_text_source(
-    source: &SourceConfig,
-    files: &[FileStamp],
-    progress: &dyn Fn(u64),
-) -> Result<RawData, String> {
-    let encoding = source
-        .encoding
-        .as_deref()
-        .map_or(Some(encoding_rs::UTF_8), encoding_for)
-        .ok_or("unknown encoding")?;
-    let mut out = Collector::default();
-    let mut header: Option<(String, Vec<String>)> = None;
-    for file in files {
-        let text = load_text(&file.path, encoding)?;
-        if text.is_empty() {
-            return Err(format!("{}: the file is empty", file.path.display()));
+/// Reads the files of a text source (csv, tsv, json, ndjson) one after another.
+pub struct TextReader {
+    source: SourceConfig,
+    encoding: &'static encoding_rs::Encoding,
+    out: Collector,
+    header: Option<(String, Vec<String>)>,
+}
+
+impl TextReader {
+    pub fn new(source: &SourceConfig) -> Self {
+        TextReader {
+            source: source.clone(),
+            encoding: source_encoding(source),
+            out: Collector::default(),
+            header: None,
         }
-        match source.format {
+    }
+
+    /// Reads one file's bytes; a file-level fault is an error naming the file.
+    pub fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> Result<(), String> {
+        let shown = file.path.display().to_string();
+        let text = decode(bytes, &shown, self.encoding)?;
+        if text.is_empty() {
+            return Err(format!("{shown}: the file is empty"));
+        }
+        let (encoding, out) = (self.encoding, &mut self.out);
+        match self.source.format {
             SourceFormat::Csv | SourceFormat::Tsv => {
-                read_csv(source, file, &text, encoding, &mut header, &mut out)?
+                read_csv(&self.source, file, &text, encoding, &mut self.header, out)?
             }
-            SourceFormat::Ndjson => read_ndjson(file, &text, encoding, &mut out),
+            SourceFormat::Ndjson => read_ndjson(file, &text, encoding, out),
             SourceFormat::Json => {
                 let first = text.iter().find(|b| !b.is_ascii_whitespace());
                 if first == Some(&b'[') {
-                    read_json_array(file, &text, &mut out)?
+                    read_json_array(file, &text, out)?
                 } else {
-                    read_ndjson(file, &text, encoding, &mut out)
+                    read_ndjson(file, &text, encoding, out)
                 }
             }
-            SourceFormat::Parquet => {
-                unreachable!("parquet sources are read by read_parquet_source")
-            }
+            SourceFormat::Parquet => return Err("a Parquet source is read by ParquetReader".into()),
         }
-        progress(file.size);
+        Ok(())
     }
-    Ok(out.finish())
+
+    pub fn finish(self) -> RawData {
+        self.out.finish()
+    }
+}
+
+/// The declared encoding of a source (validated with the configuration).
+pub fn source_encoding(source: &SourceConfig) -> &'static encoding_rs::Encoding {
+    source
+        .encoding
+        .as_deref()
+        .and_then(encoding_for)
+        .unwrap_or(encoding_rs::UTF_8)
 }
 
 /// Accumulates text columns (added as they are first seen) and lineage into batches.
@@ -639,28 +752,28 @@ fn read_json_array(file: &FileStamp, text: &[u8], out: &mut Collector) -> Result
     Ok(())
 }
 
-/// Reads every file of a Parquet source, adding the lineage columns (`_line` is the row number).
-pub fn read_parquet_source(files: &[FileStamp], progress: &dyn Fn(u64)) -> Result<RawData, String> {
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut schema: Option<(String, SchemaRef)> = None;
-    let mut batches = Vec::new();
-    let mut records = 0u64;
-    let mut out_schema: Option<SchemaRef> = None;
-    for file in files {
-        let f = std::fs::File::open(&file.path)
-            .map_err(|e| format!("{}: {}", file.path.display(), io_text(&e)))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(f)
-            .map_err(|e| format!("{}: not a readable Parquet file: {e}", file.path.display()))?;
+/// Reads the files of a Parquet source, adding the lineage columns (`_line` is the row number).
+#[derive(Default)]
+pub struct ParquetReader {
+    first: Option<(String, SchemaRef)>,
+    out_schema: Option<SchemaRef>,
+    batches: Vec<RecordBatch>,
+    records: u64,
+}
+
+impl ParquetReader {
+    pub fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> Result<(), String> {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let shown = file.path.display();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .map_err(|e| format!("{shown}: not a readable Parquet file: {e}"))?;
         let file_schema = builder.schema().clone();
-        match &schema {
+        match &self.first {
             Some((first, s)) if s.fields() != file_schema.fields() => {
-                return Err(format!(
-                    "{}: its columns differ from those of {first}",
-                    file.path.display()
-                ));
+                return Err(format!("{shown}: its columns differ from those of {first}"));
             }
             Some(_) => {}
-            None => schema = Some((file.name.clone(), file_schema.clone())),
+            None => self.first = Some((file.name.clone(), file_schema.clone())),
         }
         let mut fields: Vec<Field> = file_schema
             .fields()
@@ -672,19 +785,20 @@ pub fn read_parquet_source(files: &[FileStamp], progress: &dyn Fn(u64)) -> Resul
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
         let with_lineage = Arc::new(Schema::new(fields));
-        out_schema = Some(with_lineage.clone());
+        self.out_schema = Some(with_lineage.clone());
         let reader = builder
             .with_batch_size(BATCH_ROWS)
             .build()
-            .map_err(|e| format!("{}: {e}", file.path.display()))?;
+            .map_err(|e| format!("{shown}: {e}"))?;
         let mut row = 0i64;
         for batch in reader {
-            let batch = batch.map_err(|e| format!("{}: {e}", file.path.display()))?;
+            let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let n = batch.num_rows();
             let mut cols = batch.columns().to_vec();
-            cols.push(Arc::new(datafusion::arrow::array::StringArray::from(
-                vec![file.name.as_str(); n],
-            )));
+            cols.push(Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                file.name.as_str();
+                n
+            ])));
             cols.push(Arc::new(
                 datafusion::arrow::array::Int64Array::from_iter_values(row + 1..=row + n as i64),
             ));
@@ -697,18 +811,21 @@ pub fn read_parquet_source(files: &[FileStamp], progress: &dyn Fn(u64)) -> Resul
                 n,
             ));
             row += n as i64;
-            records += n as u64;
-            batches
+            self.records += n as u64;
+            self.batches
                 .push(RecordBatch::try_new(with_lineage.clone(), cols).map_err(|e| e.to_string())?);
         }
-        progress(file.size);
+        Ok(())
     }
-    Ok(RawData {
-        schema: out_schema.ok_or("no file to read")?,
-        batches,
-        rejects: Vec::new(),
-        records,
-    })
+
+    pub fn finish(self) -> Result<RawData, String> {
+        Ok(RawData {
+            schema: self.out_schema.ok_or("no file to read")?,
+            batches: self.batches,
+            rejects: Vec::new(),
+            records: self.records,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -822,13 +939,19 @@ mod tests {
 
     #[test]
     fn gbk_is_decoded_and_utf8_declared_as_gbk_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("g.csv");
-        std::fs::write(&p, b"name\n\xD5\xC5\xC8\xFD\n").unwrap();
-        let text = load_text(&p, encoding_rs::GBK).unwrap();
+        let text = decode(
+            b"name\n\xD5\xC5\xC8\xFD\n".to_vec(),
+            "g.csv",
+            encoding_rs::GBK,
+        )
+        .unwrap();
         assert_eq!(String::from_utf8(text).unwrap(), "name\n张三\n");
-        std::fs::write(&p, "name\n张三\n").unwrap();
-        let err = load_text(&p, encoding_rs::GBK).unwrap_err();
+        let err = decode(
+            "name\n张三\n".as_bytes().to_vec(),
+            "g.csv",
+            encoding_rs::GBK,
+        )
+        .unwrap_err();
         assert!(
             err.contains("the text is UTF-8 but the source declares encoding gbk"),
             "{err}"

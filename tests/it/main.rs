@@ -8,6 +8,7 @@ mod generate;
 mod ingest;
 mod readme;
 mod report;
+mod s3;
 mod serve;
 mod session;
 mod shell;
