@@ -513,3 +513,55 @@ impl ScalarUDFImpl for CleanFunc {
         Some(&self.doc)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random text from pieces every parser treats specially: none of them panics.
+    #[test]
+    fn clean_parsers_never_panic_on_garbage() {
+        let pieces = [
+            "0", "1", "9", "12", "2024", "13", "60", ".", ",", "-", "/", ":", "+", "(", ")", " ",
+            "T", "Z", "年", "月", "日", "时", "分", "秒", "万", "亿", "k", "¥", "$", "@", "＠",
+            "Mar", "Tue", "st", "市", "省", "广东", "深圳", "０", "　", "\u{200B}", "\u{0}",
+            "😀", "é", "ﬁ", "٣", "+86", "0086", "e", "\n",
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut buf = String::new();
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 12) as usize;
+            let mut s = String::new();
+            let mut y = x;
+            for _ in 0..n {
+                s.push_str(pieces[(y % pieces.len() as u64) as usize]);
+                y /= pieces.len() as u64;
+                if y == 0 {
+                    y = x.rotate_left(17);
+                }
+            }
+            for order in [DateOrder::Mdy, DateOrder::Dmy] {
+                if let Ok(p) = date::parse(&s, order, &mut buf) {
+                    p.date(&date::DEFAULT_ZONE);
+                    p.instant(&date::DEFAULT_ZONE);
+                }
+            }
+            let _ = phone::std_phone(&s, phonenumber::country::Id::CN, &mut buf);
+            let _ = text::std_email(&s, &mut buf);
+            let _ = text::std_text(&s, &mut buf);
+            let _ = text::std_gender(&s);
+            let _ = city::std_city(&s, &mut buf);
+            let _ = amount::std_amount(&s);
+        }
+        let huge = "9".repeat(1 << 20);
+        assert!(date::parse(&huge, DateOrder::Mdy, &mut buf).is_err());
+        assert!(phone::std_phone(&huge, phonenumber::country::Id::CN, &mut buf).is_err());
+        assert!(!text::std_email(&huge, &mut buf));
+        assert_eq!(city::std_city(&huge, &mut buf), None);
+        assert_eq!(amount::std_amount(&huge), None);
+        assert_eq!(text::std_text(&format!(" {huge} "), &mut buf).len(), huge.len());
+    }
+}
