@@ -565,3 +565,49 @@ mod tests {
         assert_eq!(text::std_text(&format!(" {huge} "), &mut buf).len(), huge.len());
     }
 }
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+    use datafusion::arrow::array::StringArray;
+    use datafusion::arrow::datatypes::Field;
+
+    fn run(f: &ScalarUDF, col: &ColumnarValue) -> std::time::Duration {
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            f.invoke_with_args(ScalarFunctionArgs {
+                arg_fields: vec![Arc::new(Field::new("t", DataType::Utf8, true))],
+                args: vec![col.clone()],
+                number_rows: 100_000,
+                return_field: Arc::new(Field::new("r", f.return_type(&[DataType::Utf8]).unwrap(), true)),
+                config_options: Arc::new(ConfigOptions::new()),
+            })
+            .unwrap();
+        }
+        t.elapsed()
+    }
+
+    #[test]
+    #[ignore]
+    fn clean_speed() {
+        let col = |s: &[&str]| {
+            let v: Vec<&str> = (0..100_000).map(|i| s[i % s.len()]).collect();
+            ColumnarValue::Array(Arc::new(StringArray::from(v)))
+        };
+        let dates = col(&["2024-03-05", "2024/3/5", "2024年3月5日", "03/05/2024", "20240305", "2024-03-05 14:30:00", "Mar 5, 2024", "45356", "1709620200", "N/A"]);
+        let phones = col(&["13812345678", "+86 139-1234-5678", "0086 150 0000 1111", "186 1234 5678", "010-12345678", "0755-8888 6666", "12345", "１３８１２３４５６７８"]);
+        let mobiles = col(&["13812345678", "+86 139-1234-5678", "186 1234 5678"]);
+        let texts = col(&["Zhang Wei", "  zhang   wei ", "深圳市南山区科技园", "ＡＢＣ　公司", "already clean text"]);
+        let f = |n: &str| functions().into_iter().find(|f| f.name() == n).unwrap();
+        let trim = datafusion::functions::string::btrim();
+        let lower = datafusion::functions::string::lower();
+        for (name, c) in [("dates", &dates), ("phones", &phones), ("mobiles", &mobiles), ("texts", &texts)] {
+            println!("{name}: trim {:?} lower {:?}", run(&trim, c), run(&lower, c));
+        }
+        println!("std_date {:?}", run(&f("std_date"), &dates));
+        println!("std_phone {:?}", run(&f("std_phone"), &phones));
+        println!("std_phone mobiles {:?}", run(&f("std_phone"), &mobiles));
+        println!("std_text {:?}", run(&f("std_text"), &texts));
+        println!("std_city {:?}", run(&f("std_city"), &texts));
+    }
+}

@@ -8,6 +8,28 @@ fn zero_width(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
+/// Whether text is already clean apart from normalisation: only single spaces between words,
+/// no other whitespace, no control or zero-width characters.
+fn clean_chars(text: &str) -> bool {
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return false;
+    }
+    let mut space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if space {
+                return false;
+            }
+            space = true;
+        } else if c.is_whitespace() || c.is_control() || zero_width(c) {
+            return false;
+        } else {
+            space = false;
+        }
+    }
+    true
+}
+
 /// Whether ASCII text is already clean: no control characters, no whitespace but single
 /// spaces between words, nothing at either end.
 fn clean_ascii(b: &[u8]) -> bool {
@@ -33,7 +55,14 @@ fn clean_ascii(b: &[u8]) -> bool {
 /// NFKC, zero-width and control characters dropped, whitespace runs as one space, trimmed.
 /// Returns the text itself when it is already clean, else writes the clean form into `out`.
 pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
-    if text.is_ascii() && clean_ascii(text.as_bytes()) {
+    if text.is_ascii() {
+        if clean_ascii(text.as_bytes()) {
+            return text;
+        }
+    } else if unicode_normalization::is_nfkc_quick(text.chars())
+        == unicode_normalization::IsNormalized::Yes
+        && clean_chars(text)
+    {
         return text;
     }
     out.clear();
@@ -160,6 +189,10 @@ mod tests {
         let mut buf = String::new();
         let s = "already clean";
         assert!(std::ptr::eq(std_text(s, &mut buf), s));
+        let s = "深圳市 南山区";
+        assert!(std::ptr::eq(std_text(s, &mut buf), s));
+        assert_eq!(text("深圳市\u{3000}南山区"), "深圳市 南山区");
+        assert_eq!(text("ｅ\u{301}"), "é");
     }
 
     #[test]
