@@ -161,3 +161,25 @@ pub const CAMPAIGNS: &[(&str, &str, &str)] = &[
     ("双12年终盛典", "wechat", "8.5折券"),
     ("老客回归礼", "sms", "无门槛20元券"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ingest compares cleaned cities with the generator's names: every city, its English
+    /// name, its full name and its province's full name map to the names used here.
+    #[test]
+    fn clean_std_city_gives_the_generated_names() {
+        use persona_udfs::clean::city::std_city;
+        let mut buf = String::new();
+        for (zh, province, en, _) in CITIES {
+            assert_eq!(std_city(zh, &mut buf), Some(*zh), "{zh}");
+            assert_eq!(std_city(en, &mut buf), Some(*zh), "{en}");
+            assert_eq!(std_city(&format!("{zh}市"), &mut buf), Some(*zh), "{zh}市");
+            assert_eq!(std_city(province, &mut buf), Some(*province), "{province}");
+            let full = province_full(province);
+            assert_eq!(std_city(&full, &mut buf), Some(*province), "{full}");
+            assert_eq!(std_city(&format!("{full}{zh}市"), &mut buf), Some(*zh), "{full}{zh}市");
+        }
+    }
+}

@@ -35,6 +35,8 @@ pub struct PersonaOptions {
     pub recs_view_weight: f64,
     /// The file `id_key` keeps text ids in.
     pub id_dictionary: String,
+    /// How `std_date` reads `05-03-2024` and `03/05/2024`: month first or day first.
+    pub date_order: DateOrder,
 }
 
 impl Default for PersonaOptions {
@@ -55,6 +57,33 @@ impl Lang {
         match self {
             Lang::Zh => "zh",
             Lang::En => "en",
+        }
+    }
+}
+
+/// The order of day and month in dates like `05-03-2024`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateOrder {
+    /// Month first, as in the US: `03/05/2024` is 5 March.
+    Mdy,
+    /// Day first, as in most of Europe: `05-03-2024` is 5 March.
+    Dmy,
+}
+
+impl DateOrder {
+    /// Parses `mdy` or `dmy`, case-insensitively.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "mdy" => Some(DateOrder::Mdy),
+            "dmy" => Some(DateOrder::Dmy),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DateOrder::Mdy => "mdy",
+            DateOrder::Dmy => "dmy",
         }
     }
 }
@@ -178,6 +207,7 @@ impl PersonaOptions {
             recs_cart_weight: 0.5,
             recs_view_weight: 0.2,
             id_dictionary: String::new(),
+            date_order: DateOrder::Mdy,
         }
     }
 
@@ -205,7 +235,7 @@ impl PersonaOptions {
 }
 
 /// Every setting: its key under `persona.`, and its description.
-const SETTINGS: [(&str, &str); 12] = [
+const SETTINGS: [(&str, &str); 13] = [
     (
         "as_of",
         "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.",
@@ -253,6 +283,10 @@ const SETTINGS: [(&str, &str); 12] = [
     (
         "id_dictionary",
         "The file id_key keeps text ids in (default .persona/id_dictionary.txt in the project).",
+    ),
+    (
+        "date_order",
+        "How std_date reads 05-03-2024 and 03/05/2024: mdy (month first, default) or dmy (day first).",
     ),
 ];
 
@@ -335,6 +369,12 @@ impl ExtensionOptions for PersonaOptions {
             "recs.cart_weight" => self.recs_cart_weight = parse_number(key, trimmed)?,
             "recs.view_weight" => self.recs_view_weight = parse_number(key, trimmed)?,
             "id_dictionary" => self.id_dictionary = trimmed.to_string(),
+            "date_order" => {
+                let Some(order) = DateOrder::parse(trimmed) else {
+                    return plan_err!("persona.date_order must be 'mdy' or 'dmy', got '{trimmed}'");
+                };
+                self.date_order = order;
+            }
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -365,6 +405,7 @@ impl ExtensionOptions for PersonaOptions {
                     "recs.cart_weight" => Some(self.recs_cart_weight.to_string()),
                     "recs.view_weight" => Some(self.recs_view_weight.to_string()),
                     "id_dictionary" => Some(self.id_dictionary.clone()),
+                    "date_order" => Some(self.date_order.name().to_string()),
                     _ => Some(
                         self.loyalty_levels()
                             .iter()
@@ -455,6 +496,17 @@ mod tests {
         assert!(err.contains("'2024-13-01'"), "{err}");
         o.set("as_of", "2024-06-30").unwrap();
         assert_eq!(o.as_of_days(), Some(19_904));
+    }
+
+    #[test]
+    fn clean_date_order_is_mdy_or_dmy() {
+        let mut o = PersonaOptions::new();
+        assert_eq!(o.date_order, DateOrder::Mdy);
+        o.set("date_order", " DMY ").unwrap();
+        assert_eq!(o.date_order, DateOrder::Dmy);
+        let err = o.set("date_order", "ymd").unwrap_err().to_string();
+        assert!(err.contains("'mdy' or 'dmy'"), "{err}");
+        assert_eq!(o.date_order, DateOrder::Dmy);
     }
 }
 

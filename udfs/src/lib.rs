@@ -18,6 +18,7 @@ use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF
 pub mod args;
 pub mod behavior;
 pub mod bitmap;
+pub mod clean;
 pub mod clv;
 pub mod config;
 pub mod core;
@@ -38,6 +39,7 @@ pub fn scalar_functions() -> Vec<Arc<ScalarUDF>> {
     all.extend(text::functions());
     all.extend(stats::functions());
     all.extend(privacy::functions());
+    all.extend(clean::functions());
     all
 }
 
@@ -53,6 +55,7 @@ pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
     let mut all = segment::window_functions();
     all.extend(behavior::window_functions());
+    all.extend(clean::window_functions());
     all
 }
 

@@ -1,0 +1,243 @@
+//! Free text (`std_text`), e-mail addresses (`std_email`) and gender codes (`std_gender`).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// Zero-width characters that std_text drops: zero-width space, non-joiner and joiner, word
+/// joiner, and the byte-order mark.
+fn zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+/// Whether text is already clean apart from normalisation: only single spaces between words,
+/// no other whitespace, no control or zero-width characters.
+fn clean_chars(text: &str) -> bool {
+    if text.starts_with(' ') || text.ends_with(' ') {
+        return false;
+    }
+    let mut space = false;
+    for c in text.chars() {
+        if c == ' ' {
+            if space {
+                return false;
+            }
+            space = true;
+        } else if c.is_whitespace() || c.is_control() || zero_width(c) {
+            return false;
+        } else {
+            space = false;
+        }
+    }
+    true
+}
+
+/// Whether ASCII text is already clean: no control characters, no whitespace but single
+/// spaces between words, nothing at either end.
+fn clean_ascii(b: &[u8]) -> bool {
+    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
+        return false;
+    }
+    let mut space = false;
+    for &c in b {
+        if c == b' ' {
+            if space {
+                return false;
+            }
+            space = true;
+        } else if c < 0x20 || c == 0x7f {
+            return false;
+        } else {
+            space = false;
+        }
+    }
+    true
+}
+
+/// NFKC, zero-width and control characters dropped, whitespace runs as one space, trimmed.
+/// Returns the text itself when it is already clean, else writes the clean form into `out`.
+pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
+    if text.is_ascii() {
+        if clean_ascii(text.as_bytes()) {
+            return text;
+        }
+    } else if unicode_normalization::is_nfkc_quick(text.chars())
+        == unicode_normalization::IsNormalized::Yes
+        && clean_chars(text)
+    {
+        return text;
+    }
+    out.clear();
+    let mut pending_space = false;
+    let mut push = |c: char, out: &mut String| {
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+        } else if zero_width(c) || c.is_control() {
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    };
+    if text.is_ascii() {
+        for c in text.chars() {
+            push(c, out);
+        }
+    } else {
+        for c in text.nfkc() {
+            push(c, out);
+        }
+    }
+    out
+}
+
+/// Trimmed, lower-cased (after full-width letters and the full-width @ are made ASCII) and
+/// checked: one @, a local part of letters, digits and `!#$%&'*+/=?^_`{|}~.-` without a dot at
+/// either end or two in a row, a domain of at least two labels of letters, digits and hyphens
+/// (none at a label's ends) whose last label is not all digits, 254 characters at most.
+pub fn std_email(text: &str, out: &mut String) -> bool {
+    out.clear();
+    for c in text.trim().chars() {
+        let c = crate::text::fold_width(c);
+        if !c.is_ascii() || c.is_ascii_control() || c == ' ' {
+            return false;
+        }
+        out.push(c.to_ascii_lowercase());
+        if out.len() > 254 {
+            return false;
+        }
+    }
+    let Some((local, domain)) = out.split_once('@') else {
+        return false;
+    };
+    let local_ok = !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+/=?^_`{|}~.-".contains(&c));
+    if !local_ok || !domain.contains('.') {
+        return false;
+    }
+    let mut labels = domain.split('.').peekable();
+    while let Some(label) = labels.next() {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+        if !ok || (labels.peek().is_none() && label.bytes().all(|c| c.is_ascii_digit())) {
+            return false;
+        }
+    }
+    true
+}
+
+/// `M`, `F` or neither for the ways CRMs and forms write gender.
+pub fn std_gender(text: &str) -> Option<&'static str> {
+    let mut buf = [0u8; 32];
+    let t = text.trim();
+    if t.len() > buf.len() {
+        return None;
+    }
+    let mut n = 0;
+    for c in t.chars() {
+        let c = crate::text::fold_width(c).to_ascii_lowercase();
+        let mut tmp = [0u8; 4];
+        let s = c.encode_utf8(&mut tmp);
+        if n + s.len() > buf.len() {
+            return None;
+        }
+        buf[n..n + s.len()].copy_from_slice(s.as_bytes());
+        n += s.len();
+    }
+    let key = std::str::from_utf8(&buf[..n]).ok()?.trim_end_matches('.');
+    match key {
+        "男" | "男性" | "男士" | "男生" | "先生" | "m" | "male" | "man" | "boy" | "mr" | "1" => {
+            Some("M")
+        }
+        "女" | "女性" | "女士" | "女生" | "小姐" | "太太" | "f" | "female" | "woman" | "girl"
+        | "mrs" | "ms" | "miss" | "2" => Some("F"),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(t: &str) -> String {
+        std_text(t, &mut String::new()).to_string()
+    }
+
+    #[test]
+    fn clean_text_is_nfkc_with_single_spaces() {
+        assert_eq!(text("hello world"), "hello world");
+        assert_eq!(text("  hello \t\n world  "), "hello world");
+        assert_eq!(text("ＡＢＣ１２３"), "ABC123");
+        assert_eq!(text("深圳\u{3000}\u{3000}南山"), "深圳 南山");
+        assert_eq!(text("a\u{200B}b\u{FEFF}c\u{2060}d"), "abcd");
+        assert_eq!(text("a\u{a0}\u{a0}b"), "a b");
+        assert_eq!(text("a\u{0}b\u{7}c"), "abc");
+        assert_eq!(text("ﬁ ①"), "fi 1");
+        assert_eq!(text("😀  😀"), "😀 😀");
+        assert_eq!(text(""), "");
+        assert_eq!(text(" \u{200B} "), "");
+        // Clean ASCII comes back as it is, without a copy.
+        let mut buf = String::new();
+        let s = "already clean";
+        assert!(std::ptr::eq(std_text(s, &mut buf), s));
+        let s = "深圳市 南山区";
+        assert!(std::ptr::eq(std_text(s, &mut buf), s));
+        assert_eq!(text("深圳市\u{3000}南山区"), "深圳市 南山区");
+        assert_eq!(text("ｅ\u{301}"), "é");
+    }
+
+    #[test]
+    fn clean_emails_are_checked_and_lower_cased() {
+        let e = |t: &str| {
+            let mut out = String::new();
+            std_email(t, &mut out).then_some(out)
+        };
+        assert_eq!(e(" Zhang.Wei@Example.COM ").as_deref(), Some("zhang.wei@example.com"));
+        assert_eq!(e("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").as_deref(), Some("zhang@example.com"));
+        assert_eq!(e("a+tag@mail.example.co.uk").as_deref(), Some("a+tag@mail.example.co.uk"));
+        for bad in [
+            "",
+            "zhang",
+            "@example.com",
+            "a@@example.com",
+            "a@b@example.com",
+            "a@example",
+            "a@.example.com",
+            "a@example.com.",
+            "a@-example.com",
+            "a@exa_mple.com",
+            ".a@example.com",
+            "a.@example.com",
+            "a..b@example.com",
+            "a b@example.com",
+            "a@1.2.3.4",
+            "张三@example.com",
+            "😀@example.com",
+        ] {
+            assert_eq!(e(bad), None, "{bad}");
+        }
+        assert_eq!(e(&format!("{}@example.com", "a".repeat(250))), None);
+    }
+
+    #[test]
+    fn clean_genders() {
+        for m in ["男", "男性", "M", "m", "male", "Male", "MAN", "1", "先生", " 男 ", "Ｍ", "Mr."] {
+            assert_eq!(std_gender(m), Some("M"), "{m}");
+        }
+        for f in ["女", "女性", "F", "f", "female", "Female", "woman", "2", "女士", "Ms"] {
+            assert_eq!(std_gender(f), Some("F"), "{f}");
+        }
+        for x in ["未知", "unknown", "", "0", "3", "男女", "😀", &"男".repeat(100)] {
+            assert_eq!(std_gender(x), None, "{x}");
+        }
+    }
+}
