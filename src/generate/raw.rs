@@ -260,7 +260,10 @@ pub fn write(world: &World, out: &Path) -> Result<()> {
                 this_id.clone(),
                 csv(&c.name),
                 messy_gender(&mut r, c.female).to_string(),
-                c.birth.map(|b| messy_date(&mut r, b)).unwrap_or_default(),
+                // `Mar 5, 2024` holds a comma: quoted, as any CSV writer would.
+                c.birth
+                    .map(|b| csv(&messy_date(&mut r, b)))
+                    .unwrap_or_default(),
                 messy_phone(&mut r, &c.phone),
                 c.email
                     .as_deref()

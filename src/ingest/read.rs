@@ -696,7 +696,8 @@ fn parse_object(
     match serde_json::from_slice::<serde_json::Value>(line) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
         Ok(other) => Err(format!("a JSON {}, expected an object", json_kind(&other))),
-        Err(e) => Err(format!("not JSON: {e}")),
+        // serde's "at line 1 column 40": the line is the record's own, so the column is enough.
+        Err(e) => Err(format!("not JSON: {e}").replace(" at line 1 column ", " at column ")),
     }
 }
 

@@ -356,3 +356,74 @@ fn ingest_refuses_the_bundled_sample_and_names_unknown_sources() {
     assert_eq!(code, 2);
     assert!(err.contains("there is no source named 'nope'"), "{err}");
 }
+
+#[test]
+fn raw_export_is_recovered_against_the_recorded_truth() {
+    let d = scratch("ingest-truth");
+    let (_, err, code) = run(
+        d.path(),
+        &["gen", "--raw", "--customers", "1000", "--out", "."],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    for source in [
+        "crm_customers",
+        "shop_orders",
+        "web_events",
+        "social_comments",
+        "feedback_forms",
+    ] {
+        counts(&out, source);
+    }
+    let sql = std::fs::read_to_string(crate::root().join("tests/it/ingest_truth.sql")).unwrap();
+    let (out, err, code) = run(
+        d.path(),
+        &[
+            "--project",
+            ".",
+            "--format",
+            "tsv",
+            "-q",
+            "-f",
+            &crate::root()
+                .join("tests/it/ingest_truth.sql")
+                .display()
+                .to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{sql}");
+    // Each statement prints a header line and one row.
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let [values, bad, false_rejects, dup_kept, merged, false_merges] = rows.as_slice() else {
+        panic!("six results expected:\n{out}");
+    };
+    // At least 99% of every field of the kept CRM records is recovered exactly.
+    assert!(values[0] > 950.0, "{values:?}");
+    for (field, share) in [
+        "gender",
+        "birth_date",
+        "phone",
+        "email",
+        "city",
+        "signup",
+        "name",
+    ]
+    .iter()
+    .zip(&values[1..])
+    {
+        assert!(*share >= 0.99, "{field}: {share}");
+    }
+    // Every injected bad row is a reject with a reason, and no good row is.
+    assert!(bad[0] > 20.0, "{bad:?}");
+    assert_eq!(bad[1], 0.0, "bad rows not rejected");
+    assert_eq!(false_rejects[0], 0.0, "good rows rejected");
+    assert_eq!(dup_kept[0], 0.0, "exact duplicates kept");
+    // At least 98% of the people entered twice are one customer; no two people are.
+    assert!(merged[0] > 40.0 && merged[1] >= 0.98, "{merged:?}");
+    assert_eq!(false_merges[0], 0.0);
+}
