@@ -42,12 +42,19 @@ pub struct IdentityStats {
 
 impl IdentityStats {
     pub fn line(&self) -> String {
+        let plural = |n: usize, one: &str, many: &str| {
+            format!(
+                "{} {}",
+                thousands(n as u64),
+                if n == 1 { one } else { many }
+            )
+        };
         format!(
-            "identity: {} records of {} sources are {} customers; {} key values linked too many records and are listed in identity_audit",
-            thousands(self.records as u64),
-            self.sources,
-            thousands(self.customers as u64),
-            thousands(self.audited as u64)
+            "identity: {} of {} are {} ({} shared too widely to link, listed in identity_audit)",
+            plural(self.records, "record", "records"),
+            plural(self.sources, "source", "sources"),
+            plural(self.customers, "customer", "customers"),
+            plural(self.audited, "key value", "key values"),
         )
     }
 }

@@ -286,7 +286,7 @@ fn shared_keys_merge_people_and_an_overused_key_is_audited_instead() {
     let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("identity: 10 records of 1 sources are 8 customers; 1 key values"),
+        out.contains("identity: 10 records of 1 source are 8 customers (1 key value shared too widely to link"),
         "{out}"
     );
     let ids = query(
