@@ -269,40 +269,77 @@ fn bench_clean(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("std_date, 100k values");
     group.bench_function("persona std_date (mixed spellings)", |b| {
-        b.iter(|| std_date.invoke_with_args(column_args(&mixed_dates, DataType::Date32)).unwrap())
+        b.iter(|| {
+            std_date
+                .invoke_with_args(column_args(&mixed_dates, DataType::Date32))
+                .unwrap()
+        })
     });
     group.bench_function("persona std_date (ISO)", |b| {
-        b.iter(|| std_date.invoke_with_args(column_args(&iso_dates, DataType::Date32)).unwrap())
+        b.iter(|| {
+            std_date
+                .invoke_with_args(column_args(&iso_dates, DataType::Date32))
+                .unwrap()
+        })
     });
     group.bench_function("built-in to_date (ISO)", |b| {
-        b.iter(|| to_date.invoke_with_args(column_args(&iso_dates, DataType::Date32)).unwrap())
+        b.iter(|| {
+            to_date
+                .invoke_with_args(column_args(&iso_dates, DataType::Date32))
+                .unwrap()
+        })
     });
     group.bench_function("built-in trim (mixed spellings)", |b| {
-        b.iter(|| trim.invoke_with_args(column_args(&mixed_dates, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            trim.invoke_with_args(column_args(&mixed_dates, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.finish();
 
     let mut group = c.benchmark_group("std_phone, 100k values");
     group.bench_function("persona std_phone", |b| {
-        b.iter(|| std_phone.invoke_with_args(column_args(&phones, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            std_phone
+                .invoke_with_args(column_args(&phones, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.bench_function("built-in trim", |b| {
-        b.iter(|| trim.invoke_with_args(column_args(&phones, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            trim.invoke_with_args(column_args(&phones, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.bench_function("built-in lower", |b| {
-        b.iter(|| lower.invoke_with_args(column_args(&phones, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            lower
+                .invoke_with_args(column_args(&phones, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.finish();
 
     let mut group = c.benchmark_group("std_text, 100k values");
     group.bench_function("persona std_text", |b| {
-        b.iter(|| std_text.invoke_with_args(column_args(&texts, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            std_text
+                .invoke_with_args(column_args(&texts, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.bench_function("built-in trim", |b| {
-        b.iter(|| trim.invoke_with_args(column_args(&texts, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            trim.invoke_with_args(column_args(&texts, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.bench_function("built-in lower", |b| {
-        b.iter(|| lower.invoke_with_args(column_args(&texts, DataType::Utf8)).unwrap())
+        b.iter(|| {
+            lower
+                .invoke_with_args(column_args(&texts, DataType::Utf8))
+                .unwrap()
+        })
     });
     group.finish();
 }

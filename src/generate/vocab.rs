@@ -179,7 +179,11 @@ mod tests {
             assert_eq!(std_city(province, &mut buf), Some(*province), "{province}");
             let full = province_full(province);
             assert_eq!(std_city(&full, &mut buf), Some(*province), "{full}");
-            assert_eq!(std_city(&format!("{full}{zh}市"), &mut buf), Some(*zh), "{full}{zh}市");
+            assert_eq!(
+                std_city(&format!("{full}{zh}市"), &mut buf),
+                Some(*zh),
+                "{full}{zh}市"
+            );
         }
     }
 }

@@ -8,7 +8,14 @@ const MAX_CENTS: i128 = 999_999_999_999_999_999;
 const CURRENCY_PREFIXES: [&str; 8] = ["人民币", "rmb", "cny", "us$", "usd", "¥", "￥", "$"];
 const CURRENCY_SUFFIXES: [&str; 7] = ["人民币", "rmb", "cny", "usd", "元", "块", "圆"];
 /// Multipliers after the number.
-const MULTIPLIERS: [(&str, u32); 6] = [("万", 4), ("亿", 8), ("千", 3), ("k", 3), ("w", 4), ("百", 2)];
+const MULTIPLIERS: [(&str, u32); 6] = [
+    ("万", 4),
+    ("亿", 8),
+    ("千", 3),
+    ("k", 3),
+    ("w", 4),
+    ("百", 2),
+];
 
 /// The amount in cents, or `None` when the text is not an amount.
 pub fn std_amount(text: &str) -> Option<i128> {
@@ -126,8 +133,20 @@ mod tests {
             assert_eq!(std_amount(t), Some(cents), "{t}");
         }
         for t in [
-            "N/A", "", "abc", "1.2.3", "1,23", ",123", "12a", "--5", "万", "¥", "()", "😀",
-            "99999999999999999", "1e5",
+            "N/A",
+            "",
+            "abc",
+            "1.2.3",
+            "1,23",
+            ",123",
+            "12a",
+            "--5",
+            "万",
+            "¥",
+            "()",
+            "😀",
+            "99999999999999999",
+            "1e5",
         ] {
             assert_eq!(std_amount(t), None, "{t}");
         }

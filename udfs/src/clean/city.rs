@@ -57,7 +57,12 @@ static DIVISIONS: LazyLock<Divisions> = LazyLock::new(|| {
         names.entry(key).or_insert(target);
     }
     // Common English names besides those in the table.
-    for (key, short) in [("macao", "澳门"), ("peking", "北京"), ("canton", "广州"), ("xian", "西安")] {
+    for (key, short) in [
+        ("macao", "澳门"),
+        ("peking", "北京"),
+        ("canton", "广州"),
+        ("xian", "西安"),
+    ] {
         names.insert(key.to_string(), Some(short));
     }
     // Longest names first, so 内蒙古自治区 is tried before 内蒙古.

@@ -68,7 +68,9 @@ impl std::fmt::Display for Reason {
             Reason::ExcelLeapBug => {
                 f.write_str("Excel serial 60 is 1900-02-29, which does not exist")
             }
-            Reason::ExcelRange => write!(f, "Excel serial day out of range (1 to {MAX_EXCEL_SERIAL})"),
+            Reason::ExcelRange => {
+                write!(f, "Excel serial day out of range (1 to {MAX_EXCEL_SERIAL})")
+            }
         }
     }
 }
@@ -116,7 +118,10 @@ impl Zone {
     /// `+08:00`, `+0800`, `+08`, `-05:30`, `UTC`, `Z` or an IANA name such as `Asia/Shanghai`.
     pub fn parse(text: &str) -> Option<Zone> {
         let t = text.trim();
-        if t.eq_ignore_ascii_case("utc") || t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("gmt") {
+        if t.eq_ignore_ascii_case("utc")
+            || t.eq_ignore_ascii_case("z")
+            || t.eq_ignore_ascii_case("gmt")
+        {
             return Some(Zone::Fixed(0));
         }
         let mut c = Cursor::new(t.as_bytes());
@@ -166,16 +171,20 @@ pub fn parse(text: &str, order: DateOrder, buf: &mut String) -> Result<Parsed, R
     if t.len() > MAX_LEN {
         return Err(Reason::TooLong);
     }
-    if !t.is_ascii() && t.chars().any(|c| matches!(c as u32, 0xFF01..=0xFF5E | 0x3000)) {
+    if !t.is_ascii()
+        && t.chars()
+            .any(|c| matches!(c as u32, 0xFF01..=0xFF5E | 0x3000))
+    {
         buf.clear();
         buf.extend(t.chars().map(crate::text::fold_width));
         t = buf.trim();
     }
     let b = t.as_bytes();
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') && b[0].is_ascii_digit() {
-        if let Some(r) = number(t) {
-            return r;
-        }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && b[0].is_ascii_digit()
+        && let Some(r) = number(t)
+    {
+        return r;
     }
     let mut c = Cursor::new(b);
     let (days, rest) = if b[0].is_ascii_digit() {
@@ -258,7 +267,9 @@ fn excel(int: &str, frac: &str) -> Result<Parsed, Reason> {
     } else {
         // The fraction of a day, rounded to the microsecond: read up to 15 digits exactly.
         let digits = &frac[..frac.len().min(15)];
-        let f: f64 = format!("0.{digits}").parse().map_err(|_| Reason::Unrecognised)?;
+        let f: f64 = format!("0.{digits}")
+            .parse()
+            .map_err(|_| Reason::Unrecognised)?;
         let mut us = (f * MICROS_PER_DAY as f64).round() as i64;
         if us >= MICROS_PER_DAY {
             us -= MICROS_PER_DAY;
@@ -374,7 +385,9 @@ impl<'a> Cursor<'a> {
         let (h, n) = self.digits(2)?;
         let m = if n == 2 {
             self.eat(b':');
-            self.digits(2).filter(|(_, n)| *n == 2).map_or(0, |(m, _)| m)
+            self.digits(2)
+                .filter(|(_, n)| *n == 2)
+                .map_or(0, |(m, _)| m)
         } else {
             0
         };
@@ -392,7 +405,7 @@ fn numeric_date(c: &mut Cursor, order: DateOrder) -> Result<(i32, bool), Reason>
             return Err(Reason::Unrecognised);
         }
         let (d, _) = c.digits(2).ok_or(Reason::Unrecognised)?;
-        if !(c.eat_str("日") || c.eat_str("号")) && !c.done() {
+        if !(c.eat_str("日") || c.eat_str("号") || c.done()) {
             return Err(Reason::Unrecognised);
         }
         let days = ymd(a as i32, m, d)?;
@@ -539,9 +552,17 @@ fn time_part(c: &mut Cursor) -> Result<(Option<i64>, Option<i32>), Reason> {
     let (h, _) = c.digits(2).ok_or(Reason::Unrecognised)?;
     let (mut mi, mut s, mut us) = (0, 0, 0i64);
     if c.eat(b':') {
-        mi = c.digits(2).filter(|(_, n)| *n == 2).ok_or(Reason::Unrecognised)?.0;
+        mi = c
+            .digits(2)
+            .filter(|(_, n)| *n == 2)
+            .ok_or(Reason::Unrecognised)?
+            .0;
         if c.eat(b':') {
-            s = c.digits(2).filter(|(_, n)| *n == 2).ok_or(Reason::Unrecognised)?.0;
+            s = c
+                .digits(2)
+                .filter(|(_, n)| *n == 2)
+                .ok_or(Reason::Unrecognised)?
+                .0;
             if c.eat(b'.') || c.eat(b',') {
                 let start = c.i;
                 while c.peek().is_some_and(|x| x.is_ascii_digit()) {
@@ -586,7 +607,11 @@ fn time_part(c: &mut Cursor) -> Result<(Option<i64>, Option<i32>), Reason> {
     } else if c.eat(b'Z') || c.eat(b'z') {
         Some(0)
     } else if c.eat_str("UTC") || c.eat_str("GMT") {
-        if c.done() { Some(0) } else { Some(c.offset().ok_or(Reason::Offset)?) }
+        if c.done() {
+            Some(0)
+        } else {
+            Some(c.offset().ok_or(Reason::Offset)?)
+        }
     } else if matches!(c.peek(), Some(b'+' | b'-')) {
         Some(c.offset().ok_or(Reason::Offset)?)
     } else {
@@ -603,16 +628,16 @@ mod tests {
     use super::*;
     use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 
-/// A `NaiveDateTime` of days and microseconds, for tests and callers that want chrono.
-fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
-    let date = NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(days.into()))?;
-    let time = NaiveTime::from_num_seconds_from_midnight_opt(
-        (micros / MICROS_PER_SECOND) as u32,
-        ((micros % MICROS_PER_SECOND) * 1000) as u32,
-    )?;
-    Some(date.and_time(time))
-}
-
+    /// A `NaiveDateTime` of days and microseconds, for tests and callers that want chrono.
+    fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
+        let date = NaiveDate::from_ymd_opt(1970, 1, 1)?
+            .checked_add_signed(chrono::Duration::days(days.into()))?;
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(
+            (micros / MICROS_PER_SECOND) as u32,
+            ((micros % MICROS_PER_SECOND) * 1000) as u32,
+        )?;
+        Some(date.and_time(time))
+    }
 
     fn date(text: &str, order: DateOrder) -> Result<String, Reason> {
         let p = parse(text, order, &mut String::new())?;
@@ -629,9 +654,12 @@ fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
             .unwrap()
             .instant(&zone)
             .unwrap();
-        naive(us.div_euclid(MICROS_PER_DAY) as i32, us.rem_euclid(MICROS_PER_DAY))
-            .unwrap()
-            .to_string()
+        naive(
+            us.div_euclid(MICROS_PER_DAY) as i32,
+            us.rem_euclid(MICROS_PER_DAY),
+        )
+        .unwrap()
+        .to_string()
     }
 
     #[test]
@@ -665,8 +693,14 @@ fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
         ] {
             assert_eq!(mdy(text).as_deref(), Ok("2024-03-05"), "{text}");
         }
-        assert_eq!(date("05-03-2024", DateOrder::Dmy).as_deref(), Ok("2024-03-05"));
-        assert_eq!(date("05/03/2024", DateOrder::Dmy).as_deref(), Ok("2024-03-05"));
+        assert_eq!(
+            date("05-03-2024", DateOrder::Dmy).as_deref(),
+            Ok("2024-03-05")
+        );
+        assert_eq!(
+            date("05/03/2024", DateOrder::Dmy).as_deref(),
+            Ok("2024-03-05")
+        );
         assert_eq!(mdy("05-03-2024").as_deref(), Ok("2024-05-03"));
     }
 
@@ -681,20 +715,41 @@ fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
 
     #[test]
     fn clean_times_become_utc() {
-        assert_eq!(ts("2024-03-05 14:30:00", DEFAULT_ZONE), "2024-03-05 06:30:00");
-        assert_eq!(ts("2024-03-05T14:30:00+08:00", Zone::Fixed(0)), "2024-03-05 06:30:00");
-        assert_eq!(ts("2024-03-05T14:30:00Z", DEFAULT_ZONE), "2024-03-05 14:30:00");
-        assert_eq!(ts("2024-03-05 14:30", Zone::parse("UTC").unwrap()), "2024-03-05 14:30:00");
-        assert_eq!(ts("2024-03-05 14:30", Zone::parse("-05:00").unwrap()), "2024-03-05 19:30:00");
+        assert_eq!(
+            ts("2024-03-05 14:30:00", DEFAULT_ZONE),
+            "2024-03-05 06:30:00"
+        );
+        assert_eq!(
+            ts("2024-03-05T14:30:00+08:00", Zone::Fixed(0)),
+            "2024-03-05 06:30:00"
+        );
+        assert_eq!(
+            ts("2024-03-05T14:30:00Z", DEFAULT_ZONE),
+            "2024-03-05 14:30:00"
+        );
+        assert_eq!(
+            ts("2024-03-05 14:30", Zone::parse("UTC").unwrap()),
+            "2024-03-05 14:30:00"
+        );
+        assert_eq!(
+            ts("2024-03-05 14:30", Zone::parse("-05:00").unwrap()),
+            "2024-03-05 19:30:00"
+        );
         // New York in winter (EST) and summer (EDT).
         let ny = Zone::parse("America/New_York").unwrap();
         assert_eq!(ts("2024-01-05 12:00", ny), "2024-01-05 17:00:00");
         assert_eq!(ts("2024-07-05 12:00", ny), "2024-07-05 16:00:00");
         assert_eq!(ts("2024-03-05", DEFAULT_ZONE), "2024-03-04 16:00:00");
-        assert_eq!(ts("2024年3月5日 14时30分15秒", Zone::Fixed(0)), "2024-03-05 14:30:15");
+        assert_eq!(
+            ts("2024年3月5日 14时30分15秒", Zone::Fixed(0)),
+            "2024-03-05 14:30:15"
+        );
         assert!(Zone::parse("Mars/Olympus").is_none());
         // A written date keeps its date whatever its offset.
-        assert_eq!(mdy("2024-03-05T23:30:00-05:00").as_deref(), Ok("2024-03-05"));
+        assert_eq!(
+            mdy("2024-03-05T23:30:00-05:00").as_deref(),
+            Ok("2024-03-05")
+        );
     }
 
     #[test]
@@ -709,7 +764,10 @@ fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
         assert_eq!(mdy("2958466"), Err(Reason::ExcelRange));
         assert_eq!(ts("45356.5", Zone::Fixed(0)), "2024-03-05 12:00:00");
         assert_eq!(ts("45356.75", Zone::Fixed(0)), "2024-03-05 18:00:00");
-        assert_eq!(ts("45356.999999999999", Zone::Fixed(0)), "2024-03-06 00:00:00");
+        assert_eq!(
+            ts("45356.999999999999", Zone::Fixed(0)),
+            "2024-03-06 00:00:00"
+        );
     }
 
     #[test]
@@ -729,8 +787,22 @@ fn naive(days: i32, micros: i64) -> Option<NaiveDateTime> {
         assert_eq!(why("1.2.3"), "not a date: unrecognised format");
         assert_eq!(why("Foo 5, 2024"), "not a date: unrecognised format");
         assert_eq!(why(&"9".repeat(10_000)), "not a date: too long");
-        assert_eq!(why("2024-03-05T14:30:00+99:00"), "time zone offset out of range");
-        for garbage in ["😀", "年月日", "2024年", "2024-", "T", "-", ".", "2024-03-05T", "May", "٣/٥/٢٠٢٤"] {
+        assert_eq!(
+            why("2024-03-05T14:30:00+99:00"),
+            "time zone offset out of range"
+        );
+        for garbage in [
+            "😀",
+            "年月日",
+            "2024年",
+            "2024-",
+            "T",
+            "-",
+            ".",
+            "2024-03-05T",
+            "May",
+            "٣/٥/٢٠٢٤",
+        ] {
             assert!(mdy(garbage).is_err(), "{garbage}");
         }
     }

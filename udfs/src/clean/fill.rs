@@ -178,7 +178,10 @@ impl WindowUDFImpl for InterpolateLinearFunc {
         match arg_types {
             [t] if t.is_numeric() || t.is_null() => Ok(vec![DataType::Float64]),
             [t] => plan_err!("interpolate_linear takes a numeric argument, got {t}"),
-            _ => plan_err!("interpolate_linear takes 1 argument, got {}", arg_types.len()),
+            _ => plan_err!(
+                "interpolate_linear takes 1 argument, got {}",
+                arg_types.len()
+            ),
         }
     }
 
@@ -214,19 +217,23 @@ mod tests {
     #[test]
     fn clean_locf_carries_the_last_value() {
         let v = StringArray::from(vec![None, Some("a"), None, None, Some("b"), None]);
-        let out = LocfEvaluator
-            .evaluate_all(&[Arc::new(v)], 6)
-            .unwrap();
+        let out = LocfEvaluator.evaluate_all(&[Arc::new(v)], 6).unwrap();
         let out = out.as_any().downcast_ref::<StringArray>().unwrap();
         let got: Vec<Option<&str>> = out.iter().collect();
-        assert_eq!(got, vec![None, Some("a"), Some("a"), Some("a"), Some("b"), Some("b")]);
+        assert_eq!(
+            got,
+            vec![None, Some("a"), Some("a"), Some("a"), Some("b"), Some("b")]
+        );
     }
 
     #[test]
     fn clean_interpolation_between_values_only() {
         let v = Float64Array::from(vec![None, Some(10.0), None, None, Some(16.0), None]);
         let got: Vec<Option<f64>> = interpolate(&v).iter().collect();
-        assert_eq!(got, vec![None, Some(10.0), Some(12.0), Some(14.0), Some(16.0), None]);
+        assert_eq!(
+            got,
+            vec![None, Some(10.0), Some(12.0), Some(14.0), Some(16.0), None]
+        );
         let empty = Float64Array::from(Vec::<Option<f64>>::new());
         assert_eq!(interpolate(&empty).len(), 0);
     }

@@ -133,13 +133,12 @@ impl CleanFunc {
             ),
             Kind::Timestamp => Documentation::builder(
                 DOC_SECTION,
-                format!(
-                    "The instant a text holds, as a Timestamp(Microsecond) without a zone that \
-                     holds the UTC time. Reads the same spellings as std_date (day or month first by persona.date_order); a \
-                     time written without a zone, and a date alone (its midnight), is local \
-                     time in tz; an Excel serial's fraction is the time of day; epoch seconds \
-                     and milliseconds are instants. NULL when the text is not a date-time."
-                ),
+                "The instant a text holds, as a Timestamp(Microsecond) without a zone that holds \
+                 the UTC time. Reads the same spellings as std_date (day or month first by \
+                 persona.date_order); a time written without a zone, and a date alone (its \
+                 midnight), is local time in tz; an Excel serial's fraction is the time of day; \
+                 epoch seconds and milliseconds are instants. NULL when the text is not a \
+                 date-time.",
                 "std_timestamp(text [, tz])",
             )
             .with_argument("text", "A date or date-time in any spelling std_date reads.")
@@ -406,9 +405,9 @@ impl ScalarUDFImpl for CleanFunc {
                 if self.kind == Kind::Date {
                     let mut b = Date32Builder::with_capacity(rows);
                     for_each_text(&input, |v| {
-                        let d = v.zip(order.get(row)).and_then(|(v, o)| {
-                            date::parse(v, *o, &mut buf).ok()?.date(&zone)
-                        });
+                        let d = v
+                            .zip(order.get(row))
+                            .and_then(|(v, o)| date::parse(v, *o, &mut buf).ok()?.date(&zone));
                         row += 1;
                         b.append_option(d);
                     })?;
@@ -439,7 +438,9 @@ impl ScalarUDFImpl for CleanFunc {
                 let mut b = TimestampMicrosecondBuilder::with_capacity(rows);
                 for_each_text(&input, |v| {
                     let t = v.zip(zone.get(row)).and_then(|(v, z)| {
-                        date::parse(v, options.date_order, &mut buf).ok()?.instant(z)
+                        date::parse(v, options.date_order, &mut buf)
+                            .ok()?
+                            .instant(z)
                     });
                     row += 1;
                     b.append_option(t);
@@ -501,7 +502,8 @@ impl ScalarUDFImpl for CleanFunc {
                 Arc::new(b.finish())
             }
             Kind::Amount => {
-                let mut b = Decimal128Builder::with_capacity(rows).with_precision_and_scale(18, 2)?;
+                let mut b =
+                    Decimal128Builder::with_capacity(rows).with_precision_and_scale(18, 2)?;
                 for_each_text(&input, |v| b.append_option(v.and_then(amount::std_amount)))?;
                 Arc::new(b.finish())
             }
@@ -524,8 +526,8 @@ mod tests {
         let pieces = [
             "0", "1", "9", "12", "2024", "13", "60", ".", ",", "-", "/", ":", "+", "(", ")", " ",
             "T", "Z", "年", "月", "日", "时", "分", "秒", "万", "亿", "k", "¥", "$", "@", "＠",
-            "Mar", "Tue", "st", "市", "省", "广东", "深圳", "０", "　", "\u{200B}", "\u{0}",
-            "😀", "é", "ﬁ", "٣", "+86", "0086", "e", "\n",
+            "Mar", "Tue", "st", "市", "省", "广东", "深圳", "０", "　", "\u{200B}", "\u{0}", "😀",
+            "é", "ﬁ", "٣", "+86", "0086", "e", "\n",
         ];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let mut buf = String::new();
@@ -562,7 +564,10 @@ mod tests {
         assert!(!text::std_email(&huge, &mut buf));
         assert_eq!(city::std_city(&huge, &mut buf), None);
         assert_eq!(amount::std_amount(&huge), None);
-        assert_eq!(text::std_text(&format!(" {huge} "), &mut buf).len(), huge.len());
+        assert_eq!(
+            text::std_text(&format!(" {huge} "), &mut buf).len(),
+            huge.len()
+        );
     }
 }
 
@@ -579,7 +584,11 @@ mod speed {
                 arg_fields: vec![Arc::new(Field::new("t", DataType::Utf8, true))],
                 args: vec![col.clone()],
                 number_rows: 100_000,
-                return_field: Arc::new(Field::new("r", f.return_type(&[DataType::Utf8]).unwrap(), true)),
+                return_field: Arc::new(Field::new(
+                    "r",
+                    f.return_type(&[DataType::Utf8]).unwrap(),
+                    true,
+                )),
                 config_options: Arc::new(ConfigOptions::new()),
             })
             .unwrap();
@@ -594,15 +603,50 @@ mod speed {
             let v: Vec<&str> = (0..100_000).map(|i| s[i % s.len()]).collect();
             ColumnarValue::Array(Arc::new(StringArray::from(v)))
         };
-        let dates = col(&["2024-03-05", "2024/3/5", "2024年3月5日", "03/05/2024", "20240305", "2024-03-05 14:30:00", "Mar 5, 2024", "45356", "1709620200", "N/A"]);
-        let phones = col(&["13812345678", "+86 139-1234-5678", "0086 150 0000 1111", "186 1234 5678", "010-12345678", "0755-8888 6666", "12345", "１３８１２３４５６７８"]);
+        let dates = col(&[
+            "2024-03-05",
+            "2024/3/5",
+            "2024年3月5日",
+            "03/05/2024",
+            "20240305",
+            "2024-03-05 14:30:00",
+            "Mar 5, 2024",
+            "45356",
+            "1709620200",
+            "N/A",
+        ]);
+        let phones = col(&[
+            "13812345678",
+            "+86 139-1234-5678",
+            "0086 150 0000 1111",
+            "186 1234 5678",
+            "010-12345678",
+            "0755-8888 6666",
+            "12345",
+            "１３８１２３４５６７８",
+        ]);
         let mobiles = col(&["13812345678", "+86 139-1234-5678", "186 1234 5678"]);
-        let texts = col(&["Zhang Wei", "  zhang   wei ", "深圳市南山区科技园", "ＡＢＣ　公司", "already clean text"]);
+        let texts = col(&[
+            "Zhang Wei",
+            "  zhang   wei ",
+            "深圳市南山区科技园",
+            "ＡＢＣ　公司",
+            "already clean text",
+        ]);
         let f = |n: &str| functions().into_iter().find(|f| f.name() == n).unwrap();
         let trim = datafusion::functions::string::btrim();
         let lower = datafusion::functions::string::lower();
-        for (name, c) in [("dates", &dates), ("phones", &phones), ("mobiles", &mobiles), ("texts", &texts)] {
-            println!("{name}: trim {:?} lower {:?}", run(&trim, c), run(&lower, c));
+        for (name, c) in [
+            ("dates", &dates),
+            ("phones", &phones),
+            ("mobiles", &mobiles),
+            ("texts", &texts),
+        ] {
+            println!(
+                "{name}: trim {:?} lower {:?}",
+                run(&trim, c),
+                run(&lower, c)
+            );
         }
         println!("std_date {:?}", run(&f("std_date"), &dates));
         println!("std_phone {:?}", run(&f("std_phone"), &phones));

@@ -95,14 +95,14 @@ pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
     if national.len() != 11 || national[0] != b'1' || !national.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let ok = match (national[1], national[2]) {
-        (b'3' | b'8', _) => true,
-        (b'4', b'5' | b'7') => true,
-        (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9') => true,
-        (b'6', b'2' | b'5'..=b'7') => true,
-        (b'7', b'0'..=b'3' | b'5'..=b'8') => true,
-        _ => false,
-    };
+    let ok = matches!(
+        (national[1], national[2]),
+        (b'3' | b'8', _)
+            | (b'4', b'5' | b'7')
+            | (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9')
+            | (b'6', b'2' | b'5'..=b'7')
+            | (b'7', b'0'..=b'3' | b'5'..=b'8')
+    );
     ok.then_some(true)
 }
 
@@ -285,7 +285,9 @@ mod tests {
     fn clean_mobile_fast_path_matches_libphonenumber() {
         let mut fast = 0;
         for prefix in 130..=199 {
-            for tail in [0u64, 1_234_567, 40_000_000, 50_000_001, 87_654_321, 99_999_999] {
+            for tail in [
+                0u64, 1_234_567, 40_000_000, 50_000_001, 87_654_321, 99_999_999,
+            ] {
                 let national = format!("{prefix}{tail:08}");
                 // Some prefixes do not even parse (MalformedInteger): not valid either.
                 let parsed = phonenumber::parse(Some(Id::CN), &national).ok();
@@ -311,7 +313,9 @@ mod tests {
     fn clean_landline_fast_path_matches_libphonenumber() {
         let mut fast = 0;
         for area in 10..=999 {
-            for subscriber in ["1234567", "6123456", "12345678", "88886666", "20000000", "9876543"] {
+            for subscriber in [
+                "1234567", "6123456", "12345678", "88886666", "20000000", "9876543",
+            ] {
                 let national = format!("{area}{subscriber}");
                 if landline_fast_path(&national) {
                     fast += 1;

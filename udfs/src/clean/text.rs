@@ -127,7 +127,9 @@ pub fn std_email(text: &str, out: &mut String) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+            && label
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-');
         if !ok || (labels.peek().is_none() && label.bytes().all(|c| c.is_ascii_digit())) {
             return false;
         }
@@ -201,9 +203,18 @@ mod tests {
             let mut out = String::new();
             std_email(t, &mut out).then_some(out)
         };
-        assert_eq!(e(" Zhang.Wei@Example.COM ").as_deref(), Some("zhang.wei@example.com"));
-        assert_eq!(e("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").as_deref(), Some("zhang@example.com"));
-        assert_eq!(e("a+tag@mail.example.co.uk").as_deref(), Some("a+tag@mail.example.co.uk"));
+        assert_eq!(
+            e(" Zhang.Wei@Example.COM ").as_deref(),
+            Some("zhang.wei@example.com")
+        );
+        assert_eq!(
+            e("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").as_deref(),
+            Some("zhang@example.com")
+        );
+        assert_eq!(
+            e("a+tag@mail.example.co.uk").as_deref(),
+            Some("a+tag@mail.example.co.uk")
+        );
         for bad in [
             "",
             "zhang",
@@ -230,13 +241,26 @@ mod tests {
 
     #[test]
     fn clean_genders() {
-        for m in ["男", "男性", "M", "m", "male", "Male", "MAN", "1", "先生", " 男 ", "Ｍ", "Mr."] {
+        for m in [
+            "男", "男性", "M", "m", "male", "Male", "MAN", "1", "先生", " 男 ", "Ｍ", "Mr.",
+        ] {
             assert_eq!(std_gender(m), Some("M"), "{m}");
         }
-        for f in ["女", "女性", "F", "f", "female", "Female", "woman", "2", "女士", "Ms"] {
+        for f in [
+            "女", "女性", "F", "f", "female", "Female", "woman", "2", "女士", "Ms",
+        ] {
             assert_eq!(std_gender(f), Some("F"), "{f}");
         }
-        for x in ["未知", "unknown", "", "0", "3", "男女", "😀", &"男".repeat(100)] {
+        for x in [
+            "未知",
+            "unknown",
+            "",
+            "0",
+            "3",
+            "男女",
+            "😀",
+            &"男".repeat(100),
+        ] {
             assert_eq!(std_gender(x), None, "{x}");
         }
     }
