@@ -121,7 +121,8 @@ impl CleanFunc {
                     "The date a text holds, or NULL when it holds none or an impossible one \
                      (2023-02-29, month 13, 25:61). Reads {FORMATS} A date-time gives its date \
                      as written (whatever its zone); epoch seconds and milliseconds give their \
-                     date in Asia/Shanghai. date_reason says why a value gives NULL."
+                     date in the session's time zone (datafusion.execution.time_zone, else \
+                     Asia/Shanghai). date_reason says why a value gives NULL."
                 ),
                 "std_date(text [, order])",
             )
@@ -401,7 +402,7 @@ impl ScalarUDFImpl for CleanFunc {
         let out: ArrayRef = match self.kind {
             Kind::Date | Kind::DateReason => {
                 let order = extra(&args.args, options.date_order, parse_order)?;
-                let zone = date::DEFAULT_ZONE;
+                let zone = default_zone(&args.config_options);
                 if self.kind == Kind::Date {
                     let mut b = Date32Builder::with_capacity(rows);
                     for_each_text(&input, |v| {
