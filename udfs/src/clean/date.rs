@@ -180,10 +180,11 @@ pub fn parse(text: &str, order: DateOrder, buf: &mut String) -> Result<Parsed, R
         t = buf.trim();
     }
     let b = t.as_bytes();
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') && b[0].is_ascii_digit() {
-        if let Some(r) = number(t) {
-            return r;
-        }
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+        && b[0].is_ascii_digit()
+        && let Some(r) = number(t)
+    {
+        return r;
     }
     let mut c = Cursor::new(b);
     let (days, rest) = if b[0].is_ascii_digit() {
@@ -404,7 +405,7 @@ fn numeric_date(c: &mut Cursor, order: DateOrder) -> Result<(i32, bool), Reason>
             return Err(Reason::Unrecognised);
         }
         let (d, _) = c.digits(2).ok_or(Reason::Unrecognised)?;
-        if !(c.eat_str("日") || c.eat_str("号")) && !c.done() {
+        if !(c.eat_str("日") || c.eat_str("号") || c.done()) {
             return Err(Reason::Unrecognised);
         }
         let days = ymd(a as i32, m, d)?;

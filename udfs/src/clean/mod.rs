@@ -121,7 +121,8 @@ impl CleanFunc {
                     "The date a text holds, or NULL when it holds none or an impossible one \
                      (2023-02-29, month 13, 25:61). Reads {FORMATS} A date-time gives its date \
                      as written (whatever its zone); epoch seconds and milliseconds give their \
-                     date in Asia/Shanghai. date_reason says why a value gives NULL."
+                     date in the session's time zone (datafusion.execution.time_zone, else \
+                     Asia/Shanghai). date_reason says why a value gives NULL."
                 ),
                 "std_date(text [, order])",
             )
@@ -133,13 +134,12 @@ impl CleanFunc {
             ),
             Kind::Timestamp => Documentation::builder(
                 DOC_SECTION,
-                format!(
-                    "The instant a text holds, as a Timestamp(Microsecond) without a zone that \
-                     holds the UTC time. Reads the same spellings as std_date (day or month first by persona.date_order); a \
-                     time written without a zone, and a date alone (its midnight), is local \
-                     time in tz; an Excel serial's fraction is the time of day; epoch seconds \
-                     and milliseconds are instants. NULL when the text is not a date-time."
-                ),
+                "The instant a text holds, as a Timestamp(Microsecond) without a zone that holds \
+                 the UTC time. Reads the same spellings as std_date (day or month first by \
+                 persona.date_order); a time written without a zone, and a date alone (its \
+                 midnight), is local time in tz; an Excel serial's fraction is the time of day; \
+                 epoch seconds and milliseconds are instants. NULL when the text is not a \
+                 date-time.",
                 "std_timestamp(text [, tz])",
             )
             .with_argument("text", "A date or date-time in any spelling std_date reads.")
@@ -402,7 +402,7 @@ impl ScalarUDFImpl for CleanFunc {
         let out: ArrayRef = match self.kind {
             Kind::Date | Kind::DateReason => {
                 let order = extra(&args.args, options.date_order, parse_order)?;
-                let zone = date::DEFAULT_ZONE;
+                let zone = default_zone(&args.config_options);
                 if self.kind == Kind::Date {
                     let mut b = Date32Builder::with_capacity(rows);
                     for_each_text(&input, |v| {

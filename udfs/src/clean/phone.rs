@@ -95,14 +95,14 @@ pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
     if national.len() != 11 || national[0] != b'1' || !national.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let ok = match (national[1], national[2]) {
-        (b'3' | b'8', _) => true,
-        (b'4', b'5' | b'7') => true,
-        (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9') => true,
-        (b'6', b'2' | b'5'..=b'7') => true,
-        (b'7', b'0'..=b'3' | b'5'..=b'8') => true,
-        _ => false,
-    };
+    let ok = matches!(
+        (national[1], national[2]),
+        (b'3' | b'8', _)
+            | (b'4', b'5' | b'7')
+            | (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9')
+            | (b'6', b'2' | b'5'..=b'7')
+            | (b'7', b'0'..=b'3' | b'5'..=b'8')
+    );
     ok.then_some(true)
 }
 
