@@ -132,14 +132,14 @@ pub struct S3Config {
 impl S3Config {
     /// The `[s3]` settings as the session's default `aws.*` table options.
     pub fn as_options(&self) -> AwsOptions {
-        let mut o = AwsOptions::default();
-        o.access_key_id = self.access_key_id.clone();
-        o.secret_access_key = self.secret_access_key.clone();
-        o.session_token = self.session_token.clone();
-        o.region = self.region.clone();
-        o.endpoint = self.endpoint.clone();
-        o.allow_http = self.allow_http;
-        o
+        AwsOptions {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            session_token: self.session_token.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            allow_http: self.allow_http,
+        }
     }
 }
 

@@ -599,9 +599,12 @@ fn read_csv(
     Ok(())
 }
 
+/// Whether a field is the source's NULL text.
+type NullMatcher = Box<dyn Fn(&str) -> bool>;
+
 /// `null_value` matches a whole field: a plain word is compared as is; anything with regular
 /// expression syntax in it is refused, since persona does not link a regex engine for it.
-fn regex_lite_match(pattern: &str) -> Result<Box<dyn Fn(&str) -> bool>, String> {
+fn regex_lite_match(pattern: &str) -> Result<NullMatcher, String> {
     if pattern
         .chars()
         .all(|c| c.is_alphanumeric() || " _-/.".contains(c))

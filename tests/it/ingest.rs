@@ -376,7 +376,7 @@ fn raw_export_is_recovered_against_the_recorded_truth() {
     ] {
         counts(&out, source);
     }
-    let sql = std::fs::read_to_string(crate::root().join("tests/it/ingest_truth.sql")).unwrap();
+    let sql = fs::read_to_string(crate::root().join("tests/it/ingest_truth.sql")).unwrap();
     let (out, err, code) = run(
         d.path(),
         &[
