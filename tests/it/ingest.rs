@@ -399,8 +399,17 @@ fn raw_export_is_recovered_against_the_recorded_truth() {
         .filter(|l| l.starts_with(|c: char| c.is_ascii_digit()))
         .map(|l| l.split('\t').map(|v| v.parse().unwrap()).collect())
         .collect();
-    let [values, bad, false_rejects, dup_kept, merged, false_merges] = rows.as_slice() else {
-        panic!("six results expected:\n{out}");
+    let [
+        values,
+        bad,
+        false_rejects,
+        dup_kept,
+        merged,
+        false_merges,
+        golden,
+    ] = rows.as_slice()
+    else {
+        panic!("seven results expected:\n{out}");
     };
     // At least 99% of every field of the kept CRM records is recovered exactly.
     assert!(values[0] > 950.0, "{values:?}");
@@ -426,4 +435,80 @@ fn raw_export_is_recovered_against_the_recorded_truth() {
     // At least 98% of the people entered twice are one customer; no two people are.
     assert!(merged[0] > 40.0 && merged[1] >= 0.98, "{merged:?}");
     assert_eq!(false_merges[0], 0.0);
+    // customers_unified: each person's city and phone as the truth has them.
+    assert!(
+        golden[0] > 950.0 && golden[1] >= 0.99 && golden[2] >= 0.99,
+        "{golden:?}"
+    );
+}
+
+#[test]
+fn tsv_json_arrays_and_parquet_are_ingested_too() {
+    let d = scratch("ingest-formats");
+    fs::create_dir_all(d.path().join("raw")).unwrap();
+    fs::write(
+        d.path().join("raw/a.tsv"),
+        "id\tcity\n1\t深圳市\n2\tshenzhen\n",
+    )
+    .unwrap();
+    fs::write(
+        d.path().join("raw/b.json"),
+        r#"[{"id": 1, "tags": ["x"]}, 7, {"id": 2, "note": "n"}]"#,
+    )
+    .unwrap();
+    let (_, err, code) = run(
+        d.path(),
+        &[
+            "-c",
+            "COPY (SELECT * FROM (VALUES (1, 2.5), (2, 3.0), (2, 3.0), (3, NULL)) t(id, score)) TO 'raw/c.parquet'",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    fs::write(
+        d.path().join("persona.toml"),
+        "[[source]]\nname = \"a\"\npath = \"raw/a.tsv\"\nformat = \"tsv\"\n\
+         [source.ingest]\nselect = [\"CAST(id AS INT) AS id\", \"std_city(city) AS city\"]\n\n\
+         [[source]]\nname = \"b\"\npath = \"raw/b.json\"\nformat = \"json\"\n[source.ingest]\n\n\
+         [[source]]\nname = \"c\"\npath = \"raw/c.parquet\"\nformat = \"parquet\"\n\
+         [source.ingest]\nkey = [\"id\"]\n\n\
+         [[source.ingest.rule]]\nname = \"score\"\ncheck = \"score > 0\"\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(d.path(), &["--project", ".", "ingest"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(counts(&out, "a"), (2, 2, 0, 0));
+    // The array's second element is not an object: a reject numbered 2.
+    assert_eq!(counts(&out, "b"), (3, 2, 1, 0));
+    // Parquet columns keep their types; the exact duplicate merges, the NULL score fails.
+    assert_eq!(counts(&out, "c"), (4, 2, 1, 1));
+    assert_eq!(
+        one(d.path(), "SELECT string_agg(city, ' ') FROM stg_a"),
+        "深圳 深圳"
+    );
+    // Nested JSON values arrive as their JSON text.
+    assert_eq!(
+        one(
+            d.path(),
+            "SELECT tags = '[\"x\"]' FROM stg_b WHERE id = '1'"
+        ),
+        "true"
+    );
+    assert_eq!(
+        query(
+            d.path(),
+            "SELECT source, line, reason FROM rejects ORDER BY source"
+        ),
+        vec![
+            vec![
+                "b".to_string(),
+                "2".into(),
+                "a JSON number, expected an object".into()
+            ],
+            vec![
+                "c".to_string(),
+                "4".into(),
+                "score failed: score > 0".into()
+            ],
+        ]
+    );
 }

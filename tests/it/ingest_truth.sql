@@ -26,3 +26,10 @@ SELECT count(*) AS duplicates, avg(CASE WHEN dup.customer_id = pri.customer_id T
 -- distinct people merged together
 WITH m AS (SELECT lpad(CAST(crm_id AS VARCHAR), 10, '0') AS crm_id, customer_id AS person FROM truth_crm_map)
 SELECT count(*) AS false_merges FROM (SELECT i.customer_id FROM identity_map i JOIN m ON i.source = 'crm_customers' AND m.crm_id = i.source_id GROUP BY i.customer_id HAVING count(DISTINCT m.person) > 1);
+-- the golden record's city (most frequent) and phone (latest) against the truth, per person
+WITH m AS (SELECT lpad(CAST(crm_id AS VARCHAR), 10, '0') AS crm_id, customer_id AS person FROM truth_crm_map WHERE NOT is_duplicate)
+SELECT count(*) AS people, avg(CASE WHEN u.city = t.city THEN 1.0 ELSE 0 END) AS city,
+       avg(CASE WHEN u.phone = t.phone THEN 1.0 ELSE 0 END) AS phone
+FROM m JOIN identity_map i ON i.source = 'crm_customers' AND i.source_id = m.crm_id
+JOIN customers_unified u ON u.customer_id = i.customer_id
+JOIN truth_customers t ON t.customer_id = m.person;
