@@ -479,6 +479,20 @@ impl ErrorHandler for Errors {
     where
         C: ClientInfo,
     {
+        // An object store's error carries the whole HTTP exchange; the client gets the
+        // service's code in one sentence (58030: io_error).
+        let text = error.to_string();
+        if text.contains("Object Store error: ") || text.contains("Error performing ") {
+            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "58030".into(),
+                format!(
+                    "object store: {}",
+                    crate::storage::object_store_message(&text)
+                ),
+            )));
+            return;
+        }
         if let PgWireError::InvalidPassword(_) = error {
             // pgwire names no user here; PostgreSQL's clients show this exact sentence.
             let user = client

@@ -24,50 +24,65 @@ impl Drop for Moto {
 }
 
 impl Moto {
-    /// Starts moto on a free port; `check_keys` makes it refuse keys it does not know.
+    /// Starts moto on a free port; `check_keys` makes it refuse keys it does not know. Tests
+    /// run in parallel, so a port found free can be taken before moto binds it: then moto exits
+    /// and another port is tried.
     fn start(check_keys: bool) -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
         let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let mut cmd = Command::new(&python);
-        cmd.args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-        if check_keys {
-            cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map(|a| a.port())
+                .expect("a free port");
+            let mut cmd = Command::new(&python);
+            cmd.args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            if check_keys {
+                cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
+            }
+            let child = cmd.spawn().expect("python runs");
+            let mut moto = Moto { child, port };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if moto.child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    // Ours, and not a server another test started on the same port.
+                    std::thread::sleep(Duration::from_millis(200));
+                    if moto.child.try_wait().ok().flatten().is_none() {
+                        return moto;
+                    }
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "moto did not start (PERSONA_TEST_PYTHON must have moto[server]; .ci/run makes one)"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
         }
-        let child = cmd.spawn().expect("python runs");
-        let moto = Moto { child, port };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto did not start (PERSONA_TEST_PYTHON must have moto[server]; .ci/run makes one)"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        moto
+        panic!("moto did not start on any of five ports");
     }
 
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// A plain HTTP PUT (moto takes unsigned requests unless it checks keys).
-    fn put(&self, path: &str, body: &[u8]) {
+    /// A plain HTTP request (moto takes unsigned ones unless it checks keys); the reply.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> String {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         write!(
             s,
-            "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.port,
             body.len()
         )
@@ -75,6 +90,11 @@ impl Moto {
         s.write_all(body).unwrap();
         let mut reply = String::new();
         s.read_to_string(&mut reply).unwrap();
+        reply
+    }
+
+    fn put(&self, path: &str, body: &[u8]) {
+        let reply = self.request("PUT", path, body);
         assert!(reply.starts_with("HTTP/1.1 200"), "PUT {path}: {reply}");
     }
 
@@ -288,4 +308,38 @@ fn a_missing_bucket_and_wrong_keys_are_one_clear_sentence() {
     );
     assert_eq!(code, 1);
     assert!(err.contains("regoin"), "{err}");
+}
+
+#[test]
+fn a_failing_s3_source_is_an_error_to_its_client_and_the_server_serves_on() {
+    let moto = Moto::start(false);
+    moto.put("/lake", b"");
+    moto.put("/lake/events.csv", b"id,kind\n1,view\n2,cart\n");
+    let d = scratch("s3-serve");
+    std::fs::write(
+        d.path().join("persona.toml"),
+        format!(
+            "[s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\naccess_key_id = \"k\"\nsecret_access_key = \"s\"\n\n\
+             [[source]]\nname = \"lake_events\"\npath = \"s3://lake/events.csv\"\nformat = \"csv\"\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let server = super::serve::start(d.path(), &["--no-auth"]);
+    let q = |sql: &str| super::serve::psql(server.port, "anyone", "", sql);
+    assert_eq!(
+        q("SELECT count(*) FROM lake_events"),
+        ("2".into(), String::new(), 0)
+    );
+
+    // The S3 service goes away under the server: that client gets one sentence, and the
+    // server answers the next client as before.
+    drop(moto);
+    let (_, err, code) = q("SELECT count(*) FROM lake_events");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("object store: cannot connect to the S3 endpoint"),
+        "{err}"
+    );
+    assert_eq!(q("SELECT 40 + 2"), ("42".into(), String::new(), 0));
 }

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use super::{persona, root, run, sample_copy};
 
 /// A running server, stopped when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Server {
@@ -30,29 +30,38 @@ fn free_port() -> u16 {
 }
 
 /// Starts `persona serve` in `project` and waits until it listens.
-fn start(project: &Path, extra: &[&str]) -> Server {
+pub(crate) fn start(project: &Path, extra: &[&str]) -> Server {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = persona(project)
         .args(["serve", "--listen", &listen])
         .args(extra)
         .env("PERSONA_TEST_PW", "s3cret pass")
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("persona serve starts");
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    assert!(
-        first.contains("listening on"),
-        "the server did not start: {first}"
-    );
+    // Warnings about the project may come first.
+    let mut seen = Vec::new();
+    loop {
+        match lines.next().and_then(|l| l.ok()) {
+            Some(line) if line.contains("listening on") => break,
+            Some(line) if seen.len() < 20 => seen.push(line),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not start: {}", seen.join("\n"));
+            }
+        }
+    }
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     Server { child, port }
 }
 
-fn psql(port: u16, user: &str, password: &str, sql: &str) -> (String, String, i32) {
+pub(crate) fn psql(port: u16, user: &str, password: &str, sql: &str) -> (String, String, i32) {
     psql_ssl(port, user, password, sql, "disable")
 }
 
