@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
 
@@ -476,13 +476,29 @@ async fn clean_and_write(
         format!("{keys}, _file, _line")
     };
     let tmp = temporary(curated);
-    let stream = ctx
-        .sql(&format!(
-            "SELECT {cols}, _file, _line FROM __ingest_final WHERE _reject IS NULL AND NOT _merged ORDER BY {order}"
-        ))
-        .await?
-        .execute_stream()
-        .await?;
+    let kept = format!(
+        "SELECT {cols}, _file, _line FROM __ingest_final WHERE _reject IS NULL AND NOT _merged"
+    );
+    // Without a key the rows only need to be in file order, which the engine keeps within
+    // each batch it hands back: putting the batches in order is enough, and much cheaper than
+    // sorting every row. A full sort remains the way when they do not line up.
+    let in_order = if ingest.key.is_empty() {
+        let batches = ctx.sql(&kept).await?.collect().await?;
+        batches_in_file_order(batches)
+    } else {
+        None
+    };
+    let stream: datafusion::execution::SendableRecordBatchStream = match in_order {
+        Some((schema, batches)) => Box::pin(
+            datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema, None)?,
+        ),
+        None => {
+            ctx.sql(&format!("{kept} ORDER BY {order}"))
+                .await?
+                .execute_stream()
+                .await?
+        }
+    };
     let _guard = RemoveOnDrop(tmp.clone());
     crate::output::parquet::write_chunked(stream, &tmp).await?;
 
@@ -545,12 +561,82 @@ async fn clean_and_write(
     Ok(())
 }
 
+/// The batches put in (`_file`, `_line`) order by their first rows, when that orders every row
+/// (each batch in order within, none overlapping the next); `None` when it does not.
+fn batches_in_file_order(batches: Vec<RecordBatch>) -> Option<(SchemaRef, Vec<RecordBatch>)> {
+    let schema = batches.first()?.schema();
+    let (fi, li) = (
+        schema.index_of("_file").ok()?,
+        schema.index_of("_line").ok()?,
+    );
+    let mut batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    let key = |b: &RecordBatch, row: usize| -> Option<(String, i64)> {
+        let file = b.column(fi).as_string_view_or_utf8_at(row)?;
+        let line = b.column(li).as_primitive_opt::<Int64Type>()?.value(row);
+        Some((file, line))
+    };
+    let mut firsts: Vec<((String, i64), RecordBatch)> = Vec::with_capacity(batches.len());
+    for b in batches.drain(..) {
+        firsts.push((key(&b, 0)?, b));
+    }
+    firsts.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut previous: Option<(String, i64)> = None;
+    for (_, b) in &firsts {
+        let files = b.column(fi);
+        let lines = b.column(li).as_primitive_opt::<Int64Type>()?;
+        for row in 0..b.num_rows() {
+            let line = lines.value(row);
+            let same_file = previous
+                .as_ref()
+                .is_some_and(|(f, _)| files_equal(files, row, f));
+            match (&previous, same_file) {
+                (Some((_, l)), true) if line <= *l => return None,
+                (Some((f, _)), false) => {
+                    let file = files.as_string_view_or_utf8_at(row)?;
+                    if file <= *f {
+                        return None;
+                    }
+                    previous = Some((file, line));
+                    continue;
+                }
+                _ => {}
+            }
+            match &mut previous {
+                Some((_, l)) if same_file => *l = line,
+                _ => previous = Some((files.as_string_view_or_utf8_at(row)?, line)),
+            }
+        }
+    }
+    Some((schema, firsts.into_iter().map(|(_, b)| b).collect()))
+}
+
+fn files_equal(files: &Arc<dyn Array>, row: usize, file: &str) -> bool {
+    match files.data_type() {
+        DataType::Utf8View => files.as_string_view().value(row) == file,
+        DataType::LargeUtf8 => files.as_string::<i64>().value(row) == file,
+        _ => files.as_string::<i32>().value(row) == file,
+    }
+}
+
 /// The columns of a text array, whichever string type it is.
 trait StringsOf {
     fn as_string_view_or_utf8(&self) -> Vec<String>;
+    fn as_string_view_or_utf8_at(&self, row: usize) -> Option<String>;
 }
 
 impl StringsOf for Arc<dyn Array> {
+    fn as_string_view_or_utf8_at(&self, row: usize) -> Option<String> {
+        if self.is_null(row) {
+            return None;
+        }
+        Some(match self.data_type() {
+            DataType::Utf8View => self.as_string_view().value(row).to_string(),
+            DataType::LargeUtf8 => self.as_string::<i64>().value(row).to_string(),
+            DataType::Utf8 => self.as_string::<i32>().value(row).to_string(),
+            _ => return None,
+        })
+    }
+
     fn as_string_view_or_utf8(&self) -> Vec<String> {
         match self.data_type() {
             DataType::Utf8View => self

@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder, StringViewBuilder,
+};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 
@@ -325,7 +327,8 @@ struct Collector {
     names: Vec<String>,
     index: std::collections::HashMap<String, usize>,
     columns: Vec<StringBuilder>,
-    file: Option<StringBuilder>,
+    /// One file name per row, stored once per batch (views into one deduplicated buffer).
+    file: Option<StringViewBuilder>,
     line: Option<Int64Builder>,
     offset: Option<Int64Builder>,
     len: Option<Int64Builder>,
@@ -357,7 +360,7 @@ impl Collector {
             }
         }
         self.file
-            .get_or_insert_with(StringBuilder::new)
+            .get_or_insert_with(|| StringViewBuilder::new().with_deduplicate_strings())
             .append_value(file);
         self.line
             .get_or_insert_with(Int64Builder::new)
@@ -383,7 +386,9 @@ impl Collector {
             .map(|c| Arc::new(c.finish()) as ArrayRef)
             .collect();
         arrays.push(Arc::new(
-            self.file.get_or_insert_with(StringBuilder::new).finish(),
+            self.file
+                .get_or_insert_with(|| StringViewBuilder::new().with_deduplicate_strings())
+                .finish(),
         ));
         arrays.push(Arc::new(
             self.line.get_or_insert_with(Int64Builder::new).finish(),
@@ -414,7 +419,7 @@ impl Collector {
             .iter()
             .map(|n| Field::new(n, DataType::Utf8, true))
             .collect();
-        fields.push(Field::new("_file", DataType::Utf8, false));
+        fields.push(Field::new("_file", DataType::Utf8View, false));
         fields.push(Field::new("_line", DataType::Int64, false));
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
@@ -485,13 +490,8 @@ fn read_csv(
         .as_deref()
         .map(|r| regex_lite_match(r))
         .transpose()?;
-    let mut reader = builder.from_reader(text);
-    let mut record = csv::ByteRecord::new();
     let has_header = o.header.unwrap_or(true);
     let name = file.name.as_str();
-    let mut columns: Vec<usize> = Vec::new();
-    let mut expected = 0usize;
-    let mut first = true;
     let bad_encoding = if encoding == encoding_rs::UTF_8 {
         "bytes that are not valid UTF-8 (if the file is a GBK export, set encoding = \"gbk\")"
             .to_string()
@@ -501,106 +501,236 @@ fn read_csv(
             encoding.name().to_ascii_lowercase()
         )
     };
-    loop {
-        let start = reader.position().clone();
-        match reader.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                // The csv reader stops only on I/O errors, which an in-memory buffer cannot
-                // have; say so rather than lose the rest of the file silently.
-                return Err(format!("{}: {e}", file.path.display()));
-            }
-        }
-        let rec_start = record.position().map_or(start.byte(), |p| p.byte()) as usize;
-        let line = record.position().map_or(start.line(), |p| p.line()) as i64;
-        let end = reader.position().byte() as usize;
-        let raw = trim_newline(&text[rec_start..end.min(text.len())]);
-        if first {
-            first = false;
-            let names: Vec<String> = if has_header {
-                record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).trim().to_string())
-                    .collect()
-            } else {
-                (1..=record.len()).map(|i| format!("column{i}")).collect()
-            };
-            if let Some((first_file, first_names)) = header.as_ref() {
-                if *first_names != names {
-                    return Err(format!(
-                        "{}: its columns ({}) differ from those of {first_file} ({})",
-                        file.path.display(),
-                        names.join(", "),
-                        first_names.join(", ")
-                    ));
-                }
-            } else {
-                *header = Some((name.to_string(), names.clone()));
-            }
-            expected = names.len();
-            columns = names.iter().map(|n| out.column(n)).collect();
-            if has_header {
-                continue;
-            }
-        }
-        out.records += 1;
-        // A quote opened and never closed runs to the end of the file: the last record then
-        // holds an odd number of quote characters (escaped ones aside).
-        if end >= text.len() && unbalanced_quotes(raw, quote, escape) {
-            let lines = raw.iter().filter(|&&b| b == b'\n').count() + 1;
-            out.reject(
-                name,
-                line,
-                format!("unterminated quote: the record starting here runs to the end of the file ({lines} lines)"),
-                raw,
-            );
-            continue;
-        }
-        if record.len() != expected {
-            out.reject(
-                name,
-                line,
-                format!("{} fields, the header has {expected}", record.len()),
-                raw,
-            );
-            continue;
-        }
-        let mut bad = None;
-        for (i, f) in record.iter().enumerate() {
-            let ok = match std::str::from_utf8(f) {
-                Ok(s) => !(encoding != encoding_rs::UTF_8 && s.contains('\u{FFFD}')),
-                Err(_) => false,
-            };
-            if !ok {
-                bad = Some(i);
-                break;
-            }
-        }
-        if let Some(i) = bad {
-            let col = header.as_ref().map_or(String::new(), |(_, n)| n[i].clone());
-            out.reject(name, line, format!("column {col}: {bad_encoding}"), raw);
-            continue;
-        }
-        for (i, f) in record.iter().enumerate() {
-            let s = std::str::from_utf8(f).unwrap_or_default();
-            let builder = &mut out.columns[columns[i]];
-            if f.is_empty() || null_re.as_ref().is_some_and(|re| re(s)) {
-                builder.append_null();
-            } else {
-                builder.append_value(s);
-            }
-        }
-        out.end_row(name, line, Some(rec_start as i64), Some(raw.len() as i64));
+
+    // The first record: the column names (or, without a header, how many columns there are).
+    let mut reader = builder.from_reader(text);
+    let mut record = csv::ByteRecord::new();
+    match reader.read_byte_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => return Err(format!("{}: the file is empty", file.path.display())),
+        Err(e) => return Err(format!("{}: {e}", file.path.display())),
     }
-    if first {
-        return Err(format!("{}: the file is empty", file.path.display()));
+    let names: Vec<String> = if has_header {
+        record
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).trim().to_string())
+            .collect()
+    } else {
+        (1..=record.len()).map(|i| format!("column{i}")).collect()
+    };
+    if let Some((first_file, first_names)) = header.as_ref() {
+        if *first_names != names {
+            return Err(format!(
+                "{}: its columns ({}) differ from those of {first_file} ({})",
+                file.path.display(),
+                names.join(", "),
+                first_names.join(", ")
+            ));
+        }
+    } else {
+        *header = Some((name.to_string(), names.clone()));
+    }
+    let (body_start, body_line) = if has_header {
+        (
+            reader.position().byte() as usize,
+            reader.position().line() as i64,
+        )
+    } else {
+        (0, 1)
+    };
+    let columns: Vec<usize> = names.iter().map(|n| out.column(n)).collect();
+    let body = Body {
+        builder: &builder,
+        name,
+        shown: file.path.display().to_string(),
+        names: &names,
+        quote,
+        escape,
+        encoding,
+        null_re: null_re.as_ref(),
+        bad_encoding: &bad_encoding,
+    };
+    let rest = &text[body_start.min(text.len())..];
+    // Files over 32 MiB are parsed in parts, one per core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = split_records(rest, quote, escape, body_start, body_line, threads, 32 << 20);
+    if parts.len() == 1 {
+        return body.parse(rest, body_start, body_line, true, &columns, out);
+    }
+    // Parts cut where a line ends outside quotes, parsed on threads of their own, then taken
+    // in order: the same rows, lines and rejects as one pass.
+    let results: Vec<Result<Collector, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, &(from, to, line))| {
+                let body = &body;
+                let last = k + 1 == parts.len();
+                scope.spawn(move || {
+                    let mut part = Collector::default();
+                    let cols: Vec<usize> = body.names.iter().map(|n| part.column(n)).collect();
+                    body.parse(&text[from..to], from, line, last, &cols, &mut part)
+                        .map(|_| part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the CSV reader stopped".into()))
+            })
+            .collect()
+    });
+    out.flush();
+    for part in results {
+        let mut part = part?;
+        part.flush();
+        out.done.append(&mut part.done);
+        out.rejects.append(&mut part.rejects);
+        out.records += part.records;
     }
     Ok(())
 }
 
+/// Where the records of a CSV body can be cut for parallel parsing: (from, to, first line)
+/// triples, one when the body is small or has an escape character (which makes quote counting
+/// unreliable). A cut is made only at a line end with an even number of quotes before it.
+fn split_records(
+    body: &[u8],
+    quote: u8,
+    escape: Option<u8>,
+    base: usize,
+    base_line: i64,
+    threads: usize,
+    min_bytes: usize,
+) -> Vec<(usize, usize, i64)> {
+    if escape.is_some() || threads < 2 || body.len() < min_bytes {
+        return vec![(base, base + body.len(), base_line)];
+    }
+    let step = body.len() / threads;
+    let mut parts = Vec::with_capacity(threads);
+    let (mut from, mut line, mut newlines) = (0usize, base_line, 0i64);
+    let mut in_quotes = false;
+    for at in memchr::memchr2_iter(quote, b'\n', body) {
+        if body[at] == quote {
+            in_quotes = !in_quotes;
+            continue;
+        }
+        newlines += 1;
+        if !in_quotes && at + 1 - from >= step && parts.len() + 1 < threads {
+            parts.push((base + from, base + at + 1, line));
+            from = at + 1;
+            line = base_line + newlines;
+        }
+    }
+    parts.push((base + from, base + body.len(), line));
+    parts
+}
+
+/// What parsing a CSV file's records needs to know.
+struct Body<'a> {
+    builder: &'a csv::ReaderBuilder,
+    name: &'a str,
+    shown: String,
+    names: &'a [String],
+    quote: u8,
+    escape: Option<u8>,
+    encoding: &'static encoding_rs::Encoding,
+    null_re: Option<&'a NullMatcher>,
+    bad_encoding: &'a str,
+}
+
+impl Body<'_> {
+    /// Parses the records of `text`, which starts at byte `base` and line `base_line` of the
+    /// file; `last` says whether it runs to the end of the file.
+    fn parse(
+        &self,
+        text: &[u8],
+        base: usize,
+        base_line: i64,
+        last: bool,
+        columns: &[usize],
+        out: &mut Collector,
+    ) -> Result<(), String> {
+        let mut reader = self.builder.from_reader(text);
+        let mut record = csv::ByteRecord::new();
+        let expected = self.names.len();
+        loop {
+            let start = reader.position().clone();
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    // The csv reader stops only on I/O errors, which an in-memory buffer
+                    // cannot have; say so rather than lose the rest of the file silently.
+                    return Err(format!("{}: {e}", self.shown));
+                }
+            }
+            let rec_start = record.position().map_or(start.byte(), |p| p.byte()) as usize;
+            let line = base_line - 1 + record.position().map_or(start.line(), |p| p.line()) as i64;
+            let end = reader.position().byte() as usize;
+            let raw = trim_newline(&text[rec_start..end.min(text.len())]);
+            out.records += 1;
+            // A quote opened and never closed runs to the end of the file: the last record
+            // then holds an odd number of quote characters (escaped ones aside).
+            if last && end >= text.len() && unbalanced_quotes(raw, self.quote, self.escape) {
+                let lines = raw.iter().filter(|&&b| b == b'\n').count() + 1;
+                out.reject(
+                    self.name,
+                    line,
+                    format!("unterminated quote: the record starting here runs to the end of the file ({lines} lines)"),
+                    raw,
+                );
+                continue;
+            }
+            if record.len() != expected {
+                out.reject(
+                    self.name,
+                    line,
+                    format!("{} fields, the header has {expected}", record.len()),
+                    raw,
+                );
+                continue;
+            }
+            let mut bad = None;
+            for (i, f) in record.iter().enumerate() {
+                let ok = match std::str::from_utf8(f) {
+                    Ok(s) => !(self.encoding != encoding_rs::UTF_8 && s.contains('\u{FFFD}')),
+                    Err(_) => false,
+                };
+                if !ok {
+                    bad = Some(i);
+                    break;
+                }
+            }
+            if let Some(i) = bad {
+                out.reject(
+                    self.name,
+                    line,
+                    format!("column {}: {}", self.names[i], self.bad_encoding),
+                    raw,
+                );
+                continue;
+            }
+            for (i, f) in record.iter().enumerate() {
+                let s = std::str::from_utf8(f).unwrap_or_default();
+                let builder = &mut out.columns[columns[i]];
+                if f.is_empty() || self.null_re.is_some_and(|re| re(s)) {
+                    builder.append_null();
+                } else {
+                    builder.append_value(s);
+                }
+            }
+            let at = (base + rec_start) as i64;
+            out.end_row(self.name, line, Some(at), Some(raw.len() as i64));
+        }
+        Ok(())
+    }
+}
+
 /// Whether a field is the source's NULL text.
-type NullMatcher = Box<dyn Fn(&str) -> bool>;
+type NullMatcher = Box<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// `null_value` matches a whole field: a plain word is compared as is; anything with regular
 /// expression syntax in it is refused, since persona does not link a regex engine for it.
@@ -784,7 +914,7 @@ impl ParquetReader {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new("_file", DataType::Utf8, false));
+        fields.push(Field::new("_file", DataType::Utf8View, false));
         fields.push(Field::new("_line", DataType::Int64, false));
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
@@ -799,10 +929,9 @@ impl ParquetReader {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let n = batch.num_rows();
             let mut cols = batch.columns().to_vec();
-            cols.push(Arc::new(datafusion::arrow::array::StringArray::from(vec![
-                file.name.as_str();
-                n
-            ])));
+            let mut names = StringViewBuilder::new().with_deduplicate_strings();
+            (0..n).for_each(|_| names.append_value(&file.name));
+            cols.push(Arc::new(names.finish()));
             cols.push(Arc::new(
                 datafusion::arrow::array::Int64Array::from_iter_values(row + 1..=row + n as i64),
             ));
@@ -861,6 +990,27 @@ mod tests {
             &mut out,
         )?;
         Ok(out.finish())
+    }
+
+    #[test]
+    fn parts_are_cut_at_line_ends_outside_quotes_with_their_first_lines() {
+        let body = b"1,\"a\nb\"\n2,x\n3,\"c\n\nd\"\n4,y\n5,z\n6,w\n";
+        let parts = split_records(body, b'"', None, 100, 2, 3, 0);
+        assert!(parts.len() > 1, "{parts:?}");
+        assert_eq!(parts[0].0, 100);
+        assert_eq!(parts.last().unwrap().1, 100 + body.len());
+        for w in parts.windows(2) {
+            assert_eq!(w[0].1, w[1].0);
+        }
+        for &(from, to, line) in &parts {
+            let part = &body[from - 100..to - 100];
+            assert!(part.ends_with(b"\n"));
+            assert_eq!(part.iter().filter(|&&b| b == b'"').count() % 2, 0, "{parts:?}");
+            let before = body[..from - 100].iter().filter(|&&b| b == b'\n').count() as i64;
+            assert_eq!(line, 2 + before);
+        }
+        // An escape character makes quote counting unreliable: one part.
+        assert_eq!(split_records(body, b'"', Some(b'\\'), 0, 1, 3, 0).len(), 1);
     }
 
     #[test]
