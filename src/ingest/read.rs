@@ -553,7 +553,15 @@ fn read_csv(
     let rest = &text[body_start.min(text.len())..];
     // Files over 32 MiB are parsed in parts, one per core.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = split_records(rest, quote, escape, body_start, body_line, threads, 32 << 20);
+    let parts = split_records(
+        rest,
+        quote,
+        escape,
+        body_start,
+        body_line,
+        threads,
+        32 << 20,
+    );
     if parts.len() == 1 {
         return body.parse(rest, body_start, body_line, true, &columns, out);
     }
@@ -1005,7 +1013,11 @@ mod tests {
         for &(from, to, line) in &parts {
             let part = &body[from - 100..to - 100];
             assert!(part.ends_with(b"\n"));
-            assert_eq!(part.iter().filter(|&&b| b == b'"').count() % 2, 0, "{parts:?}");
+            assert_eq!(
+                part.iter().filter(|&&b| b == b'"').count() % 2,
+                0,
+                "{parts:?}"
+            );
             let before = body[..from - 100].iter().filter(|&&b| b == b'\n').count() as i64;
             assert_eq!(line, 2 + before);
         }
