@@ -303,23 +303,15 @@ async fn write_atomic(ctx: &SessionContext, batch: RecordBatch, path: &Path) -> 
     std::fs::rename(&tmp, path).map_err(|e| PersonaError::io(path, &e))
 }
 
+/// The previous run's map, empty when there is none.
 fn previous_map(path: &Path) -> Result<HashMap<(String, String), i64>> {
     use datafusion::arrow::array::AsArray;
     use datafusion::arrow::datatypes::Int64Type;
-    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let mut out = HashMap::new();
-    let Ok(f) = std::fs::File::open(path) else {
+    if !path.is_file() {
         return Ok(out);
-    };
-    let bad = |e: String| PersonaError::Io {
-        path: path.to_path_buf(),
-        message: e,
-    };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
-        .and_then(|b| b.build())
-        .map_err(|e| bad(e.to_string()))?;
-    for batch in reader {
-        let b = batch.map_err(|e| bad(e.to_string()))?;
+    }
+    for b in super::read_parquet_file(path)? {
         let s = b.column(0).as_string_view_or_utf8();
         let id = b.column(1).as_string_view_or_utf8();
         let c = b.column(2).as_primitive::<Int64Type>();

@@ -698,19 +698,24 @@ async fn write_rejects(
     Ok(())
 }
 
-fn read_rejects(path: &Path) -> Result<Vec<Reject>> {
+/// Every batch of a small Parquet file persona wrote (rejects, the identity map).
+pub(crate) fn read_parquet_file(path: &Path) -> Result<Vec<RecordBatch>> {
     use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let f = std::fs::File::open(path).map_err(|e| PersonaError::io(path, &e))?;
     let bad = |e: String| PersonaError::Io {
         path: path.to_path_buf(),
         message: e,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+    ParquetRecordBatchReaderBuilder::try_new(f)
         .and_then(|b| b.build())
-        .map_err(|e| bad(e.to_string()))?;
+        .map_err(|e| bad(e.to_string()))?
+        .map(|batch| batch.map_err(|e| bad(e.to_string())))
+        .collect()
+}
+
+fn read_rejects(path: &Path) -> Result<Vec<Reject>> {
     let mut out = Vec::new();
-    for batch in reader {
-        let b = batch.map_err(|e| bad(e.to_string()))?;
+    for b in read_parquet_file(path)? {
         let (file, line, reason, raw) = (
             b.column(1).as_string_view_or_utf8(),
             b.column(2).as_primitive::<Int64Type>().clone(),
