@@ -111,7 +111,9 @@ pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
 static CN_FIXED_LINE: LazyLock<Option<(regex::Regex, Vec<u16>)>> = LazyLock::new(|| {
     let cn = phonenumber::metadata::DATABASE.by_id("CN")?;
     let fixed = cn.descriptors().fixed_line()?;
-    let re = regex::RegexBuilder::new(fixed.national_number().as_str())
+    // Anchored at the first digit: `is_match` then stops at the first accepting state
+    // instead of looking for the leftmost match anywhere in the number.
+    let re = regex::RegexBuilder::new(&format!("^(?:{})", fixed.national_number().as_str()))
         .ignore_whitespace(true)
         .build()
         .ok()?;
@@ -128,7 +130,7 @@ pub fn landline_fast_path(national: &str) -> bool {
     national.bytes().all(|c| c.is_ascii_digit())
         && !national.starts_with('0')
         && lengths.contains(&(national.len() as u16))
-        && re.find(national).is_some_and(|m| m.start() == 0)
+        && re.is_match(national)
 }
 
 /// The E.164 form of a phone number read in `region`, or why it is not valid.
