@@ -861,23 +861,27 @@ pub async fn run(
     quiet: bool,
 ) -> Result<i32> {
     let sources = ingest_sources(project, &opts.only)?;
-    let mut total_bytes = 0;
-    for s in &sources {
-        if let Ok(files) = read::list_files(ctx, s, &project.dir).await {
-            total_bytes += files.iter().map(|f| f.size).sum::<u64>();
+    // Listing the files for the bar's total costs a second listing (a request per prefix on
+    // S3), so it is done only when a bar can show.
+    let mut bar = None;
+    if opts.progress && std::io::stderr().is_terminal() {
+        let mut total_bytes = 0;
+        for s in &sources {
+            if let Ok(files) = read::list_files(ctx, s, &project.dir).await {
+                total_bytes += files.iter().map(|f| f.size).sum::<u64>();
+            }
         }
-    }
-    let bar =
-        (opts.progress && std::io::stderr().is_terminal() && total_bytes > 8 << 20).then(|| {
-            let bar = indicatif::ProgressBar::new(total_bytes);
-            bar.set_style(
+        if total_bytes > 8 << 20 {
+            let b = indicatif::ProgressBar::new(total_bytes);
+            b.set_style(
                 indicatif::ProgressStyle::with_template(
                     "{msg} [{bar:30}] {bytes}/{total_bytes} {eta}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            bar
-        });
+            bar = Some(b);
+        }
+    }
     let mut failed = 0;
     for source in &sources {
         if let Some(b) = &bar {

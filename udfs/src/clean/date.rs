@@ -501,6 +501,12 @@ fn named_month_date(c: &mut Cursor) -> Result<(i32, bool), Reason> {
     let (d, _) = c.digits(2).ok_or(Reason::Unrecognised)?;
     ordinal_suffix(c);
     c.eat(b',');
+    separator_then_year(c, m, d)
+}
+
+/// The end of a date with a month name: a separator (spaces, `-`, or the comma just read),
+/// then a four-digit year.
+fn separator_then_year(c: &mut Cursor, m: u32, d: u32) -> Result<(i32, bool), Reason> {
     if c.spaces() == 0 && !c.eat(b'-') && c.b[c.i - 1] != b',' {
         return Err(Reason::Unrecognised);
     }
@@ -531,15 +537,7 @@ fn day_month_name(c: &mut Cursor) -> Result<(i32, bool), Reason> {
     let m = month_name(c.word(&mut w)).ok_or(Reason::Unrecognised)?;
     c.eat(b'.');
     c.eat(b',');
-    if c.spaces() == 0 && !c.eat(b'-') && c.b[c.i - 1] != b',' {
-        return Err(Reason::Unrecognised);
-    }
-    let (y, yn) = c.digits(4).ok_or(Reason::Unrecognised)?;
-    if yn != 4 {
-        return Err(Reason::Unrecognised);
-    }
-    let days = ymd(y as i32, m, d)?;
-    Ok((days, !c.done()))
+    separator_then_year(c, m, d)
 }
 
 /// What follows a date: `T14:30:00`, ` 14:30`, ` 14时30分15秒`, with fractional seconds and an
