@@ -62,6 +62,11 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub history_file: Option<PathBuf>,
 
+    /// Run queries on a Ballista cluster: the scheduler's address, df://HOST:PORT (needs a
+    /// persona built with the `cluster` feature).
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -88,6 +93,72 @@ pub enum Command {
     /// Clean, check and deduplicate the sources with an [source.ingest] section into curated
     /// Parquet (curated/), with rejects and their reasons, then stitch identities.
     Ingest(IngestArgs),
+    /// Run a node of a Ballista cluster: the scheduler or an executor (needs a persona built
+    /// with the `cluster` feature).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// `persona cluster` nodes.
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The scheduler: takes queries from clients, splits them into stages, hands tasks to
+    /// executors.
+    Scheduler(SchedulerArgs),
+    /// An executor: registers with the scheduler and runs its tasks (give --memory-limit for
+    /// the memory its tasks share before they spill).
+    Executor(ExecutorArgs),
+}
+
+/// `persona cluster scheduler` options.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:50050")]
+    pub bind: String,
+    /// The host name executors and clients reach the scheduler by [default: the bind address].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Seconds without a heartbeat after which an executor counts as lost and its tasks run
+    /// elsewhere.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub executor_timeout: u64,
+}
+
+/// `persona cluster executor` options.
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address.
+    #[arg(
+        long,
+        value_name = "df://HOST:PORT",
+        default_value = "df://127.0.0.1:50050"
+    )]
+    pub scheduler: String,
+    /// Address to listen on.
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    pub bind_host: String,
+    /// The host name the scheduler and other executors reach this one by [default: --bind-host].
+    #[arg(long, value_name = "HOST")]
+    pub external_host: Option<String>,
+    /// Port serving shuffle data (Arrow Flight).
+    #[arg(long, value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// Port taking tasks from the scheduler (gRPC).
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    pub concurrent_tasks: Option<usize>,
+    /// Directory for shuffle files and spills [default: a new one under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub heartbeat: u64,
+    /// Seconds to keep trying to reach the scheduler at start.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub connect_timeout: u16,
 }
 
 /// `persona ingest` options.
@@ -196,6 +267,9 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     if let Some(Command::TrainSentiment(args)) = &cli.command {
         return crate::train::run(args).map(|_| 0);
     }
+    if let Some(Command::Cluster(node)) = &cli.command {
+        return run_cluster_node(node, cli.memory_limit).await;
+    }
     if let Some(Command::HashPassword) = &cli.command {
         let mut password = String::new();
         std::io::stdin()
@@ -277,7 +351,24 @@ pub async fn open_session(cli: &Cli) -> Result<Session> {
     if let Some(date) = &cli.as_of {
         builder = builder.with_as_of(date.clone());
     }
+    if let Some(address) = &cli.cluster {
+        builder = builder.with_cluster(address.clone());
+    }
     builder.build().await
+}
+
+/// `persona cluster scheduler|executor`.
+#[cfg(feature = "cluster")]
+async fn run_cluster_node(node: &ClusterCommand, memory_limit: Option<usize>) -> Result<i32> {
+    match node {
+        ClusterCommand::Scheduler(args) => crate::cluster::run_scheduler(args).await,
+        ClusterCommand::Executor(args) => crate::cluster::run_executor(args, memory_limit).await,
+    }
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn run_cluster_node(_node: &ClusterCommand, _memory_limit: Option<usize>) -> Result<i32> {
+    Err(crate::session::without_cluster_feature())
 }
 
 /// `persona check`: runs the checks, prints the summary, stores failing rows; exit code 1 when

@@ -104,6 +104,22 @@ pub fn clean_message(err: &DataFusionError) -> String {
             crate::storage::object_store_message(&msg)
         );
     }
+    // A cluster's gRPC failures arrive as tonic's debug dump; its message field is the point.
+    if let Some(at) = msg.find("Status { code: ") {
+        let status = &msg[at..];
+        let code = status["Status { code: ".len()..]
+            .split(',')
+            .next()
+            .unwrap_or("Unknown");
+        let message = status
+            .split_once("message: \"")
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map(|(m, _)| m)
+            .unwrap_or("no message");
+        return format!(
+            "the cluster stopped answering ({code}: {message}); is its scheduler running?"
+        );
+    }
     for prefix in [
         "External error: ",
         "Execution error: ",
@@ -217,6 +233,18 @@ mod tests {
         assert_eq!(
             clean_message(&e),
             "Error during planning: No field named nope."
+        );
+    }
+
+    #[test]
+    fn cluster_status_dumps_read_as_one_sentence() {
+        let e = DataFusionError::External(
+            "Status { code: Unknown, message: \"transport error\", source: Some(tonic::transport::Error(Transport, hyper::Error(Io, Custom { kind: BrokenPipe })))) }"
+                .into(),
+        );
+        assert_eq!(
+            clean_message(&e),
+            "the cluster stopped answering (Unknown: transport error); is its scheduler running?"
         );
     }
 }

@@ -6,6 +6,8 @@
 
 pub mod check;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod config;
 pub mod docs;
 pub mod error;

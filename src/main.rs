@@ -18,8 +18,11 @@ fn main() {
         eprintln!("internal error: {msg}{place}; please report it");
     }));
     let cli = persona::cli::Cli::parse();
+    // Planning a deep view stack recurses deeply, most of all in a debug build and on a cluster
+    // node, which decodes and re-plans whole queries: 2 MiB worker stacks overflowed there.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(32 * 1024 * 1024)
         .build()
     {
         Ok(rt) => rt,

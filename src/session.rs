@@ -29,6 +29,7 @@ pub struct SessionBuilder {
     memory_limit: Option<usize>,
     as_of: Option<String>,
     target_partitions: Option<usize>,
+    cluster: Option<String>,
 }
 
 /// A built session and the problems met while building it.
@@ -73,6 +74,13 @@ impl SessionBuilder {
     /// Sets how many partitions queries run in (default: the number of cores).
     pub fn with_target_partitions(mut self, n: usize) -> Self {
         self.target_partitions = Some(n);
+        self
+    }
+
+    /// Runs queries on the Ballista cluster whose scheduler is at `address` (`df://HOST:PORT`);
+    /// needs the `cluster` feature.
+    pub fn with_cluster(mut self, address: impl Into<String>) -> Self {
+        self.cluster = Some(address.into());
         self
     }
 
@@ -123,7 +131,11 @@ impl SessionBuilder {
             }
         }
         // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
-        let mut ctx = SessionContext::new_with_config_rt(config, runtime).enable_url_table();
+        let mut ctx = match &self.cluster {
+            None => SessionContext::new_with_config_rt(config, runtime),
+            Some(address) => connect_cluster(address, config, runtime).await?,
+        }
+        .enable_url_table();
         persona_udfs::register_all(&mut ctx)?;
         persona_udfs::register_table_functions(&ctx);
 
@@ -180,6 +192,33 @@ impl SessionBuilder {
             memory_limit,
         })
     }
+}
+
+#[cfg(feature = "cluster")]
+async fn connect_cluster(
+    address: &str,
+    config: SessionConfig,
+    runtime: std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    crate::cluster::connect(address, config, runtime).await
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn connect_cluster(
+    _address: &str,
+    _config: SessionConfig,
+    _runtime: std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext> {
+    Err(without_cluster_feature())
+}
+
+/// What a build without the `cluster` feature says when asked for a cluster.
+pub fn without_cluster_feature() -> PersonaError {
+    PersonaError::Usage(
+        "this persona was built without the cluster feature; build it with \
+         `cargo build --release --features cluster`"
+            .into(),
+    )
 }
 
 /// The session's as-of date (`persona.as_of`, which every built session sets).

@@ -161,6 +161,14 @@ pub fn register_s3(ctx: &SessionContext, location: &str, options: &AwsOptions) -
             "'{location}' names no bucket; write s3://BUCKET/PATH"
         ))
     })?;
+    let store = s3_store(bucket, options)?;
+    let base = Url::parse(&format!("s3://{bucket}")).expect("a bucket makes a valid URL");
+    ctx.register_object_store(&base, Arc::new(store));
+    Ok(())
+}
+
+/// The S3 store of `bucket`: `options` over the environment's `AWS_*` variables.
+pub fn s3_store(bucket: &str, options: &AwsOptions) -> Result<object_store::aws::AmazonS3> {
     // Client settings one by one: `with_client_options` would replace those from_env read
     // (AWS_ALLOW_HTTP among them).
     let mut b = AmazonS3Builder::from_env()
@@ -198,13 +206,9 @@ pub fn register_s3(ctx: &SessionContext, location: &str, options: &AwsOptions) -
         retry_timeout: Duration::from_secs(10),
         ..Default::default()
     };
-    let store = b
-        .with_retry(retry)
+    b.with_retry(retry)
         .build()
-        .map_err(|e| PersonaError::Usage(format!("s3://{bucket}: {}", object_store_message(&e))))?;
-    let base = Url::parse(&format!("s3://{bucket}")).expect("a bucket makes a valid URL");
-    ctx.register_object_store(&base, Arc::new(store));
-    Ok(())
+        .map_err(|e| PersonaError::Usage(format!("s3://{bucket}: {}", object_store_message(&e))))
 }
 
 /// The session's `aws.*` defaults (from `[s3]`) with `overrides` (`aws.`-prefixed keys of a

@@ -3,6 +3,8 @@
 mod behavior;
 mod check;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod datasets;
 mod generate;
 mod ingest;
