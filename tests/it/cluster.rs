@@ -29,7 +29,7 @@ fn free_port() -> u16 {
 }
 
 /// A scheduler and its executors, stopped when dropped; their logs outlive a failing test.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: Option<tempfile::TempDir>,
     scheduler: Child,
     executors: Vec<Child>,
@@ -37,11 +37,17 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn start(name: &str, executors: usize) -> Cluster {
+    pub(crate) fn start(name: &str, executors: usize) -> Cluster {
+        Self::start_with_env(name, executors, &[])
+    }
+
+    /// A cluster whose nodes also get the environment variables `env`.
+    pub(crate) fn start_with_env(name: &str, executors: usize, env: &[(&str, String)]) -> Cluster {
         let dir = scratch(name);
         let port = free_port();
         let scheduler = spawn(
             dir.path(),
+            env,
             "scheduler",
             &[
                 "cluster",
@@ -66,6 +72,7 @@ impl Cluster {
             let work = dir.join(format!("work{i}"));
             let child = spawn(
                 &dir,
+                env,
                 &format!("executor{i}"),
                 &[
                     "cluster",
@@ -97,7 +104,7 @@ impl Cluster {
         cluster
     }
 
-    fn dir(&self) -> PathBuf {
+    pub(crate) fn dir(&self) -> PathBuf {
         self.dir
             .as_ref()
             .expect("the cluster's dir")
@@ -105,7 +112,7 @@ impl Cluster {
             .to_path_buf()
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("df://127.0.0.1:{}", self.port)
     }
 
@@ -149,11 +156,12 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts `persona ARGS` in `dir` with standard output and error in `dir/NAME.log`.
-fn spawn(dir: &Path, name: &str, args: &[&str]) -> Child {
+/// Starts `persona ARGS` in `dir` with `env` and standard output and error in `dir/NAME.log`.
+fn spawn(dir: &Path, env: &[(&str, String)], name: &str, args: &[&str]) -> Child {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("a log file");
     persona(dir)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::from(log.try_clone().expect("a log handle")))
         .stderr(Stdio::from(log))
         .spawn()

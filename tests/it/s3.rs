@@ -343,3 +343,57 @@ fn a_failing_s3_source_is_an_error_to_its_client_and_the_server_serves_on() {
     );
     assert_eq!(q("SELECT 40 + 2"), ("42".into(), String::new(), 0));
 }
+
+/// Executors read `s3://` sources with the credentials and endpoint of their environment; the
+/// client plans with `[s3]` from persona.toml. The cluster's answer is the local one.
+#[cfg(feature = "cluster")]
+#[test]
+fn cluster_nodes_read_s3_sources_from_their_environment() {
+    let moto = Moto::start(false);
+    moto.put("/lake", b"");
+    let orders = std::fs::read(crate::root().join("datasets/sample/orders/part-00000.parquet"))
+        .expect("the sample's orders");
+    moto.put("/lake/orders/part-00000.parquet", &orders);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test-key".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test-secret".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ];
+    let cluster = crate::cluster::Cluster::start_with_env("cluster-s3", 2, &env);
+    let d = scratch("cluster-s3-project");
+    std::fs::write(
+        d.path().join("persona.toml"),
+        format!(
+            "[s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\nallow_http = true\n\
+             access_key_id = \"test-key\"\nsecret_access_key = \"test-secret\"\n\n\
+             [[source]]\nname = \"lake_orders\"\npath = \"s3://lake/orders/\"\nformat = \"parquet\"\n",
+            moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let sql = "SELECT status, count(*) AS n, round(sum(amount), 2) AS amount \
+               FROM lake_orders GROUP BY status ORDER BY status";
+    let args = [
+        "--project",
+        ".",
+        "--format",
+        "csv",
+        "-q",
+        "-c",
+        "SET datafusion.execution.target_partitions = 4",
+        "-c",
+        sql,
+    ];
+    let (local, err, code) = run_env(d.path(), &args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(local.lines().count() > 2, "{local}");
+    let url = cluster.url();
+    let mut remote = vec!["--cluster", url.as_str()];
+    remote.extend(args);
+    // The client's environment has no AWS variables: it reads [s3]; the nodes read theirs.
+    let (got, err, code) = run_env(d.path(), &remote, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(got, local);
+}
