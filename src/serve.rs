@@ -18,8 +18,11 @@
 //!   timeout reaches. [`Service`] gathers the rows inside the handler instead, so both stop
 //!   the whole query. The price is that a result is held in memory before it is sent, which
 //!   suits BI queries (aggregates, pages of rows) and not bulk exports (use `persona -o`).
-//! - TLS when `[serve]` names a certificate and key (checked before listening: datafusion-
-//!   postgres would fall back to plain text on a bad file), a connection limit, Ctrl-C.
+//! - TLS when `[serve]` names a certificate and key (read before listening: a bad file is an
+//!   error, never a fall-back to plain text), and a connection limit that answers the
+//!   connection over it as PostgreSQL does (53300 "sorry, too many clients already") from
+//!   persona's own accept loop, where datafusion-postgres's closes the socket unanswered;
+//!   Ctrl-C.
 //!
 //! The other users share one engine session: the views are planned once, and a client's
 //! PostgreSQL settings (`statement_timeout`, `TimeZone`, `application_name` …) live in its
@@ -978,17 +981,12 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         users: auth,
         connections: Arc::new(ConnectionManager::new()),
     });
-    let mut server_opts = datafusion_postgres::ServerOptions::new()
-        .with_host(addr.ip().to_string())
-        .with_port(addr.port())
-        .with_max_connections(opts.max_connections);
-    if let Some((cert, key)) = &opts.tls {
-        server_opts = server_opts
-            .with_tls_cert_path(Some(cert.display().to_string()))
-            .with_tls_key_path(Some(key.display().to_string()));
-    }
-    // Bind first, so an address in use is reported before anything claims to listen.
-    std::net::TcpListener::bind(addr).map_err(|e| {
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
+    // Bound before anything claims to listen, so an address in use is reported first.
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         PersonaError::Usage(format!(
             "cannot listen on {addr}: {}",
             crate::error::strip_os_error(&e.to_string())
@@ -1009,7 +1007,7 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         }
     );
     tokio::select! {
-        r = datafusion_postgres::serve_with_handlers(handlers, &server_opts) => {
+        r = accept_loop(listener, handlers, tls, opts.max_connections) => {
             r.map_err(|e| PersonaError::Usage(format!("cannot serve on {addr}: {e}")))
         }
         _ = tokio::signal::ctrl_c() => {
@@ -1017,6 +1015,153 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
             Ok(())
         }
     }
+}
+
+/// The TLS acceptor of `[serve]`'s certificate and key (both checked to be PEM already).
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor> {
+    use pgwire::tokio::tokio_rustls::rustls;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |path: &std::path::Path| std::fs::read(path).map_err(|e| PersonaError::io(path, &e));
+    let bad = |path: &std::path::Path, why: String| PersonaError::Io {
+        path: path.to_path_buf(),
+        message: why,
+    };
+    let certs = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(cert, format!("is not a PEM certificate: {e}")))?;
+    let key_der = rustls_pemfile::pkcs8_private_keys(&mut read(key)?.as_slice())
+        .next()
+        .ok_or_else(|| bad(key, "holds no PKCS#8 private key".into()))?
+        .map_err(|e| bad(key, format!("is not a PEM private key: {e}")))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der.into())
+        .map_err(|e| bad(cert, format!("does not go with the key: {e}")))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+type TlsAcceptor = pgwire::tokio::TlsAcceptor;
+
+/// Serves connections until the listener fails. Up to `max_connections` run at once; one
+/// more is told so the way PostgreSQL tells it (SQLSTATE 53300 "sorry, too many clients
+/// already") rather than cut off, so the client shows a reason.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    handlers: Arc<Handlers>,
+    tls: Option<TlsAcceptor>,
+    max_connections: usize,
+) -> std::io::Result<()> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
+    loop {
+        let (socket, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: the next accept may work.
+            Err(e) => {
+                eprintln!("persona serve: cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let tls = tls.clone();
+        match Arc::clone(&limit).try_acquire_owned() {
+            Ok(permit) => {
+                let handlers = Arc::clone(&handlers);
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                        log_connection_error(peer, &e);
+                    }
+                });
+            }
+            Err(_) => {
+                tokio::spawn(async move {
+                    let refused =
+                        tokio::time::timeout(Duration::from_secs(10), refuse_too_many(socket, tls));
+                    if let Ok(Err(e)) = refused.await {
+                        log_connection_error(peer, &e);
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn log_connection_error(peer: SocketAddr, e: &std::io::Error) {
+    // A client that hangs up mid-handshake is not news.
+    if !matches!(
+        e.kind(),
+        std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+    ) {
+        eprintln!("persona serve: connection from {peer}: {e}");
+    }
+}
+
+/// The request codes a client may send before its startup message.
+const SSL_REQUEST: u32 = 80_877_103;
+const GSSENC_REQUEST: u32 = 80_877_104;
+
+/// Answers a connection over the limit: its TLS or GSS request as usual, then its startup
+/// message with a FATAL ErrorResponse, SQLSTATE 53300.
+async fn refuse_too_many(
+    mut socket: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut code = read_startup_packet(&mut socket).await?;
+    while code == SSL_REQUEST || code == GSSENC_REQUEST {
+        if code == SSL_REQUEST
+            && let Some(acceptor) = &tls
+        {
+            socket.write_all(b"S").await?;
+            let mut stream = acceptor.accept(socket).await?;
+            read_startup_packet(&mut stream).await?;
+            return send_too_many(&mut stream).await;
+        }
+        socket.write_all(b"N").await?;
+        code = read_startup_packet(&mut socket).await?;
+    }
+    send_too_many(&mut socket).await
+}
+
+/// Reads one length-prefixed packet of the startup phase; returns its first four bytes (the
+/// protocol version or a request code).
+async fn read_startup_packet<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std::io::Result<u32> {
+    use tokio::io::AsyncReadExt;
+    let len = s.read_u32().await?;
+    // PostgreSQL's own bound on a startup packet.
+    if !(8..=10_000).contains(&len) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a startup packet of {len} bytes"),
+        ));
+    }
+    let mut body = vec![0u8; len as usize - 4];
+    s.read_exact(&mut body).await?;
+    Ok(u32::from_be_bytes([body[0], body[1], body[2], body[3]]))
+}
+
+async fn send_too_many<S: tokio::io::AsyncWrite + Unpin>(s: &mut S) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut fields = Vec::new();
+    for (tag, value) in [
+        (b'S', "FATAL"),
+        (b'V', "FATAL"),
+        (b'C', "53300"),
+        (b'M', "sorry, too many clients already"),
+    ] {
+        fields.push(tag);
+        fields.extend_from_slice(value.as_bytes());
+        fields.push(0);
+    }
+    fields.push(0);
+    let mut message = vec![b'E'];
+    message.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+    message.extend_from_slice(&fields);
+    s.write_all(&message).await?;
+    s.flush().await?;
+    s.shutdown().await
 }
 
 #[cfg(test)]

@@ -270,14 +270,13 @@ fn allow_write_and_open_servers_are_explicit() {
     assert_eq!((out.as_str(), code), ("298", 0), "{err}");
 }
 
-#[test]
-fn connections_over_the_limit_are_turned_away() {
-    let dir = project();
-    let server = start(dir.path(), &["--max-connections", "1"]);
-    // One psql session holds the only connection (it waits for input) while a second one tries.
+/// With `--max-connections 1`, one psql session holds the only connection (it waits for input)
+/// while a second one, in `sslmode`, is told why it is turned away; the slot comes back.
+fn over_the_limit(dir: &Path, sslmode: &str) {
+    let server = start(dir, &["--max-connections", "1"]);
     let mut holder = Command::new("psql")
         .arg(format!(
-            "host=127.0.0.1 port={} user=analyst dbname=persona sslmode=disable",
+            "host=127.0.0.1 port={} user=analyst dbname=persona sslmode={sslmode}",
             server.port
         ))
         .args(["-X", "-At"])
@@ -287,12 +286,42 @@ fn connections_over_the_limit_are_turned_away() {
         .spawn()
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let (_, err, code) = psql(server.port, "analyst", "s3cret pass", "SELECT 1");
+    let (_, err, code) = psql_ssl(server.port, "analyst", "s3cret pass", "SELECT 1", sslmode);
     assert_ne!(code, 0, "a second connection was served: {err}");
+    assert!(err.contains("sorry, too many clients already"), "{err}");
     drop(holder.stdin.take());
     let _ = holder.wait();
-    let (out, err, code) = psql(server.port, "analyst", "s3cret pass", "SELECT 1");
+    let (out, err, code) = psql_ssl(server.port, "analyst", "s3cret pass", "SELECT 1", sslmode);
     assert_eq!((out.as_str(), code), ("1", 0), "the slot came back: {err}");
+}
+
+#[test]
+fn a_hundred_clients_at_a_limit_of_32_are_served_or_told_why() {
+    let dir = project();
+    let server = start(dir.path(), &["--max-connections", "32"]);
+    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(root().join("tests/it/clients/crowd.py"))
+        .args([&server.port.to_string(), "100"])
+        .output()
+        .expect("python runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text, "served: 32\ntoo_many: 68\nafter: 42\n",
+        "every client is served or told why, and the server goes on"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_told_too_many_clients() {
+    over_the_limit(project().path(), "disable");
+    // Over TLS the refusal comes inside the TLS session the client asked for.
+    over_the_limit(secured_project().path(), "require");
 }
 
 /// A project with a masked view a BI user is granted (and nothing else), a TLS certificate,
