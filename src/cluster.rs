@@ -427,6 +427,38 @@ fn decode_function<T>(
     })
 }
 
+/// The function methods both codecs share (the two traits declare the same six).
+macro_rules! function_codec {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
+            decode_function(&functions().scalar, "scalar", name, buf)
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+            encode_function(&functions().scalar, node.name(), buf);
+            Ok(())
+        }
+
+        fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
+            decode_function(&functions().aggregate, "aggregate", name, buf)
+        }
+
+        fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+            encode_function(&functions().aggregate, node.name(), buf);
+            Ok(())
+        }
+
+        fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+            decode_function(&functions().window, "window", name, buf)
+        }
+
+        fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+            encode_function(&functions().window, node.name(), buf);
+            Ok(())
+        }
+    };
+}
+
 /// Ballista's logical codec with persona's functions.
 #[derive(Debug, Default)]
 pub struct PersonaLogicalCodec {
@@ -483,32 +515,7 @@ impl LogicalExtensionCodec for PersonaLogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        decode_function(&functions().scalar, "scalar", name, buf)
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().scalar, node.name(), buf);
-        Ok(())
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
-        decode_function(&functions().aggregate, "aggregate", name, buf)
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().aggregate, node.name(), buf);
-        Ok(())
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
-        decode_function(&functions().window, "window", name, buf)
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().window, node.name(), buf);
-        Ok(())
-    }
+    function_codec!();
 }
 
 /// Ballista's physical codec with persona's functions.
@@ -555,32 +562,7 @@ impl PhysicalExtensionCodec for PersonaPhysicalCodec {
         self.inner.try_encode_expr(node, buf, ctx)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<ScalarUDF>> {
-        decode_function(&functions().scalar, "scalar", name, buf)
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().scalar, node.name(), buf);
-        Ok(())
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<AggregateUDF>> {
-        decode_function(&functions().aggregate, "aggregate", name, buf)
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().aggregate, node.name(), buf);
-        Ok(())
-    }
-
-    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
-        decode_function(&functions().window, "window", name, buf)
-    }
-
-    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
-        encode_function(&functions().window, node.name(), buf);
-        Ok(())
-    }
+    function_codec!();
 }
 
 #[cfg(test)]

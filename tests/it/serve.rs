@@ -82,6 +82,28 @@ fn psql_ssl(port: u16, user: &str, password: &str, sql: &str, ssl: &str) -> (Str
     )
 }
 
+/// Runs a test client (a script of `tests/it/clients/` under `PERSONA_TEST_PYTHON`, or a
+/// command); fails the test with its output unless it succeeds; returns its standard output.
+fn client_output(mut cmd: Command) -> String {
+    let out = cmd.output().expect("the client runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{} (.ci/run installs the clients: psycopg and SQLAlchemy in PERSONA_TEST_PYTHON, a JDK and the JDBC driver)",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// `python tests/it/clients/SCRIPT ARGS…` with the tests' Python.
+fn python_client(script: &str, args: &[&str]) -> String {
+    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut cmd = Command::new(python);
+    cmd.arg(root().join("tests/it/clients").join(script))
+        .args(args);
+    client_output(cmd)
+}
+
 /// A project copy with two users: one with the password in the environment, one with a
 /// password hash made by `persona hash-password`.
 fn project() -> tempfile::TempDir {
@@ -184,18 +206,7 @@ fn python_and_jdbc_clients_list_views_and_bind_parameters() {
     let server = start(dir.path(), &[]);
     let port = server.port.to_string();
 
-    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(root().join("tests/it/clients/clients.py"))
-        .args([&port, "analyst", "s3cret pass"])
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{} (PERSONA_TEST_PYTHON must have psycopg and sqlalchemy; .ci/run makes one)",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = python_client("clients.py", &[&port, "analyst", "s3cret pass"]);
     assert!(text.contains("psycopg_count: 963\n"), "{text}");
     assert!(text.contains("psycopg_masked: "), "{text}");
     assert!(
@@ -224,18 +235,11 @@ fn python_and_jdbc_clients_list_views_and_bind_parameters() {
         .status()
         .expect("javac runs");
     assert!(status.success());
-    let out = Command::new("java")
-        .arg("-cp")
+    let mut java = Command::new("java");
+    java.arg("-cp")
         .arg(format!("{}:{}", jar.display(), build.path().display()))
-        .args(["Jdbc", &port, "bi", "bi tool secret"])
-        .output()
-        .expect("java runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["Jdbc", &port, "bi", "bi tool secret"]);
+    let text = client_output(java);
     assert!(
         text.contains("jdbc_views: ") && text.contains(" true\n"),
         "{text}"
@@ -299,18 +303,7 @@ fn over_the_limit(dir: &Path, sslmode: &str) {
 fn a_hundred_clients_at_a_limit_of_32_are_served_or_told_why() {
     let dir = project();
     let server = start(dir.path(), &["--max-connections", "32"]);
-    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(root().join("tests/it/clients/crowd.py"))
-        .args([&server.port.to_string(), "100"])
-        .output()
-        .expect("python runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = python_client("crowd.py", &[&server.port.to_string(), "100"]);
     assert_eq!(
         text, "served: 32\ntoo_many: 68\nafter: 42\n",
         "every client is served or told why, and the server goes on"
@@ -422,17 +415,9 @@ fn grants_tls_timeouts_and_cancel() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
 
     // A client's cancel request stops its query; the connection keeps working.
-    let python = std::env::var("PERSONA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .arg(root().join("tests/it/clients/clients.py"))
-        .args([&port.to_string(), "analyst", "s3cret pass", "cancel"])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = python_client(
+        "clients.py",
+        &[&port.to_string(), "analyst", "s3cret pass", "cancel"],
     );
     assert!(
         text.contains("cancel: 57014 QueryCanceled True\n"),
