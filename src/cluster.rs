@@ -68,11 +68,11 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 // ---------------------------------------------------------------------------------------------
 // Addresses
 
-/// `df://HOST[:PORT]` (or `HOST[:PORT]`) as host and port.
-pub fn parse_address(address: &str) -> Result<(String, u16)> {
+/// `df://HOST[:PORT]` (or `HOST[:PORT]`), given as `option`, as host and port.
+pub fn parse_address(option: &str, address: &str) -> Result<(String, u16)> {
     let bad = |why: &str| {
         PersonaError::Usage(format!(
-            "--cluster {address}: {why}; write df://HOST:PORT, e.g. df://127.0.0.1:50050"
+            "{option} {address}: {why}; write df://HOST:PORT, e.g. df://127.0.0.1:50050"
         ))
     };
     let text = if address.contains("://") {
@@ -138,7 +138,7 @@ pub async fn connect(
     config: SessionConfig,
     runtime: Arc<RuntimeEnv>,
 ) -> Result<SessionContext> {
-    let (host, port) = parse_address(address)?;
+    let (host, port) = parse_address("--cluster", address)?;
     probe(&host, port).await?;
     let config =
         config.with_ballista_logical_extension_codec(Arc::new(PersonaLogicalCodec::default()));
@@ -176,10 +176,15 @@ fn node_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> DfResult<Sessi
     Ok(state)
 }
 
-/// A node's runtime: `s3://` stores made on first use from the environment.
-fn node_runtime(temp_dir: Option<&str>) -> DfResult<Arc<RuntimeEnv>> {
-    let mut builder =
-        RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(EnvObjectStores::default()));
+/// A node's runtime: `s3://` stores made on first use from the environment and kept in
+/// `stores`, which every session of the node shares (one S3 client and its connections per
+/// bucket, not one per query).
+fn node_runtime(
+    stores: &Arc<EnvObjectStores>,
+    temp_dir: Option<&str>,
+) -> DfResult<Arc<RuntimeEnv>> {
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::clone(stores) as Arc<dyn ObjectStoreRegistry>);
     if let Some(dir) = temp_dir {
         builder = builder.with_temp_file_path(dir);
     }
@@ -267,8 +272,9 @@ pub async fn run_scheduler(args: &SchedulerArgs) -> Result<i32> {
         .map_err(|e| PersonaError::Usage(format!("--bind {}: {e}", args.bind)))?
         .next()
         .ok_or_else(|| PersonaError::Usage(format!("--bind {}: no address", args.bind)))?;
+    let stores = Arc::new(EnvObjectStores::default());
     let session_builder: ballista_scheduler::scheduler_server::SessionBuilder =
-        Arc::new(|config: SessionConfig| node_state(config, node_runtime(None)?));
+        Arc::new(move |config: SessionConfig| node_state(config, node_runtime(&stores, None)?));
     let mut config = SchedulerConfig::default()
         .with_hostname(
             args.external_host
@@ -299,20 +305,21 @@ pub async fn run_scheduler(args: &SchedulerArgs) -> Result<i32> {
 /// `persona cluster executor`: registers with the scheduler and runs tasks until stopped.
 pub async fn run_executor(args: &ExecutorArgs, memory_limit: Option<usize>) -> Result<i32> {
     init_logging();
-    let (scheduler_host, scheduler_port) = parse_address(&args.scheduler)?;
+    let (scheduler_host, scheduler_port) = parse_address("--scheduler", &args.scheduler)?;
     let work_dir = match &args.work_dir {
         Some(dir) => dir.clone(),
         None => std::env::temp_dir().join(format!("persona-executor-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work_dir).map_err(|e| PersonaError::io(&work_dir, &e))?;
     let work = work_dir.display().to_string();
+    let stores = Arc::new(EnvObjectStores::default());
     let registry = {
-        let state = node_state(node_config(), node_runtime(None)?)?;
+        let state = node_state(node_config(), node_runtime(&stores, None)?)?;
         Arc::new(BallistaFunctionRegistry::from(&state))
     };
     let temp = work.clone();
     let runtime_producer: ballista_core::RuntimeProducer =
-        Arc::new(move |_config: &SessionConfig| node_runtime(Some(&temp)));
+        Arc::new(move |_config: &SessionConfig| node_runtime(&stores, Some(&temp)));
     let config = ExecutorProcessConfig {
         bind_host: args.bind_host.clone(),
         external_host: args.external_host.clone().or(Some(args.bind_host.clone())),
@@ -572,14 +579,20 @@ mod tests {
     #[test]
     fn addresses() {
         assert_eq!(
-            parse_address("df://10.0.0.5:6000").unwrap(),
+            parse_address("--cluster", "df://10.0.0.5:6000").unwrap(),
             ("10.0.0.5".to_string(), 6000)
         );
         assert_eq!(
-            parse_address("sched.internal").unwrap(),
+            parse_address("--cluster", "sched.internal").unwrap(),
             ("sched.internal".to_string(), DEFAULT_SCHEDULER_PORT)
         );
-        let e = parse_address("http://x:1").unwrap_err().to_string();
+        let e = parse_address("--scheduler", "http://x:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--scheduler http://x:1: the scheme is http"),
+            "{e}"
+        );
         assert!(e.contains("write df://HOST:PORT"), "{e}");
     }
 

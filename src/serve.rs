@@ -528,10 +528,16 @@ impl Guard {
     }
 }
 
-/// `statement` with every `LIKE … ESCAPE 'c'` whose escape is not a backslash rewritten to
-/// the backslash escape, the only one DataFusion runs (SQLAlchemy lists schemas with
-/// `ESCAPE '/'`): the pattern's backslashes are doubled and its escape characters become
-/// backslashes. `None` when there is nothing to rewrite.
+/// `statement` rewritten where drivers' catalogue queries use PostgreSQL that DataFusion does
+/// not run; `None` when there is nothing to rewrite.
+///
+/// - Every `LIKE … ESCAPE 'c'` whose escape is not a backslash gets the backslash escape, the
+///   only one DataFusion runs (SQLAlchemy lists schemas with `ESCAPE '/'`): the pattern's
+///   backslashes are doubled and its escape characters become backslashes.
+/// - A scalar subquery of one plain column (no aggregate, GROUP BY, ORDER BY or LIMIT) takes
+///   `max()` of it: DataFusion runs a correlated scalar subquery only when it is aggregated,
+///   and for the at most one row PostgreSQL allows there the answer is the same (SQLAlchemy's
+///   `get_columns` reads defaults and comments so).
 fn with_backslash_escapes(statement: &Statement) -> Option<Statement> {
     use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
@@ -568,9 +574,74 @@ fn with_backslash_escapes(statement: &Statement) -> Option<Statement> {
                 changed = true;
             }
         }
+        if let Expr::Subquery(query) = e {
+            changed |= aggregate_scalar_subquery(query);
+        }
         std::ops::ControlFlow::<()>::Continue(())
     });
     changed.then_some(rewritten)
+}
+
+/// Wraps the one column of a plain scalar subquery in `max()`; whether it did.
+fn aggregate_scalar_subquery(query: &mut datafusion::sql::sqlparser::ast::Query) -> bool {
+    use datafusion::sql::sqlparser::ast::{
+        Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
+        GroupByExpr, Ident, ObjectName, SelectItem, SetExpr,
+    };
+    const AGGREGATES: &[&str] = &[
+        "max",
+        "min",
+        "count",
+        "sum",
+        "avg",
+        "array_agg",
+        "string_agg",
+        "bool_and",
+        "bool_or",
+        "every",
+        "json_agg",
+        "jsonb_agg",
+    ];
+    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        return false;
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return false;
+    };
+    let plain_group_by =
+        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
+    if !plain_group_by || select.having.is_some() || select.projection.len() != 1 {
+        return false;
+    }
+    let expr = match &mut select.projection[0] {
+        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
+        _ => return false,
+    };
+    if let Expr::Function(f) = &*expr
+        && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
+        && AGGREGATES.contains(&name.value.to_ascii_lowercase().as_str())
+    {
+        return false;
+    }
+    let inner = std::mem::replace(
+        expr,
+        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
+    );
+    *expr = Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new("max")]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
+    true
 }
 
 /// The reply to a savepoint statement, or `None` for other statements.
@@ -764,6 +835,102 @@ fn version_udf() -> datafusion::logical_expr::ScalarUDF {
     )
 }
 
+/// `pg_get_serial_sequence(table, column)`: the sequence behind a serial column, which no
+/// column here has, so NULL as PostgreSQL answers for other columns (SQLAlchemy's
+/// `get_columns` asks it for every column).
+fn pg_get_serial_sequence_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))),
+    )
+}
+
+/// `json_build_object(key, value, …)`: PostgreSQL's, as JSON text in PostgreSQL's spelling
+/// (SQLAlchemy's `get_columns` builds identity-column details with it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        _args: &[datafusion::arrow::datatypes::DataType],
+    ) -> datafusion::common::Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::StringBuilder;
+        use datafusion::common::{ScalarValue, exec_err};
+        if args.args.len() % 2 != 0 {
+            return exec_err!("json_build_object takes keys and values in pairs");
+        }
+        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let mut out = StringBuilder::new();
+        for row in 0..args.number_rows {
+            // In argument order and spaced as PostgreSQL writes it: {"a" : 1, "b" : 2}.
+            let mut members = Vec::with_capacity(arrays.len() / 2);
+            for pair in arrays.chunks(2) {
+                let key = match ScalarValue::try_from_array(&pair[0], row)? {
+                    ScalarValue::Utf8(Some(k))
+                    | ScalarValue::LargeUtf8(Some(k))
+                    | ScalarValue::Utf8View(Some(k)) => k,
+                    other => other.to_string(),
+                };
+                let value = match ScalarValue::try_from_array(&pair[1], row)? {
+                    v if v.is_null() => serde_json::Value::Null,
+                    ScalarValue::Boolean(Some(b)) => b.into(),
+                    ScalarValue::Utf8(Some(t))
+                    | ScalarValue::LargeUtf8(Some(t))
+                    | ScalarValue::Utf8View(Some(t)) => t.into(),
+                    v if v.data_type().is_numeric() => serde_json::from_str(&v.to_string())
+                        .unwrap_or_else(|_| v.to_string().into()),
+                    v => v.to_string().into(),
+                };
+                members.push(format!("{} : {value}", serde_json::Value::from(key)));
+            }
+            out.append_value(format!("{{{}}}", members.join(", ")));
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
+            out.finish(),
+        )))
+    }
+}
+
+/// `pg_collation_is_visible(oid)`: every collation is on the search path here (one schema).
+fn pg_collation_is_visible_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    create_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Immutable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        }),
+    )
+}
+
 /// `to_regtype(name)`: the OID of a built-in type name, NULL for any other (psycopg asks it
 /// for the types it adapts, such as `hstore`, which the server does not have).
 fn to_regtype_udf() -> datafusion::logical_expr::ScalarUDF {
@@ -855,6 +1022,15 @@ fn prepare(ctx: &SessionContext) -> Result<()> {
     .map_err(|e| PersonaError::DataFusion(*e))?;
     ctx.register_udf(version_udf());
     ctx.register_udf(to_regtype_udf());
+    ctx.register_udf(pg_get_serial_sequence_udf());
+    ctx.register_udf(pg_collation_is_visible_udf());
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        JsonBuildObject {
+            signature: datafusion::logical_expr::Signature::variadic_any(
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        },
+    ));
     Ok(())
 }
 
@@ -1220,6 +1396,49 @@ mod tests {
             "{out}"
         );
         assert!(with_backslash_escapes(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_correlated_scalar_subquery_of_one_column_runs_aggregated() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE s AS VALUES (1), (2), (3)")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        ctx.sql("CREATE TABLE t AS VALUES (1, 'one'), (3, 'three')")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let sql = "SELECT s.column1 AS a, (SELECT t.column2 AS name FROM t WHERE t.column1 = s.column1) AS name FROM s ORDER BY a";
+        // DataFusion refuses it as written.
+        let refused = match ctx.sql(sql).await {
+            Ok(df) => df.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        assert!(refused.is_err());
+        let rewritten = with_backslash_escapes(&parse(sql)).unwrap().to_string();
+        assert!(rewritten.contains("max(t.column2) AS name"), "{rewritten}");
+        let batches = ctx.sql(&rewritten).await.unwrap().collect().await.unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(
+            text.contains("| 1 | one   |")
+                && text.contains("| 2 |       |")
+                && text.contains("| 3 | three |"),
+            "{text}"
+        );
+        // Already aggregated, or ordered and limited: left as they are.
+        for kept in [
+            "SELECT (SELECT count(*) FROM t WHERE t.column1 = s.column1) FROM s",
+            "SELECT (SELECT t.column2 FROM t ORDER BY 1 LIMIT 1) FROM s",
+        ] {
+            assert!(with_backslash_escapes(&parse(kept)).is_none(), "{kept}");
+        }
     }
 
     #[test]

@@ -272,6 +272,23 @@ fn allow_write_and_open_servers_are_explicit() {
     assert_eq!(code, 0, "{out}{err}");
     let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM vip");
     assert_eq!((out.as_str(), code), ("298", 0), "{err}");
+    // Catalogue functions drivers call (SQLAlchemy's get_columns among them).
+    let (out, err, code) = psql(
+        server.port,
+        "anyone",
+        "",
+        "SELECT pg_get_serial_sequence('orders', 'order_id') IS NULL, \
+         json_build_object('start', 1, 'cycle', false, 'name', 'x', 'none', NULL), \
+         pg_collation_is_visible(100)",
+    );
+    assert_eq!(
+        (out.as_str(), code),
+        (
+            r#"t|{"start" : 1, "cycle" : false, "name" : "x", "none" : null}|t"#,
+            0
+        ),
+        "{err}"
+    );
 }
 
 /// With `--max-connections 1`, one psql session holds the only connection (it waits for input)
