@@ -582,6 +582,38 @@ fn with_backslash_escapes(statement: &Statement) -> Option<Statement> {
     changed.then_some(rewritten)
 }
 
+/// A `CREATE EXTERNAL TABLE` as DataFusion spells it. The protocol's PostgreSQL parser takes
+/// its `OPTIONS` only as `'key' = 'value'` and DataFusion's only as `'key' 'value'`, so the
+/// statement is written out again without the `=` of its options.
+fn external_table_in_datafusion_syntax(statement: &Statement) -> Option<String> {
+    let Statement::CreateTable(table) = statement else {
+        return None;
+    };
+    if !table.external {
+        return None;
+    }
+    let sql = statement.to_string();
+    let Some(start) = sql
+        .rfind("OPTIONS")
+        .and_then(|at| sql[at..].find('(').map(|open| at + open + 1))
+    else {
+        return Some(sql);
+    };
+    let mut out = sql[..start].to_string();
+    let mut quoted = false;
+    for c in sql[start..].chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '=' if !quoted => {}
+            _ => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// Wraps the one column of a plain scalar subquery in `max()`; whether it did.
 fn aggregate_scalar_subquery(query: &mut datafusion::sql::sqlparser::ast::Query) -> bool {
     use datafusion::sql::sqlparser::ast::{
@@ -752,6 +784,15 @@ impl QueryHook for Guard {
         if let Some(refused) = self.refusal(statement) {
             return Some(Err(refused));
         }
+        if let Some(sql) = external_table_in_datafusion_syntax(statement) {
+            // Planned as the shell plans it, so an s3:// location gets its bucket's store.
+            return Some(match crate::exec::plan(ctx, &sql).await {
+                Ok(_) => Ok(Response::Execution(pgwire::api::results::Tag::new(
+                    "CREATE TABLE",
+                ))),
+                Err(e) => Err(PgWireError::ApiError(Box::new(e))),
+            });
+        }
         let rewritten = with_backslash_escapes(statement)?;
         let run = async {
             let df = ctx
@@ -880,7 +921,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for JsonBuildObject {
     ) -> datafusion::common::Result<datafusion::logical_expr::ColumnarValue> {
         use datafusion::arrow::array::StringBuilder;
         use datafusion::common::{ScalarValue, exec_err};
-        if args.args.len() % 2 != 0 {
+        if !args.args.len().is_multiple_of(2) {
             return exec_err!("json_build_object takes keys and values in pairs");
         }
         let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
@@ -1396,6 +1437,21 @@ mod tests {
             "{out}"
         );
         assert!(with_backslash_escapes(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
+    }
+
+    #[test]
+    fn external_table_options_lose_the_protocol_parsers_equals_signs() {
+        let sql = external_table_in_datafusion_syntax(&parse(
+            "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://b/k=1/' \
+             OPTIONS ('aws.region' = 'x', 'aws.endpoint' = 'http://h:1/?a=b')",
+        ))
+        .unwrap();
+        assert!(sql.contains("LOCATION 's3://b/k=1/'"), "{sql}");
+        assert!(
+            sql.ends_with("OPTIONS('aws.region'  'x', 'aws.endpoint'  'http://h:1/?a=b')"),
+            "{sql}"
+        );
+        assert!(external_table_in_datafusion_syntax(&parse("CREATE TABLE t (a INT)")).is_none());
     }
 
     #[tokio::test]

@@ -397,3 +397,31 @@ fn cluster_nodes_read_s3_sources_from_their_environment() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(got, local);
 }
+
+/// `CREATE EXTERNAL TABLE … OPTIONS (…)` over the protocol, on a server that allows writes:
+/// the options in the `'key' = 'value'` form the protocol's parser takes, an s3:// location
+/// with its own endpoint and keys, then queried by the next client.
+#[test]
+fn an_external_table_on_s3_is_created_over_the_protocol() {
+    let moto = Moto::start(false);
+    moto.put("/lake", b"");
+    let orders = std::fs::read(crate::root().join("datasets/sample/orders/part-00000.parquet"))
+        .expect("the sample's orders");
+    moto.put("/lake/orders/part-00000.parquet", &orders);
+    let d = scratch("s3-serve-external");
+    std::fs::write(d.path().join("persona.toml"), "").unwrap();
+    let server = super::serve::start(d.path(), &["--no-auth", "--allow-write"]);
+    let q = |sql: &str| super::serve::psql(server.port, "anyone", "", sql);
+    let create = format!(
+        "CREATE EXTERNAL TABLE lake_orders STORED AS PARQUET LOCATION 's3://lake/orders/' \
+         OPTIONS ('aws.region' = 'us-east-1', 'aws.access_key_id' = 'test-key', \
+         'aws.secret_access_key' = 'test-secret', 'aws.endpoint' = '{}', \
+         'aws.allow_http' = 'true')",
+        moto.endpoint()
+    );
+    assert_eq!(q(&create), ("CREATE TABLE".into(), String::new(), 0));
+    assert_eq!(
+        q("SELECT count(*) FROM lake_orders"),
+        ("20078".into(), String::new(), 0)
+    );
+}
