@@ -512,3 +512,43 @@ fn tsv_json_arrays_and_parquet_are_ingested_too() {
         ]
     );
 }
+
+/// On a terminal a long source shows a progress bar (bytes read of the total) on standard
+/// error, and the summary still adds up; the other tests, without a terminal, show none.
+#[test]
+fn a_long_source_shows_a_progress_bar_on_a_terminal() {
+    use std::fmt::Write as _;
+    let dir = scratch("ingest-progress");
+    // Two files of about 5 MB each: over the bar's 8 MB threshold together, and the bar moves
+    // after the first.
+    let people = |ids: std::ops::Range<u64>| {
+        let mut csv = String::from("id,name,phone,email,amount\n");
+        for i in ids {
+            let _ = writeln!(
+                csv,
+                "{i},Person {i},138{i:08},p{i}@example.com,{}.50",
+                i % 1000
+            );
+        }
+        csv
+    };
+    people_project(dir.path(), &people(0..100_000));
+    fs::write(dir.path().join("raw/people2.csv"), people(100_000..200_000)).unwrap();
+    let mut cmd = crate::persona(dir.path());
+    cmd.args(["--project", ".", "ingest"]).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(120_000)).expect("persona starts");
+    // The source's name, a bar, then bytes read of both files' total.
+    p.exp_regex(r"people \[[^\]]+\] 0 B/1[01]\.[0-9]+ MiB")
+        .expect("a progress bar at its start");
+    p.exp_regex(r"people \[[^\]]+\] [1-9][0-9.]* MiB/1[01]\.[0-9]+ MiB")
+        .expect("the bar moving on");
+    let (_, summary) = p
+        .exp_regex(r"people: read [0-9,]+ = [^\r\n]+")
+        .expect("the summary line");
+    assert_eq!(
+        counts(&summary, "people"),
+        (200_000, 200_000, 0, 0),
+        "{summary}"
+    );
+    p.exp_eof().unwrap();
+}
