@@ -1285,7 +1285,14 @@ async fn accept_loop(
                 let handlers = Arc::clone(&handlers);
                 tokio::spawn(async move {
                     let _permit = permit;
-                    if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
+                    let served = async {
+                        if let Some(fault) = startup_fault(&socket).await? {
+                            let mut socket = socket;
+                            return send_fatal(&mut socket, "08P01", &fault).await;
+                        }
+                        pgwire::tokio::process_socket(socket, tls, handlers).await
+                    };
+                    if let Err(e) = served.await {
                         log_connection_error(peer, &e);
                     }
                 });
@@ -1318,6 +1325,42 @@ fn log_connection_error(peer: SocketAddr, e: &std::io::Error) {
 /// The request codes a client may send before its startup message.
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
+const CANCEL_REQUEST: u32 = 80_877_102;
+
+/// What is wrong with the first packet waiting on `socket`, read without taking it, in
+/// PostgreSQL's words; `None` when it looks like a startup packet or a request. Something
+/// that is not PostgreSQL's protocol (an HTTP request, a port scanner) gets this sentence
+/// instead of a closed connection.
+async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option<String>> {
+    let mut head = [0u8; 8];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = socket.peek(&mut head).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if n >= head.len() {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Ok(Some("incomplete startup packet".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if !(8..=10_000).contains(&len) {
+        return Ok(Some("invalid length of startup packet".into()));
+    }
+    if code >> 16 == 3 || [SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST].contains(&code) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
+        code >> 16,
+        code & 0xffff
+    )))
+}
 
 /// Answers a connection over the limit: its TLS or GSS request as usual, then its startup
 /// message with a FATAL ErrorResponse, SQLSTATE 53300.
@@ -1360,13 +1403,22 @@ async fn read_startup_packet<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std:
 }
 
 async fn send_too_many<S: tokio::io::AsyncWrite + Unpin>(s: &mut S) -> std::io::Result<()> {
+    send_fatal(s, "53300", "sorry, too many clients already").await
+}
+
+/// A FATAL ErrorResponse with `code` and `message`, then the end of the connection.
+async fn send_fatal<S: tokio::io::AsyncWrite + Unpin>(
+    s: &mut S,
+    code: &str,
+    message: &str,
+) -> std::io::Result<()> {
     use tokio::io::AsyncWriteExt;
     let mut fields = Vec::new();
     for (tag, value) in [
         (b'S', "FATAL"),
         (b'V', "FATAL"),
-        (b'C', "53300"),
-        (b'M', "sorry, too many clients already"),
+        (b'C', code),
+        (b'M', message),
     ] {
         fields.push(tag);
         fields.extend_from_slice(value.as_bytes());

@@ -460,3 +460,54 @@ fn grants_tls_timeouts_and_cancel() {
         "{err}"
     );
 }
+
+/// What is not PostgreSQL's protocol gets PostgreSQL's FATAL sentence, a client killed in the
+/// middle of a query goes away alone, and the server serves the next client as before.
+#[test]
+fn malformed_startups_and_a_client_gone_mid_query_leave_the_server_serving() {
+    use std::io::{Read, Write};
+    let dir = sample_copy("serve-faults");
+    let server = start(dir.path(), &["--no-auth"]);
+    let reply = |bytes: &[u8]| {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        s.write_all(bytes).unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    let http = reply(b"GET / HTTP/1.1\r\nHost: persona\r\n\r\n");
+    assert!(
+        http.starts_with('E')
+            && http.contains("C08P01")
+            && http.contains("invalid length of startup packet"),
+        "{http:?}"
+    );
+    let future = reply(&[0, 0, 0, 8, 0, 9, 0, 0]);
+    assert!(
+        future.contains("unsupported frontend protocol 9.0"),
+        "{future:?}"
+    );
+
+    let mut gone = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=anyone dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args([
+            "-X",
+            "-At",
+            "-c",
+            "SELECT count(*) FROM generate_series(1, 100000000000)",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    gone.kill().unwrap();
+    let _ = gone.wait();
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT 40 + 2");
+    assert_eq!((out.as_str(), code), ("42", 0), "{err}");
+}
