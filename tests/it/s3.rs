@@ -73,6 +73,16 @@ impl Moto {
         panic!("moto did not start on any of five ports");
     }
 
+    /// A moto with bucket `lake` holding the sample's orders at `s3://lake/orders/`.
+    fn with_sample_orders() -> Moto {
+        let moto = Moto::start(false);
+        moto.put("/lake", b"");
+        let orders = std::fs::read(crate::root().join("datasets/sample/orders/part-00000.parquet"))
+            .expect("the sample's orders");
+        moto.put("/lake/orders/part-00000.parquet", &orders);
+        moto
+    }
+
     fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -349,11 +359,7 @@ fn a_failing_s3_source_is_an_error_to_its_client_and_the_server_serves_on() {
 #[cfg(feature = "cluster")]
 #[test]
 fn cluster_nodes_read_s3_sources_from_their_environment() {
-    let moto = Moto::start(false);
-    moto.put("/lake", b"");
-    let orders = std::fs::read(crate::root().join("datasets/sample/orders/part-00000.parquet"))
-        .expect("the sample's orders");
-    moto.put("/lake/orders/part-00000.parquet", &orders);
+    let moto = Moto::with_sample_orders();
     let env = [
         ("AWS_ACCESS_KEY_ID", "test-key".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test-secret".to_string()),
@@ -403,11 +409,7 @@ fn cluster_nodes_read_s3_sources_from_their_environment() {
 /// with its own endpoint and keys, then queried by the next client.
 #[test]
 fn an_external_table_on_s3_is_created_over_the_protocol() {
-    let moto = Moto::start(false);
-    moto.put("/lake", b"");
-    let orders = std::fs::read(crate::root().join("datasets/sample/orders/part-00000.parquet"))
-        .expect("the sample's orders");
-    moto.put("/lake/orders/part-00000.parquet", &orders);
+    let moto = Moto::with_sample_orders();
     let d = scratch("s3-serve-external");
     std::fs::write(d.path().join("persona.toml"), "").unwrap();
     let server = super::serve::start(d.path(), &["--no-auth", "--allow-write"]);
