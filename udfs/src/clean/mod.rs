@@ -463,16 +463,19 @@ impl ScalarUDFImpl for CleanFunc {
                 })?;
                 let mut b = StringBuilder::with_capacity(rows, rows * 14);
                 let reason = self.kind == Kind::PhoneReason;
+                let mut e164 = String::with_capacity(16);
                 for_each_text(&input, |v| {
                     let r = region.get(row).copied().flatten();
                     row += 1;
                     match (v, r) {
-                        (Some(v), Some(r)) => match phone::std_phone(v, r, &mut buf) {
-                            Ok(e164) if !reason => b.append_value(e164),
-                            Ok(_) => b.append_null(),
-                            Err(e) if reason => b.append_value(e.to_string()),
-                            Err(_) => b.append_null(),
-                        },
+                        (Some(v), Some(r)) => {
+                            match phone::std_phone_into(v, r, &mut buf, &mut e164) {
+                                Ok(()) if !reason => b.append_value(&e164),
+                                Ok(_) => b.append_null(),
+                                Err(e) if reason => b.append_value(e.to_string()),
+                                Err(_) => b.append_null(),
+                            }
+                        }
                         _ => b.append_null(),
                     }
                 })?;

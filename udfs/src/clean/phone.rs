@@ -57,30 +57,45 @@ fn normalise(text: &str, out: &mut String) -> Result<(), Reason> {
         return Err(Reason::Empty);
     }
     let mut digits = 0;
-    for c in t.chars() {
-        let c = crate::text::fold_width(c);
-        match c {
-            '0'..='9' => {
-                digits += 1;
-                if digits > MAX_DIGITS {
-                    return Err(Reason::TooLong);
+    if t.is_ascii() {
+        // Most spellings: bytes, without decoding characters or folding widths.
+        for &b in t.as_bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    digits += 1;
+                    if digits > MAX_DIGITS {
+                        return Err(Reason::TooLong);
+                    }
+                    out.push(char::from(b));
                 }
-                out.push(c);
+                b'+' if out.is_empty() => out.push('+'),
+                b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => {}
+                _ => return Err(Reason::NotPhone),
             }
-            '+' if out.is_empty() => out.push('+'),
-            ' ' | '-' | '.' | '(' | ')' | '/' | '\t' | '\u{2010}'..='\u{2015}' | '\u{a0}' => {}
-            _ => return Err(Reason::NotPhone),
+        }
+    } else {
+        for c in t.chars() {
+            let c = crate::text::fold_width(c);
+            match c {
+                '0'..='9' => {
+                    digits += 1;
+                    if digits > MAX_DIGITS {
+                        return Err(Reason::TooLong);
+                    }
+                    out.push(c);
+                }
+                '+' if out.is_empty() => out.push('+'),
+                ' ' | '-' | '.' | '(' | ')' | '/' | '\t' | '\u{2010}'..='\u{2015}' | '\u{a0}' => {}
+                _ => return Err(Reason::NotPhone),
+            }
         }
     }
     if digits == 0 {
         return Err(Reason::NotPhone);
     }
     // 0086 13812345678 → +8613812345678.
-    if let Some(rest) = out.strip_prefix("0086") {
-        let rest = rest.to_string();
-        out.clear();
-        out.push_str("+86");
-        out.push_str(&rest);
+    if out.starts_with("0086") {
+        out.replace_range(..4, "+86");
     } else if out.len() == 13 && out.starts_with("861") {
         // (86) 13812345678: the country code of a mobile number without its plus.
         out.insert(0, '+');
@@ -135,6 +150,20 @@ pub fn landline_fast_path(national: &str) -> bool {
 
 /// The E.164 form of a phone number read in `region`, or why it is not valid.
 pub fn std_phone(text: &str, region: Id, buf: &mut String) -> Result<String, Reason> {
+    let mut e164 = String::with_capacity(16);
+    std_phone_into(text, region, buf, &mut e164)?;
+    Ok(e164)
+}
+
+/// [`std_phone`] writing the E.164 form into `out` (cleared first), so a column reuses one
+/// buffer instead of allocating a string per value.
+pub fn std_phone_into(
+    text: &str,
+    region: Id,
+    buf: &mut String,
+    out: &mut String,
+) -> Result<(), Reason> {
+    out.clear();
     normalise(text, buf)?;
     let national: &[u8] = match buf.strip_prefix("+86") {
         Some(rest) => rest.as_bytes(),
@@ -142,10 +171,9 @@ pub fn std_phone(text: &str, region: Id, buf: &mut String) -> Result<String, Rea
         None => b"",
     };
     if mobile_fast_path(national) == Some(true) {
-        let mut e164 = String::with_capacity(14);
-        e164.push_str("+86");
-        e164.push_str(std::str::from_utf8(national).unwrap_or_default());
-        return Ok(e164);
+        out.push_str("+86");
+        out.push_str(std::str::from_utf8(national).unwrap_or_default());
+        return Ok(());
     }
     let landline = match buf.strip_prefix("+86") {
         Some(rest) => Some(rest),
@@ -155,12 +183,15 @@ pub fn std_phone(text: &str, region: Id, buf: &mut String) -> Result<String, Rea
     if let Some(national) = landline
         && landline_fast_path(national)
     {
-        return Ok(format!("+86{national}"));
+        out.push_str("+86");
+        out.push_str(national);
+        return Ok(());
     }
     if !buf.starts_with('+') && too_short(buf.len(), region) {
         return Err(Reason::TooShort);
     }
-    full_parse(buf, region)
+    out.push_str(&full_parse(buf, region)?);
+    Ok(())
 }
 
 /// Whether `digits` digits are fewer than any number of the region has: a valid number matches

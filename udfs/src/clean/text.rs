@@ -83,12 +83,35 @@ pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
         for c in text.chars() {
             push(c, out);
         }
+    } else if text.chars().all(cjk_or_full_width) {
+        // Chinese text with full-width letters, digits and spaces: NFKC maps those one to one,
+        // without the general normaliser's buffering.
+        for c in text.chars() {
+            push(full_width_to_ascii(c), out);
+        }
     } else {
         for c in text.nfkc() {
             push(c, out);
         }
     }
     out
+}
+
+/// Characters whose NFKC form is themselves or one ASCII character, and that compose with
+/// nothing: ASCII, the CJK Unified Ideographs, the ideographic comma and full stop, the
+/// full-width forms of ASCII and the ideographic space.
+fn cjk_or_full_width(c: char) -> bool {
+    c.is_ascii()
+        || matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3001}' | '\u{3002}' | '\u{FF01}'..='\u{FF5E}' | '\u{3000}')
+}
+
+/// NFKC of a [`cjk_or_full_width`] character.
+fn full_width_to_ascii(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
 }
 
 /// Trimmed, lower-cased (after full-width letters and the full-width @ are made ASCII) and
@@ -195,6 +218,23 @@ mod tests {
         assert!(std::ptr::eq(std_text(s, &mut buf), s));
         assert_eq!(text("深圳市\u{3000}南山区"), "深圳市 南山区");
         assert_eq!(text("ｅ\u{301}"), "é");
+    }
+
+    #[test]
+    fn the_cjk_and_full_width_shortcut_is_nfkc() {
+        let mut chars: Vec<char> = ('\u{FF01}'..='\u{FF5E}').collect();
+        chars.extend([
+            '\u{3000}', '\u{3001}', '\u{3002}', '深', '圳', '\u{4E00}', '\u{9FFF}', 'a', ' ', '1',
+        ]);
+        for c in chars {
+            assert!(cjk_or_full_width(c));
+            let nfkc: String = c.to_string().nfkc().collect();
+            assert_eq!(full_width_to_ascii(c).to_string(), nfkc, "{c:?}");
+        }
+        assert_eq!(text("  ＡＢＣ　公司，深圳。 "), "ABC 公司,深圳。");
+        // Outside the shortcut: the normaliser.
+        assert!(!cjk_or_full_width('\u{F900}') && !cjk_or_full_width('\u{301}'));
+        assert_eq!(text("ｅ\u{301}　豈"), "é 豈");
     }
 
     #[test]
