@@ -22,10 +22,18 @@ const SETTINGS: [&str; 4] = [
 ];
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    free_ports(1)[0]
+}
+
+/// `n` different free ports: all listeners are open together before any is closed.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a bound address").port())
+        .collect()
 }
 
 /// A scheduler and its executors, stopped when dropped; their logs outlive a failing test.
@@ -43,8 +51,23 @@ impl Cluster {
 
     /// A cluster whose nodes also get the environment variables `env`.
     pub(crate) fn start_with_env(name: &str, executors: usize, env: &[(&str, String)]) -> Cluster {
+        // Tests run in parallel, so a port found free can be taken before a node binds it: then
+        // the node exits and the whole cluster is started again on other ports.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::try_start(name, executors, env) {
+                Ok(cluster) => return cluster,
+                Err(why) => last = why,
+            }
+        }
+        panic!("the cluster did not start three times: {last}");
+    }
+
+    fn try_start(name: &str, executors: usize, env: &[(&str, String)]) -> Result<Cluster, String> {
         let dir = scratch(name);
-        let port = free_port();
+        // All ports at once, so no two of them are the same.
+        let ports = free_ports(1 + 2 * executors);
+        let port = ports[0];
         let scheduler = spawn(
             dir.path(),
             env,
@@ -64,9 +87,9 @@ impl Cluster {
             executors: Vec::new(),
             port,
         };
-        cluster.wait_for("the scheduler to listen", |_| {
+        cluster.wait_until("the scheduler to listen", |_| {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        })?;
         for i in 0..executors {
             let dir = cluster.dir();
             let work = dir.join(format!("work{i}"));
@@ -80,9 +103,9 @@ impl Cluster {
                     "--scheduler",
                     &cluster.url(),
                     "--port",
-                    &free_port().to_string(),
+                    &ports[1 + 2 * i].to_string(),
                     "--grpc-port",
-                    &free_port().to_string(),
+                    &ports[2 + 2 * i].to_string(),
                     "--concurrent-tasks",
                     "2",
                     "--heartbeat",
@@ -95,13 +118,13 @@ impl Cluster {
             );
             cluster.executors.push(child);
         }
-        cluster.wait_for("every executor to register", |c| {
+        cluster.wait_until("every executor to register", |c| {
             (0..executors).all(|i| {
                 c.log(&format!("executor{i}"))
                     .contains("registration succeed")
             })
-        });
-        cluster
+        })?;
+        Ok(cluster)
     }
 
     pub(crate) fn dir(&self) -> PathBuf {
@@ -121,15 +144,27 @@ impl Cluster {
     }
 
     fn wait_for(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) {
+        if let Err(why) = self.wait_until(what, ready) {
+            panic!("{why}");
+        }
+    }
+
+    /// Waits until `ready`; an error when a node exits first or two minutes pass.
+    fn wait_until(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(120);
         while !ready(self) {
             let exited = std::iter::once(&mut self.scheduler)
                 .chain(self.executors.iter_mut())
                 .any(|c| c.try_wait().ok().flatten().is_some());
-            assert!(!exited, "a cluster process exited while waiting for {what}");
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            if exited {
+                return Err(format!("a cluster process exited while waiting for {what}"));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("timed out waiting for {what}"));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+        Ok(())
     }
 }
 
