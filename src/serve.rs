@@ -538,7 +538,7 @@ impl Guard {
 ///   `max()` of it: DataFusion runs a correlated scalar subquery only when it is aggregated,
 ///   and for the at most one row PostgreSQL allows there the answer is the same (SQLAlchemy's
 ///   `get_columns` reads defaults and comments so).
-fn with_backslash_escapes(statement: &Statement) -> Option<Statement> {
+fn for_datafusion(statement: &Statement) -> Option<Statement> {
     use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
@@ -793,7 +793,7 @@ impl QueryHook for Guard {
                 Err(e) => Err(PgWireError::ApiError(Box::new(e))),
             });
         }
-        let rewritten = with_backslash_escapes(statement)?;
+        let rewritten = for_datafusion(statement)?;
         let run = async {
             let df = ctx
                 .sql(&rewritten.to_string())
@@ -818,7 +818,7 @@ impl QueryHook for Guard {
         ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        if let Some(rewritten) = with_backslash_escapes(statement) {
+        if let Some(rewritten) = for_datafusion(statement) {
             let plan = ctx
                 .state()
                 .statement_to_plan(datafusion::sql::parser::Statement::Statement(Box::new(
@@ -1327,6 +1327,9 @@ const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
 const CANCEL_REQUEST: u32 = 80_877_102;
 
+/// The lengths a startup packet may have (PostgreSQL's own bound above).
+const STARTUP_PACKET_LENGTHS: std::ops::RangeInclusive<u32> = 8..=10_000;
+
 /// What is wrong with the first packet waiting on `socket`, read without taking it, in
 /// PostgreSQL's words; `None` when it looks like a startup packet or a request. Something
 /// that is not PostgreSQL's protocol (an HTTP request, a port scanner) gets this sentence
@@ -1349,7 +1352,7 @@ async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option
     }
     let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-    if !(8..=10_000).contains(&len) {
+    if !STARTUP_PACKET_LENGTHS.contains(&len) {
         return Ok(Some("invalid length of startup packet".into()));
     }
     if code >> 16 == 3 || [SSL_REQUEST, GSSENC_REQUEST, CANCEL_REQUEST].contains(&code) {
@@ -1390,8 +1393,7 @@ async fn refuse_too_many(
 async fn read_startup_packet<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> std::io::Result<u32> {
     use tokio::io::AsyncReadExt;
     let len = s.read_u32().await?;
-    // PostgreSQL's own bound on a startup packet.
-    if !(8..=10_000).contains(&len) {
+    if !STARTUP_PACKET_LENGTHS.contains(&len) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("a startup packet of {len} bytes"),
@@ -1482,13 +1484,13 @@ mod tests {
         let stmt = parse(
             "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'",
         );
-        let out = with_backslash_escapes(&stmt).unwrap().to_string();
+        let out = for_datafusion(&stmt).unwrap().to_string();
         assert!(!out.contains("ESCAPE"), "{out}");
         assert!(
             out.contains("replace(replace(('pg/_' || '%'), '\\', '\\\\'), '/', '\\')"),
             "{out}"
         );
-        assert!(with_backslash_escapes(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
+        assert!(for_datafusion(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
     }
 
     #[test]
@@ -1528,7 +1530,7 @@ mod tests {
             Err(e) => Err(e),
         };
         assert!(refused.is_err());
-        let rewritten = with_backslash_escapes(&parse(sql)).unwrap().to_string();
+        let rewritten = for_datafusion(&parse(sql)).unwrap().to_string();
         assert!(rewritten.contains("max(t.column2) AS name"), "{rewritten}");
         let batches = ctx.sql(&rewritten).await.unwrap().collect().await.unwrap();
         let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
@@ -1545,7 +1547,7 @@ mod tests {
             "SELECT (SELECT count(*) FROM t WHERE t.column1 = s.column1) FROM s",
             "SELECT (SELECT t.column2 FROM t ORDER BY 1 LIMIT 1) FROM s",
         ] {
-            assert!(with_backslash_escapes(&parse(kept)).is_none(), "{kept}");
+            assert!(for_datafusion(&parse(kept)).is_none(), "{kept}");
         }
     }
 

@@ -108,6 +108,26 @@ impl Moto {
         assert!(reply.starts_with("HTTP/1.1 200"), "PUT {path}: {reply}");
     }
 
+    /// The AWS environment variables that reach this server with the test keys.
+    fn env(&self) -> [(&'static str, String); 5] {
+        [
+            ("AWS_ACCESS_KEY_ID", "test-key".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test-secret".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ]
+    }
+
+    /// persona.toml's `[s3]` section for this server with the test keys.
+    fn s3_section(&self) -> String {
+        format!(
+            "[s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\nallow_http = true\n\
+             access_key_id = \"test-key\"\nsecret_access_key = \"test-secret\"\n\n",
+            self.endpoint()
+        )
+    }
+
     /// The `aws.*` OPTIONS of a statement.
     fn options(&self) -> String {
         format!(
@@ -162,11 +182,10 @@ fn s3_source_is_ingested_and_curated_parquet_written_back() {
     std::fs::write(
         d.path().join("persona.toml"),
         format!(
-            "[s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\nallow_http = true\naccess_key_id = \"test-key\"\nsecret_access_key = \"test-secret\"\n\n\
-             [[source]]\nname = \"people\"\npath = \"s3://lake/raw/people-*.csv\"\nformat = \"csv\"\n\
+            "{}[[source]]\nname = \"people\"\npath = \"s3://lake/raw/people-*.csv\"\nformat = \"csv\"\n\
              [source.ingest]\nselect = [\"CAST(id AS BIGINT) AS id\", \"name\", \"regexp_replace(phone, '[^0-9]', '', 'g') AS phone\"]\nkey = [\"id\"]\n\
              [[source.ingest.rule]]\nname = \"phone\"\ncheck = \"length(phone) = 11\"\n",
-            moto.endpoint()
+            moto.s3_section()
         ),
     )
     .unwrap();
@@ -221,13 +240,7 @@ fn s3_source_is_ingested_and_curated_parquet_written_back() {
         "[[source]]\nname = \"curated_people\"\npath = \"s3://lake/curated/people.parquet\"\nformat = \"parquet\"\n",
     )
     .unwrap();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test-key".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test-secret".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-    ];
+    let env = moto.env();
     let (out, err, code) = run_env(
         d.path(),
         &[
@@ -360,22 +373,14 @@ fn a_failing_s3_source_is_an_error_to_its_client_and_the_server_serves_on() {
 #[test]
 fn cluster_nodes_read_s3_sources_from_their_environment() {
     let moto = Moto::with_sample_orders();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test-key".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test-secret".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-        ("AWS_ENDPOINT_URL", moto.endpoint()),
-        ("AWS_ALLOW_HTTP", "true".to_string()),
-    ];
+    let env = moto.env();
     let cluster = crate::cluster::Cluster::start_with_env("cluster-s3", 2, &env);
     let d = scratch("cluster-s3-project");
     std::fs::write(
         d.path().join("persona.toml"),
         format!(
-            "[s3]\nregion = \"us-east-1\"\nendpoint = \"{}\"\nallow_http = true\n\
-             access_key_id = \"test-key\"\nsecret_access_key = \"test-secret\"\n\n\
-             [[source]]\nname = \"lake_orders\"\npath = \"s3://lake/orders/\"\nformat = \"parquet\"\n",
-            moto.endpoint()
+            "{}[[source]]\nname = \"lake_orders\"\npath = \"s3://lake/orders/\"\nformat = \"parquet\"\n",
+            moto.s3_section()
         ),
     )
     .unwrap();
