@@ -89,6 +89,9 @@ pub struct ProjectSettings {
     pub region: Option<String>,
     /// Memory limit such as `4GB`; above it, sorts, joins and aggregates spill to disk.
     pub memory_limit: Option<String>,
+    /// Whether persona's built-in views and tags are loaded (default true); false for a
+    /// project whose tables have other shapes, which would otherwise warn at every start.
+    pub builtin_views: Option<bool>,
 }
 
 /// One `[[source]]`: a table read from files.

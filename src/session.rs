@@ -178,8 +178,10 @@ impl SessionBuilder {
         let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
         ctx.sql(&format!("SET persona.as_of = '{as_of}'")).await?;
 
-        let tags_dir = self.project.as_ref().map(|p| p.sql_dir().join("tags"));
-        problems.extend(views::load_builtin(&ctx, tags_dir.as_deref()).await);
+        if settings.builtin_views.unwrap_or(true) {
+            let tags_dir = self.project.as_ref().map(|p| p.sql_dir().join("tags"));
+            problems.extend(views::load_builtin(&ctx, tags_dir.as_deref()).await);
+        }
         let project_dir = self.project.as_ref().map(|p| p.dir.as_path());
         problems.extend(snapshot::register(&ctx, project_dir).await);
         if let Some(project) = &self.project {

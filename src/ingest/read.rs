@@ -1123,4 +1123,70 @@ mod tests {
             "{err}"
         );
     }
+
+    mod props {
+        use datafusion::arrow::array::{Array, StringArray};
+        use proptest::prelude::*;
+
+        use super::read;
+
+        fn field() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop::sample::select(vec!['a', 'z', '1', ' ', ',', '"', '\n', '\r', '中', 'é']),
+                0..6,
+            )
+            .prop_map(|cs| cs.into_iter().collect())
+        }
+
+        fn quoted(f: &str) -> String {
+            if f.contains([',', '"', '\n', '\r']) || f.starts_with(' ') || f.ends_with(' ') {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.to_string()
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+
+            /// Whatever the body, every record read is kept or rejected: none is lost.
+            #[test]
+            fn every_record_is_kept_or_rejected(body in "[a-z0-9,\"\n\r ]{0,200}") {
+                if let Ok(d) = read(&format!("a,b,c\n{body}")) {
+                    let kept: usize = d.batches.iter().map(|b| b.num_rows()).sum();
+                    prop_assert_eq!(d.records, (kept + d.rejects.len()) as u64);
+                }
+            }
+
+            /// Well-formed rows, however quoted, are all kept with their values.
+            #[test]
+            fn quoted_rows_are_kept_with_their_values(
+                rows in prop::collection::vec(prop::collection::vec(field(), 3), 1..20)
+            ) {
+                let mut text = String::from("a,b,c\n");
+                for r in &rows {
+                    let line: Vec<String> = r.iter().map(|f| quoted(f)).collect();
+                    text.push_str(&line.join(","));
+                    text.push('\n');
+                }
+                let d = read(&text).map_err(TestCaseError::fail)?;
+                prop_assert!(d.rejects.is_empty(), "{:?}", d.rejects);
+                prop_assert_eq!(d.records, rows.len() as u64);
+                let mut got = Vec::new();
+                for b in &d.batches {
+                    let cols: Vec<&StringArray> = (0..3)
+                        .map(|i| b.column(i).as_any().downcast_ref::<StringArray>().unwrap())
+                        .collect();
+                    for i in 0..b.num_rows() {
+                        got.push(
+                            cols.iter()
+                                .map(|c| if c.is_null(i) { String::new() } else { c.value(i).to_string() })
+                                .collect::<Vec<_>>(),
+                        );
+                    }
+                }
+                prop_assert_eq!(got, rows);
+            }
+        }
+    }
 }

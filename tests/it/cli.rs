@@ -498,3 +498,33 @@ fn not_a_project_directory() {
     assert_eq!(code, 2);
     assert!(err.contains("persona.toml: not found"), "{err}");
 }
+
+#[test]
+fn a_project_of_other_shapes_can_leave_the_built_in_views_out() {
+    let d = scratch("no-builtin");
+    fs::write(d.path().join("orders.csv"), "id,total\n1,2.5\n").unwrap();
+    let toml = "[[source]]\nname = \"orders\"\npath = \"orders.csv\"\nformat = \"csv\"\n";
+    fs::write(d.path().join("persona.toml"), toml).unwrap();
+    // The built-in views expect persona's columns: each start says which it could not load.
+    let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT 1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("built-in views are not loaded"), "{err}");
+
+    let toml = format!("[project]\nbuiltin_views = false\n\n{toml}");
+    fs::write(d.path().join("persona.toml"), toml).unwrap();
+    let (out, err, code) = run(
+        d.path(),
+        &[
+            "-q",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT sum(total) AS t FROM orders",
+        ],
+    );
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert_eq!(out, "t\n2.5\n");
+    let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT * FROM customer_rfm"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("customer_rfm"), "{err}");
+}

@@ -5,6 +5,7 @@ mod check;
 mod cli;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod crash;
 mod datasets;
 mod generate;
 mod ingest;

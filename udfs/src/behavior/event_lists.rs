@@ -31,6 +31,13 @@ pub trait Finish: std::fmt::Debug + Send + Sync {
     fn keeps_empty_rows(&self) -> bool {
         false
     }
+    /// `Some(window)` when only rows up to `window` after the group's earliest condition-1
+    /// row can change the result (`window_funnel`'s first_start): later rows are dropped as
+    /// they arrive, against the earliest condition-1 time seen so far, which only moves
+    /// earlier, so a row dropped would also be past the final anchor's window.
+    fn horizon(&self) -> Option<i64> {
+        None
+    }
     /// The results of the groups whose rows are `rows[offsets[i]..offsets[i + 1]]`.
     fn finish(&self, rows: &[Row], offsets: &[usize]) -> Result<ArrayRef>;
 }
@@ -61,6 +68,8 @@ pub struct EventGroups<F: Finish> {
     groups: usize,
     /// (time, group, mask) in arrival order.
     flat: Vec<(i64, u32, u32)>,
+    /// With a horizon: each group's earliest condition-1 time so far (i64::MAX: none yet).
+    anchors: Vec<i64>,
 }
 
 impl<F: Finish> EventGroups<F> {
@@ -71,6 +80,35 @@ impl<F: Finish> EventGroups<F> {
             conditions,
             groups: 0,
             flat: Vec::new(),
+            anchors: Vec::new(),
+        }
+    }
+
+    /// Appends a row of group `g`, unless it lies past the group's horizon.
+    fn push(
+        flat: &mut Vec<(i64, u32, u32)>,
+        anchors: &mut [i64],
+        horizon: Option<i64>,
+        t: i64,
+        g: usize,
+        m: u32,
+    ) {
+        if let Some(window) = horizon {
+            let anchor = &mut anchors[g];
+            if m & 1 != 0 && t < *anchor {
+                *anchor = t;
+            }
+            if t > anchor.saturating_add(window) {
+                return;
+            }
+        }
+        flat.push((t, g as u32, m));
+    }
+
+    fn grow(&mut self, total_num_groups: usize) {
+        self.groups = self.groups.max(total_num_groups);
+        if self.finish.horizon().is_some() {
+            self.anchors.resize(self.groups, i64::MAX);
         }
     }
 
@@ -130,6 +168,9 @@ impl<F: Finish> EventGroups<F> {
         }
         self.flat = rest;
         self.groups -= n;
+        if !self.anchors.is_empty() {
+            self.anchors.drain(..n.min(self.anchors.len()));
+        }
         (rows, offsets)
     }
 
@@ -162,13 +203,27 @@ impl<F: Finish> EventGroups<F> {
         let all_times = times.values().as_primitive::<Int64Type>().values();
         let all_masks = masks.values().as_primitive::<UInt32Type>().values();
         let offsets = times.value_offsets();
+        let horizon = self.finish.horizon();
         for (row, &g) in group_indices.iter().enumerate() {
             if times.is_null(row) {
                 continue;
             }
             let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-            self.flat
-                .extend((start..end).map(|i| (all_times[i], g as u32, all_masks[i])));
+            if horizon.is_none() {
+                self.flat
+                    .extend((start..end).map(|i| (all_times[i], g as u32, all_masks[i])));
+                continue;
+            }
+            for i in start..end {
+                Self::push(
+                    &mut self.flat,
+                    &mut self.anchors,
+                    horizon,
+                    all_times[i],
+                    g,
+                    all_masks[i],
+                );
+            }
         }
         Ok(())
     }
@@ -182,12 +237,15 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups = self.groups.max(total_num_groups);
+        self.grow(total_num_groups);
         let mut flat = std::mem::take(&mut self.flat);
+        let mut anchors = std::mem::take(&mut self.anchors);
+        let horizon = self.finish.horizon();
         let done = self.rows(values, opt_filter, |row, t, m| {
-            flat.push((t, group_indices[row] as u32, m))
+            Self::push(&mut flat, &mut anchors, horizon, t, group_indices[row], m)
         });
         self.flat = flat;
+        self.anchors = anchors;
         done
     }
 
@@ -207,7 +265,7 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.groups = self.groups.max(total_num_groups);
+        self.grow(total_num_groups);
         self.merge_lists(values, group_indices)
     }
 
@@ -231,7 +289,7 @@ impl<F: Finish + 'static> GroupsAccumulator for EventGroups<F> {
     }
 
     fn size(&self) -> usize {
-        self.flat.capacity() * size_of::<(i64, u32, u32)>()
+        self.flat.capacity() * size_of::<(i64, u32, u32)>() + self.anchors.capacity() * 8
     }
 }
 
@@ -273,7 +331,7 @@ impl<F: Finish + 'static> Accumulator for EventAccumulator<F> {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let rows = states.first().map_or(0, |v| v.len());
-        self.0.groups = 1;
+        self.0.grow(1);
         self.0.merge_lists(states, &vec![0; rows])
     }
 }

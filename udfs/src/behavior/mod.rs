@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{AggregateUDF, DocSection, WindowUDF};
 
+pub mod cohort_retention;
 pub mod event_lists;
 pub mod events;
 pub mod retention;
@@ -26,6 +27,7 @@ pub const DOC_SECTION: DocSection = DocSection {
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
     vec![
         retention::retention_udaf(),
+        cohort_retention::cohort_retention_udaf(),
         window_funnel::window_funnel_udaf(),
         sequence::sequence_match_udaf(),
         sequence::sequence_count_udaf(),

@@ -247,6 +247,19 @@ pub struct Sequence {
 }
 
 impl Sequence {
+    /// The pattern `text` for `conditions` conditions, as `sequence_count` (`count`) or
+    /// `sequence_match` run it; times are in units of `1/per_second` s.
+    pub fn new(
+        function: &str,
+        text: &str,
+        conditions: usize,
+        per_second: i64,
+        count: bool,
+    ) -> Result<Self> {
+        let actions = parse(function, text, conditions, per_second)?;
+        Ok(Sequence { actions, count })
+    }
+
     /// Events ordered by time, then by lowest condition.
     fn ordered(rows: &[Row]) -> Vec<(i64, u32)> {
         let mut events: Vec<(i64, u32)> = rows.iter().copied().filter(|r| r.1 != 0).collect();
@@ -339,11 +352,7 @@ impl SequenceFunc {
             return plan_err!("{name}: the pattern must not be NULL");
         };
         let per_second = ticks_per_second(args.expr_fields[1].data_type());
-        let actions = parse(name, &pattern, args.exprs.len() - 2, per_second)?;
-        Ok(Sequence {
-            actions,
-            count: self.count,
-        })
+        Sequence::new(name, &pattern, args.exprs.len() - 2, per_second, self.count)
     }
 }
 

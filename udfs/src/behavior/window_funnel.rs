@@ -37,7 +37,9 @@ static DOC: LazyLock<Documentation> =
          strict_order (stop at any event between steps that is not the next step), \
          strict_increase (steps need strictly increasing times), strict_once (each row counts \
          once in a chain), allow_reentry (with strict_order: skip such events instead of \
-         stopping). 1 to 32 conditions; rows with a NULL time are skipped.",
+         stopping), first_start (only the group's first cond1 event starts the chain: the \
+         funnel anchored on the first visit, as Q3-style funnels define it). 1 to 32 \
+         conditions; rows with a NULL time are skipped.",
         "window_funnel(window, timestamp, cond1, ..., condN [, 'mode,...'])",
     )
     .with_argument(
@@ -65,6 +67,8 @@ pub struct Modes {
     pub strict_increase: bool,
     pub strict_once: bool,
     pub allow_reentry: bool,
+    /// persona's own: the chain starts at the group's first cond1 event only.
+    pub first_start: bool,
 }
 
 impl Modes {
@@ -78,6 +82,7 @@ impl Modes {
                 "strict_increase" => m.strict_increase = true,
                 "strict_once" => m.strict_once = true,
                 "allow_reentry" => m.allow_reentry = true,
+                "first_start" => m.first_start = true,
                 "strict" => {
                     return plan_err!(
                         "window_funnel: the mode 'strict' is called 'strict_deduplication'"
@@ -85,7 +90,7 @@ impl Modes {
                 }
                 other => {
                     return plan_err!(
-                        "window_funnel: unknown mode '{other}'; the modes are strict_deduplication, strict_order, strict_increase, strict_once and allow_reentry"
+                        "window_funnel: unknown mode '{other}'; the modes are strict_deduplication, strict_order, strict_increase, strict_once, allow_reentry and first_start"
                     );
                 }
             }
@@ -156,6 +161,17 @@ impl Funnel {
                 continue;
             }
             let i = step as usize - 1;
+            if m.first_start
+                && let Some((start, _)) = steps[0]
+                && (i == 0 || t > start.saturating_add(self.window))
+            {
+                // The anchor is fixed: a later start is ignored, and past its window nothing
+                // can move the chain on.
+                if i == 0 {
+                    continue;
+                }
+                break;
+            }
             if i == 0 {
                 steps[0] = Some((t, t));
                 first = true;
@@ -205,6 +221,9 @@ impl Funnel {
                 continue;
             }
             let i = step as usize - 1;
+            if i == 0 && m.first_start && first {
+                continue;
+            }
             if i == 0 {
                 chains[0].push(Chain {
                     start: t,
@@ -258,6 +277,10 @@ impl Funnel {
 impl Finish for Funnel {
     fn keeps_empty_rows(&self) -> bool {
         self.modes.strict_order
+    }
+
+    fn horizon(&self) -> Option<i64> {
+        self.modes.first_start.then_some(self.window)
     }
 
     fn finish(&self, rows: &[Row], offsets: &[usize]) -> Result<ArrayRef> {
@@ -412,5 +435,87 @@ mod tests {
         let rows: Vec<(i64, &[u32])> = vec![(1, &[1]), (2, &[]), (3, &[2]), (4, &[3])];
         assert_eq!(level(86400, 3, "", &rows), 3);
         assert_eq!(level(86400, 3, "strict_order", &rows), 1);
+    }
+
+    #[test]
+    fn first_start_anchors_the_chain_on_the_first_start_event() {
+        // view at 0, view at 100, cart at 150, purchase at 160; window 120.
+        let rows: Vec<(i64, &[u32])> = vec![(0, &[1]), (100, &[1]), (150, &[2]), (160, &[3])];
+        // A later view restarts the chain (ClickHouse): the cart is within 120 of the view at 100.
+        assert_eq!(level(120, 3, "", &rows), 3);
+        // Anchored on the first view, the cart at 150 is past its window.
+        assert_eq!(level(120, 3, "first_start", &rows), 1);
+        assert_eq!(level(120, 3, "first_start,strict_once", &rows), 1);
+        // The purchase must come after the cart and within the first view's window.
+        let rows: Vec<(i64, &[u32])> = vec![(0, &[1]), (50, &[3]), (60, &[2]), (130, &[3])];
+        assert_eq!(level(120, 3, "first_start", &rows), 2);
+        let rows: Vec<(i64, &[u32])> = vec![(0, &[1]), (60, &[2]), (120, &[3])];
+        assert_eq!(level(120, 3, "first_start", &rows), 3);
+        assert_eq!(level(120, 3, "first_start,strict_once", &rows), 3);
+    }
+
+    /// first_start drops rows past the earliest start's window as they arrive, in any order
+    /// and across partial states: the levels must equal those of all the rows.
+    #[test]
+    fn first_start_pruning_keeps_every_level() {
+        use datafusion::arrow::array::{AsArray, BooleanArray, Int64Array};
+        use datafusion::arrow::datatypes::UInt8Type;
+        use datafusion::logical_expr::EmitTo;
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let groups = 40;
+        let rows: Vec<(usize, i64, u64)> = (0..2000)
+            .map(|_| (next(groups) as usize, next(500) as i64, next(4)))
+            .collect();
+        for modes in [
+            "first_start",
+            "first_start,strict_once",
+            "first_start,strict_increase",
+        ] {
+            let funnel = Arc::new(Funnel {
+                window: 60,
+                steps: 3,
+                modes: Modes::parse(modes).unwrap(),
+            });
+            // Two partial accumulators over halves of the rows, merged into a third.
+            let mut parts = Vec::new();
+            for half in rows.chunks(1000) {
+                let mut g = EventGroups::new(Arc::clone(&funnel), 1, 3);
+                let times: ArrayRef = Arc::new(Int64Array::from(
+                    half.iter().map(|r| r.1).collect::<Vec<_>>(),
+                ));
+                let cond = |k: u64| -> ArrayRef {
+                    Arc::new(BooleanArray::from(
+                        half.iter().map(|r| r.2 == k).collect::<Vec<_>>(),
+                    ))
+                };
+                let window: ArrayRef = Arc::new(Int64Array::from(vec![0; half.len()]));
+                let values = vec![window, times, cond(1), cond(2), cond(3)];
+                let idx: Vec<usize> = half.iter().map(|r| r.0).collect();
+                g.update_batch(&values, &idx, None, groups as usize)
+                    .unwrap();
+                parts.push(g.state(EmitTo::All).unwrap());
+            }
+            let mut total = EventGroups::new(Arc::clone(&funnel), 1, 3);
+            for state in &parts {
+                let idx: Vec<usize> = (0..groups as usize).collect();
+                total.merge_batch(state, &idx, groups as usize).unwrap();
+            }
+            let got = total.evaluate(EmitTo::All).unwrap();
+            let got = got.as_primitive::<UInt8Type>();
+            for g in 0..groups as usize {
+                let all: Vec<Row> = rows
+                    .iter()
+                    .filter(|r| r.0 == g && r.2 != 0)
+                    .map(|r| (r.1, 1u32 << (r.2 - 1)))
+                    .collect();
+                assert_eq!(got.value(g), funnel.level(&all), "{modes}, group {g}");
+            }
+        }
     }
 }

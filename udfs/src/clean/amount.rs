@@ -2,7 +2,7 @@
 //! exact Decimal128(18, 2), rounded half away from zero to the cent.
 
 /// The largest amount: Decimal128(18, 2) holds 18 digits.
-const MAX_CENTS: i128 = 999_999_999_999_999_999;
+pub const MAX_CENTS: i128 = 999_999_999_999_999_999;
 
 /// Currency words and signs in front of or after the number.
 const CURRENCY_PREFIXES: [&str; 8] = ["人民币", "rmb", "cny", "us$", "usd", "¥", "￥", "$"];

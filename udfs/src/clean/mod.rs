@@ -32,6 +32,9 @@ pub mod fill;
 pub mod phone;
 pub mod text;
 
+#[cfg(test)]
+mod props;
+
 /// Where these functions are listed in the documentation.
 pub const DOC_SECTION: DocSection = DocSection {
     include: true,

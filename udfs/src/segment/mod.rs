@@ -11,6 +11,7 @@ use crate::config::PersonaOptions;
 
 pub mod label;
 pub mod loyalty_level;
+pub mod ntile_by;
 pub mod rfm_score;
 pub mod rfm_segment;
 
@@ -34,7 +35,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
 
 /// The window functions of this family.
 pub fn window_functions() -> Vec<Arc<WindowUDF>> {
-    vec![rfm_score::rfm_score_udwf()]
+    vec![rfm_score::rfm_score_udwf(), ntile_by::ntile_by_udwf()]
 }
 
 /// The session's persona options (the defaults outside a persona session).

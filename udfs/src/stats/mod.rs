@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{DocSection, ScalarUDF};
 
+pub mod count_distinct;
 pub mod normal_cdf;
 pub mod summarize;
 
