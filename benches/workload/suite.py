@@ -20,7 +20,9 @@ the PyPI packages duckdb, polars, chdb, datafusion, pyarrow and numpy.
   turn. Times are whole-process wall seconds, medians; the ratio to DuckDB is taken pair by
   pair (the engine's run over DuckDB's run of the same round), then its median. Peak memory is
   the process's maximum resident set.
-- --readme writes the tables between the markers in benches/README.md.
+- Each scale's results are saved under --data/results/, and the tables cover every scale saved,
+  so scales measured in separate runs share them; --readme writes the tables between the
+  markers in benches/README.md, --report-only rewrites them from the saved results alone.
 - --memory-limit runs persona with that limit too (its row says so), checked against the
   answers of the other engines.
 """
@@ -47,7 +49,7 @@ import queries  # noqa: E402
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/persona-target"))
 PERSONA = TARGET / "release" / "persona"
 SCALES = {"small": 10_000, "medium": 1_000_000, "large": 5_000_000}  # persona gen customers
-QUERIES = {"q1": "Q1 RFM with segments", "q2": "Q2 cohort retention", "q3": "Q3 funnel view -> cart -> purchase",
+QUERIES_ALL = QUERIES = {"q1": "Q1 RFM with segments", "q2": "Q2 cohort retention", "q3": "Q3 funnel view -> cart -> purchase",
            "q4": "Q4 customer_360 to Parquet"}
 MARK_BEGIN = "<!-- workload suite: begin -->"
 MARK_END = "<!-- workload suite: end -->"
@@ -293,7 +295,8 @@ def markdown(results):
         if not rows:
             continue
         scale = rows[0]["scale"]
-        out += [f"**{scale}: {names[scale]} orders** (`{res['command']}`, {res['runs']} timed rounds)", "",
+        commands = "; ".join(f"`{c}`" for c in res.get("commands", [res.get("command", "")]))
+        out += [f"**{scale}: {names[scale]} orders** ({commands})", "",
                 "| query | engine | wall s | ratio to DuckDB | peak MB | answer equal to DuckDB's |",
                 "|---|---|---:|---:|---:|---|"]
         for r in rows:
@@ -327,8 +330,10 @@ def main():
     ap.add_argument("--memory-limit", help="also run persona with this --memory-limit")
     ap.add_argument("--no-views", action="store_true", help="skip persona's own views")
     ap.add_argument("--readme", action="store_true", help="write the tables into benches/README.md")
+    ap.add_argument("--report-only", action="store_true",
+                    help="run nothing: print (and with --readme write) the tables of the saved results")
     args = ap.parse_args()
-    if not PERSONA.exists():
+    if not PERSONA.exists() and not args.report_only:
         sys.exit(f"no release build at {PERSONA}: run cargo build --release first")
     global QUERIES
     QUERIES = {q: t for q, t in QUERIES.items() if q in args.queries.split(",")}
@@ -339,17 +344,26 @@ def main():
     engines = [Engine(n, args.data, out) for n in names]
     if args.memory_limit:
         engines.append(Engine("persona", args.data, out, args.memory_limit))
-    info = versions()
+    info = None if args.report_only else versions()
     command = ("python3 benches/workload/suite.py " + " ".join(sys.argv[1:])).strip()
     saved = args.data / "results"
     saved.mkdir(parents=True, exist_ok=True)
-    for scale in args.scales.split(","):
+    for scale in [] if args.report_only else args.scales.split(","):
         ensure_data(args.data, scale)
         work_rows = workload(scale, engines, args.runs)
         view_rows = [] if args.no_views else views(scale, args.data, args.runs, None)
-        # Each scale's results are kept, so scales measured by separate runs share one table.
-        (saved / f"{scale}.json").write_text(json.dumps(
-            dict(info=info, command=command, runs=args.runs, work=work_rows, views=view_rows), indent=1))
+        # Each scale's results are kept, so scales (or queries) measured by separate runs share
+        # one table: rows of the queries run now replace those saved before.
+        path = saved / f"{scale}.json"
+        old = json.loads(path.read_text()) if path.exists() else dict(work=[], views=[])
+        titles = {r["query"] for r in work_rows}
+        work_rows = [r for r in old["work"] if r["query"] not in titles] + work_rows
+        order = list(QUERIES_ALL.values())
+        work_rows.sort(key=lambda r: order.index(r["query"]))
+        view_rows = view_rows or old["views"]
+        commands = list(dict.fromkeys(old.get("commands", [old["command"]] if "command" in old else []) + [command]))
+        path.write_text(json.dumps(dict(info=info, commands=commands, runs=args.runs, work=work_rows,
+                                        views=view_rows), indent=1))
     results = [json.loads((saved / f"{s}.json").read_text()) for s in SCALES if (saved / f"{s}.json").exists()]
     table = markdown(results)
     print(table)

@@ -22,6 +22,7 @@ pub mod clean;
 pub mod clv;
 pub mod config;
 pub mod core;
+pub mod groups;
 mod macros;
 pub mod privacy;
 pub mod segment;

@@ -6,9 +6,8 @@
 //! only when the function asks (`window_funnel`'s strict_order needs them); rows with a NULL
 //! time are skipped, as ClickHouse skips them.
 //!
-//! Rows are appended to one flat vector tagged with their group, not pushed into a vector per
-//! group: appending is sequential, and a counting sort by group at the end lays each group's
-//! rows out contiguously, without the reallocations of hundreds of thousands of small vectors.
+//! Rows are appended to one flat vector tagged with their group and laid out by group when
+//! emitted ([`crate::groups::take`]).
 
 use std::sync::Arc;
 
@@ -138,39 +137,19 @@ impl<F: Finish> EventGroups<F> {
         Ok(())
     }
 
-    /// The rows of the first groups `emit_to` asks for, laid out by group (a counting sort);
-    /// the others stay, renumbered from 0.
+    /// The rows of the first groups `emit_to` asks for, laid out by group; the others stay,
+    /// renumbered from 0.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<Row>, Vec<usize>) {
-        let n = match emit_to {
-            EmitTo::All => self.groups,
-            EmitTo::First(n) => n.min(self.groups),
-        };
-        let mut offsets = vec![0usize; n + 1];
-        for &(_, g, _) in &self.flat {
-            if (g as usize) < n {
-                offsets[g as usize + 1] += 1;
-            }
-        }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut rows = vec![(0i64, 0u32); offsets[n]];
-        let mut next = offsets.clone();
-        let mut rest = Vec::new();
-        for &(t, g, m) in &self.flat {
-            let g = g as usize;
-            if g < n {
-                rows[next[g]] = (t, m);
-                next[g] += 1;
-            } else {
-                rest.push((t, (g - n) as u32, m));
-            }
-        }
-        self.flat = rest;
-        self.groups -= n;
-        if !self.anchors.is_empty() {
-            self.anchors.drain(..n.min(self.anchors.len()));
-        }
+        let (rows, offsets) = crate::groups::take(
+            &mut self.flat,
+            &mut self.groups,
+            emit_to,
+            |e| e.1,
+            |e| (e.0, e.2),
+            |(t, _, m), g| (t, g, m),
+        );
+        let emitted = offsets.len() - 1;
+        self.anchors.drain(..emitted.min(self.anchors.len()));
         (rows, offsets)
     }
 

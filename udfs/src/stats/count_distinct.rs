@@ -4,8 +4,8 @@
 //! counts them per group in one hash set of (group, value) pairs for the whole aggregation:
 //! every row is a probe into a table as large as all distinct pairs, nearly always a cache
 //! miss (8.8 s of 20M events in 1M customers, measured). Here rows are appended to a flat
-//! vector of (group, value), and when the groups are emitted a counting sort lays them out by
-//! group, where each group's few values are sorted and counted. The partial state is the same
+//! vector of (group, value) and laid out by group when emitted ([`crate::groups::take`]),
+//! where each group's few values are sorted and counted. The partial state is the same
 //! as DataFusion's (the group's distinct values as a list), so plans, spilling and Ballista's
 //! codecs see no difference. Everything else, `count(*)` and `count(x)` included, is
 //! DataFusion's own implementation.
@@ -162,33 +162,15 @@ where
     /// The distinct values of the first groups `emit_to` asks for, sorted, laid out by group
     /// (offsets into the values); the other groups stay, renumbered from 0.
     fn take(&mut self, emit_to: EmitTo) -> (Vec<T::Native>, Vec<usize>) {
-        let n = match emit_to {
-            EmitTo::All => self.groups,
-            EmitTo::First(n) => n.min(self.groups),
-        };
-        let mut offsets = vec![0usize; n + 1];
-        for &(g, _) in &self.flat {
-            if (g as usize) < n {
-                offsets[g as usize + 1] += 1;
-            }
-        }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut values = vec![T::Native::default(); offsets[n]];
-        let mut next = offsets.clone();
-        let mut rest = Vec::new();
-        for &(g, v) in &self.flat {
-            let g = g as usize;
-            if g < n {
-                values[next[g]] = v;
-                next[g] += 1;
-            } else {
-                rest.push(((g - n) as u32, v));
-            }
-        }
-        self.flat = rest;
-        self.groups -= n;
+        let (mut values, offsets) = crate::groups::take(
+            &mut self.flat,
+            &mut self.groups,
+            emit_to,
+            |e| e.0,
+            |e| e.1,
+            |(_, v), g| (g, v),
+        );
+        let n = offsets.len() - 1;
         // Sort and deduplicate each group's values in place, compacting as it goes.
         let mut write = 0;
         let mut distinct = vec![0usize; n + 1];
