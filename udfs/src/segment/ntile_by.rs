@@ -103,9 +103,12 @@ impl PartitionEvaluator for NtileByEvaluator {
     }
 }
 
-/// A column's values as keys that order as the values do (NULLs last), for the number, date
-/// and time types; None for others.
-fn order_keys(array: &ArrayRef) -> Option<Vec<(bool, u128)>> {
+/// A sort key: whether the value is NULL (NULLs last), then the value as an unsigned number
+/// that orders as the value does.
+type Key = (bool, u128);
+
+/// A column's values as [`Key`]s, for the number, date and time types; None for others.
+fn order_keys(array: &ArrayRef) -> Option<Vec<Key>> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{
         Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
@@ -168,13 +171,13 @@ fn native_order(values: &[ArrayRef]) -> Option<UInt32Array> {
     let order: Vec<u32> = match values {
         [a] => {
             let a = order_keys(a)?;
-            let mut rows: Vec<((bool, u128), u32)> = a.into_iter().zip(0u32..).collect();
+            let mut rows: Vec<(Key, u32)> = a.into_iter().zip(0u32..).collect();
             rows.sort_unstable();
             rows.into_iter().map(|r| r.1).collect()
         }
         [a, b] => {
             let (a, b) = (order_keys(a)?, order_keys(b)?);
-            let mut rows: Vec<((bool, u128), (bool, u128), u32)> = a
+            let mut rows: Vec<(Key, Key, u32)> = a
                 .into_iter()
                 .zip(b)
                 .zip(0u32..)
