@@ -89,6 +89,20 @@ fn kill_at_random_points(project: &Path, args: &[&str], out: &str, kills: usize)
     );
 }
 
+/// The rows of `table` in the project at `dir`, read through the binary.
+fn rows(dir: &Path, table: &str) -> u64 {
+    let sql = format!("SELECT count(*) AS n FROM {table}");
+    let (out, err, code) = run(
+        dir,
+        &["--project", ".", "-q", "--format", "csv", "-c", &sql],
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {out}"))
+}
+
 #[test]
 fn killing_ingest_at_random_points_keeps_the_curated_data_and_a_rerun_completes() {
     let d = scratch("crash-ingest");
@@ -98,25 +112,7 @@ fn killing_ingest_at_random_points_keeps_the_curated_data_and_a_rerun_completes(
     );
     assert_eq!(code, 0, "{err}");
     kill_at_random_points(d.path(), &["--project", ".", "ingest"], "curated", 8);
-    let (out, err, code) = run(
-        d.path(),
-        &[
-            "--project",
-            ".",
-            "-q",
-            "--format",
-            "csv",
-            "-c",
-            "SELECT count(*) AS n FROM stg_shop_orders",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.lines()
-            .nth(1)
-            .is_some_and(|n| n.parse::<u64>().unwrap() > 0),
-        "{out}"
-    );
+    assert!(rows(d.path(), "stg_shop_orders") > 0);
 }
 
 #[test]
@@ -128,23 +124,5 @@ fn killing_refresh_at_random_points_keeps_the_snapshots_and_a_rerun_completes() 
         "snapshots",
         8,
     );
-    let (out, err, code) = run(
-        d.path(),
-        &[
-            "--project",
-            ".",
-            "-q",
-            "--format",
-            "csv",
-            "-c",
-            "SELECT count(*) AS n FROM snapshot_customer_360",
-        ],
-    );
-    assert_eq!(code, 0, "{err}");
-    assert!(
-        out.lines()
-            .nth(1)
-            .is_some_and(|n| n.parse::<u64>().unwrap() > 0),
-        "{out}"
-    );
+    assert!(rows(d.path(), "snapshot_customer_360") > 0);
 }

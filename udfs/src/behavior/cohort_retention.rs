@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
 };
 
 use super::DOC_SECTION;
-use super::events::{kept_rows, literal};
+use super::events::{kept_valid_rows, literal};
 
 /// The most periods after the first that a call can ask about.
 pub const MAX_PERIODS: i64 = 63;
@@ -228,10 +228,7 @@ impl GroupsAccumulator for CohortGroups {
                 one(g, p);
             }
         } else {
-            let mut keep = kept_rows(periods.len(), opt_filter);
-            if let Some(nulls) = periods.nulls() {
-                keep = &keep & nulls.inner();
-            }
+            let keep = kept_valid_rows(periods, opt_filter);
             for row in keep.set_indices() {
                 one(group_indices[row], periods.value(row));
             }
@@ -282,10 +279,7 @@ impl GroupsAccumulator for CohortGroups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let periods = values[0].as_primitive::<Int64Type>();
-        let mut keep = kept_rows(periods.len(), opt_filter);
-        if let Some(nulls) = periods.nulls() {
-            keep = &keep & nulls.inner();
-        }
+        let keep = kept_valid_rows(periods, opt_filter);
         let masks: UInt64Array = keep.iter().map(|k| Some(u64::from(k))).collect();
         Ok(vec![
             Arc::new(Int64Array::new(periods.values().clone(), None)),

@@ -88,6 +88,15 @@ pub fn kept_rows(len: usize, filter: Option<&BooleanArray>) -> BooleanBuffer {
     }
 }
 
+/// The rows an aggregate's filter keeps whose `values` are not NULL.
+pub fn kept_valid_rows(values: &dyn Array, filter: Option<&BooleanArray>) -> BooleanBuffer {
+    let keep = kept_rows(values.len(), filter);
+    match values.logical_nulls() {
+        Some(nulls) => &keep & nulls.inner(),
+        None => keep,
+    }
+}
+
 /// The literal value of a planned expression, if it is one.
 pub fn literal(e: &Arc<dyn PhysicalExpr>) -> Option<&ScalarValue> {
     e.downcast_ref::<Literal>().map(Literal::value)

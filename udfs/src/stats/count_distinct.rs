@@ -30,7 +30,7 @@ use datafusion::logical_expr::{
     ReversedUDAF, SetMonotonicity, Signature, StatisticsArgs,
 };
 
-use crate::behavior::events::kept_rows;
+use crate::behavior::events::kept_valid_rows;
 
 /// `count` as persona registers it, over DataFusion's.
 pub fn count_udaf() -> Arc<AggregateUDF> {
@@ -207,10 +207,7 @@ where
             );
             return;
         }
-        let mut keep = kept_rows(values.len(), opt_filter);
-        if let Some(nulls) = values.nulls() {
-            keep = &keep & nulls.inner();
-        }
+        let keep = kept_valid_rows(values, opt_filter);
         flat.extend(
             keep.set_indices()
                 .map(|row| (group_indices[row] as u32, values.value(row))),
@@ -299,10 +296,7 @@ where
         let Some(values) = values[0].as_primitive_opt::<T>() else {
             return exec_err!("count(DISTINCT): unexpected type {}", values[0].data_type());
         };
-        let mut keep = kept_rows(values.len(), opt_filter);
-        if let Some(nulls) = values.nulls() {
-            keep = &keep & nulls.inner();
-        }
+        let keep = kept_valid_rows(values, opt_filter);
         let mut offsets = Vec::with_capacity(values.len() + 1);
         let mut kept = Vec::new();
         offsets.push(0usize);
