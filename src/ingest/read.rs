@@ -511,10 +511,11 @@ fn read_csv(
         Err(e) => return Err(format!("{}: {e}", file.path.display())),
     }
     let names: Vec<String> = if has_header {
-        record
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).trim().to_string())
-            .collect()
+        header_names(
+            record
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).trim().to_string()),
+        )
     } else {
         (1..=record.len()).map(|i| format!("column{i}")).collect()
     };
@@ -894,6 +895,30 @@ fn read_json_array(file: &FileStamp, text: &[u8], out: &mut Collector) -> Result
     Ok(())
 }
 
+/// Column names from a header, as DuckDB names them: an empty name is `columnN` (its position
+/// from 1), and a name seen before gets `_2`, `_3`, … until it is unique. (Two columns of one
+/// name were one column of the reader, so their rows did not fit the header: a panic found by
+/// the `ingest_text` fuzz target.)
+fn header_names(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, name) in names.enumerate() {
+        let base = if name.is_empty() {
+            format!("column{}", i + 1)
+        } else {
+            name
+        };
+        let mut unique = base.clone();
+        let mut k = 2;
+        while !seen.insert(unique.clone()) {
+            unique = format!("{base}_{k}");
+            k += 1;
+        }
+        out.push(unique);
+    }
+    out
+}
+
 /// Reads the files of a Parquet source, adding the lineage columns (`_line` is the row number).
 #[derive(Default)]
 pub struct ParquetReader {
@@ -1023,6 +1048,29 @@ mod tests {
         }
         // An escape character makes quote counting unreliable: one part.
         assert_eq!(split_records(body, b'"', Some(b'\\'), 0, 1, 3, 0).len(), 1);
+    }
+
+    #[test]
+    fn repeated_and_empty_header_names_fuzz_crash_166b289c() {
+        // Found by the ingest_text fuzz target: a header with two empty names panicked.
+        let d = read("\tid\t\n\tdme\t\n".replace('\t', ",").as_str()).unwrap();
+        let names: Vec<&str> = d
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(&names[..3], ["column1", "id", "column3"]);
+        let d = read("a,a,b,a\n1,2,3,4\n").unwrap();
+        let names: Vec<&str> = d
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(&names[..4], ["a", "a_2", "b", "a_3"]);
+        assert_eq!(d.batches[0].num_rows(), 1);
+        assert!(d.rejects.is_empty());
     }
 
     #[test]

@@ -247,7 +247,23 @@ fn full_parse(number: &str, region: Id) -> Result<String, Reason> {
             format!("region {}", region.as_ref())
         }));
     }
-    Ok(n.format().mode(Mode::E164).to_string())
+    let e164 = n.format().mode(Mode::E164).to_string();
+    // The E.164 form must read back as itself, so that cleaning a clean number changes
+    // nothing. The parser accepts a few spellings whose E.164 form it then refuses (found by
+    // the clean_phone fuzz target: "+88 112153 1191-24(4530" gave "+8811191244530", which
+    // reads as an invalid +881 number); those are invalid here too.
+    let again = std::panic::catch_unwind(|| phonenumber::parse(Some(region), &e164)).ok();
+    match again {
+        Some(Ok(m))
+            if phonenumber::is_valid(&m) && m.format().mode(Mode::E164).to_string() == e164 =>
+        {
+            Ok(e164)
+        }
+        _ => Err(Reason::Invalid(format!(
+            "country code +{}",
+            n.code().value()
+        ))),
+    }
 }
 
 #[cfg(test)]
@@ -256,6 +272,13 @@ mod tests {
 
     fn cn(text: &str) -> Result<String, Reason> {
         std_phone(text, Id::CN, &mut String::new())
+    }
+
+    #[test]
+    fn a_number_whose_e164_form_does_not_read_back_is_invalid_fuzz_crash_6195928a() {
+        let text = "+88 112153 1191-24(4530";
+        let once = cn(text);
+        assert!(matches!(once, Err(Reason::Invalid(_))), "{once:?}");
     }
 
     #[test]
