@@ -35,7 +35,7 @@ for t in "${targets[@]}"; do
         echo
     else
         status=1
-        echo "$t FAILED: $(grep -m1 -E "panicked|ERROR: libFuzzer|deadly signal|out-of-memory|timeout" "$log")"
+        echo "$t FAILED: $(grep -m1 -E "panicked at|^ERROR: libFuzzer|^==[0-9]+== ERROR" "$log")"
         ls "artifacts/$t"
     fi
 done
