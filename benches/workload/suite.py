@@ -230,14 +230,11 @@ def workload(scale, engines, runs):
     return rows
 
 
-def views(scale, data, runs, memory_limit):
+def views(scale, data, runs):
     """persona's own views on a `persona gen` project; customer_rfm against DuckDB."""
-    sys.path.insert(0, str(HERE.parent))
     from value_models import PERSONA_RFM, duckdb_rfm, rows as csv_rows, same_answer
     project = ensure_gen_project(data, scale)
     base = [PERSONA, "--project", project, "-q", "--format", "csv"]
-    if memory_limit:
-        base += ["--memory-limit", memory_limit]
     as_of = subprocess.run(base + ["-c", "SELECT as_of() AS d"], check=True, capture_output=True,
                            text=True).stdout.split()[1]
     orders = int(subprocess.run(base + ["-c", "SELECT count(*) AS n FROM orders"], check=True,
@@ -351,7 +348,7 @@ def main():
     for scale in [] if args.report_only else args.scales.split(","):
         ensure_data(args.data, scale)
         work_rows = workload(scale, engines, args.runs)
-        view_rows = [] if args.no_views else views(scale, args.data, args.runs, None)
+        view_rows = [] if args.no_views else views(scale, args.data, args.runs)
         # Each scale's results are kept, so scales (or queries) measured by separate runs share
         # one table: rows of the queries run now replace those saved before.
         path = saved / f"{scale}.json"

@@ -9,10 +9,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, UInt8Array, UInt64Array,
-};
-use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, UInt64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
@@ -22,6 +19,7 @@ use datafusion::logical_expr::{
 
 use super::DOC_SECTION;
 use super::events::{kept_valid_rows, literal};
+use super::retention::flag_lists;
 
 /// The most periods after the first that a call can ask about.
 pub const MAX_PERIODS: i64 = 63;
@@ -188,12 +186,7 @@ impl CohortGroups {
         for &mask in masks {
             values.extend((1..=n).map(|k| ((mask >> k) & 1) as u8));
         }
-        Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::UInt8, true)),
-            OffsetBuffer::from_lengths(std::iter::repeat_n(n, masks.len())),
-            Arc::new(UInt8Array::from(values)),
-            None,
-        ))
+        flag_lists(values, n)
     }
 }
 

@@ -140,13 +140,20 @@ impl RetentionGroups {
                 values.push((first & (mask >> k)) as u8);
             }
         }
-        Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::UInt8, true)),
-            OffsetBuffer::from_lengths(std::iter::repeat_n(n, masks.len())),
-            Arc::new(UInt8Array::from(values)),
-            None,
-        ))
+        flag_lists(values, n)
     }
+}
+
+/// Lists of `n` 0/1 flags each, from their values laid end to end: the result of `retention`
+/// and `cohort_retention`.
+pub fn flag_lists(values: Vec<u8>, n: usize) -> ArrayRef {
+    let lists = values.len().checked_div(n).unwrap_or(0);
+    Arc::new(ListArray::new(
+        Arc::new(Field::new_list_field(DataType::UInt8, true)),
+        OffsetBuffer::from_lengths(std::iter::repeat_n(n, lists)),
+        Arc::new(UInt8Array::from(values)),
+        None,
+    ))
 }
 
 impl GroupsAccumulator for RetentionGroups {
