@@ -9,6 +9,7 @@ pub mod cli;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod config;
+pub mod dense_aggregate;
 pub mod docs;
 pub mod error;
 pub mod exec;

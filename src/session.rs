@@ -10,10 +10,12 @@ use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use persona_udfs::PersonaOptions;
 
 use crate::config::{Project, parse_memory_size};
+use crate::dense_aggregate::DenseGroupBy;
 use crate::error::{PersonaError, Result, clean_message};
 use crate::{snapshot, sources, views};
 
@@ -132,7 +134,14 @@ impl SessionBuilder {
         }
         // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
         let mut ctx = match &self.cluster {
-            None => SessionContext::new_with_config_rt(config, runtime),
+            None => SessionContext::new_with_state(
+                SessionStateBuilder::new()
+                    .with_config(config)
+                    .with_runtime_env(runtime)
+                    .with_default_features()
+                    .with_physical_optimizer_rule(std::sync::Arc::new(DenseGroupBy))
+                    .build(),
+            ),
             Some(address) => connect_cluster(address, config, runtime).await?,
         }
         .enable_url_table();

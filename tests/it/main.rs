@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod datasets;
+mod dense;
 mod generate;
 mod ingest;
 mod readme;

@@ -37,6 +37,9 @@ pub struct PersonaOptions {
     pub id_dictionary: String,
     /// How `std_date` reads `05-03-2024` and `03/05/2024`: month first or day first.
     pub date_order: DateOrder,
+    /// Whether partial aggregations by one integer key run on a direct-mapped table (the
+    /// engine's `DenseAggregateExec`) rather than DataFusion's hash table.
+    pub dense_grouping: bool,
 }
 
 impl Default for PersonaOptions {
@@ -208,6 +211,7 @@ impl PersonaOptions {
             recs_view_weight: 0.2,
             id_dictionary: String::new(),
             date_order: DateOrder::Mdy,
+            dense_grouping: true,
         }
     }
 
@@ -235,7 +239,7 @@ impl PersonaOptions {
 }
 
 /// Every setting: its key under `persona.`, and its description.
-const SETTINGS: [(&str, &str); 13] = [
+const SETTINGS: [(&str, &str); 14] = [
     (
         "as_of",
         "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.",
@@ -287,6 +291,10 @@ const SETTINGS: [(&str, &str); 13] = [
     (
         "date_order",
         "How std_date reads 05-03-2024 and 03/05/2024: mdy (month first, default) or dmy (day first).",
+    ),
+    (
+        "dense_grouping",
+        "Whether GROUP BY one integer key aggregates through a table indexed by the key (true, default) or DataFusion's hash table (false).",
     ),
 ];
 
@@ -375,6 +383,17 @@ impl ExtensionOptions for PersonaOptions {
                 };
                 self.date_order = order;
             }
+            "dense_grouping" => {
+                self.dense_grouping = match trimmed.to_ascii_lowercase().as_str() {
+                    "true" | "on" | "1" => true,
+                    "false" | "off" | "0" => false,
+                    _ => {
+                        return plan_err!(
+                            "persona.dense_grouping must be true or false, got '{trimmed}'"
+                        );
+                    }
+                }
+            }
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -406,6 +425,7 @@ impl ExtensionOptions for PersonaOptions {
                     "recs.view_weight" => Some(self.recs_view_weight.to_string()),
                     "id_dictionary" => Some(self.id_dictionary.clone()),
                     "date_order" => Some(self.date_order.name().to_string()),
+                    "dense_grouping" => Some(self.dense_grouping.to_string()),
                     _ => Some(
                         self.loyalty_levels()
                             .iter()

@@ -165,18 +165,105 @@ fn order_keys(array: &ArrayRef) -> Option<Vec<Key>> {
     })
 }
 
-/// Row indices in key order for one or two keys of the types [`order_keys`] reads: a sort of
-/// plain integers, where arrow's lexicographic sort calls a comparator per pair of rows.
+/// Row indices in key order when every key is of a type [`order_keys`] reads.
+///
+/// Most key sets fit one integer per row: each key as its offset from the key's minimum
+/// (NULL one past the maximum, so last), then the row index, packed most significant first
+/// (RFM's day counts, order counts and customer ids take 10 to 25 bits each). Sorting those
+/// integers is several times faster than sorting tuples of wide keys; wider key sets sort as
+/// tuples.
 fn native_order(values: &[ArrayRef]) -> Option<UInt32Array> {
-    let order: Vec<u32> = match values {
-        [a] => {
-            let a = order_keys(a)?;
+    let columns: Vec<Vec<Key>> = values.iter().map(order_keys).collect::<Option<_>>()?;
+    let rows = columns.first()?.len();
+    let index_bits = bits(rows.saturating_sub(1) as u128);
+    let fields: Option<Vec<Field64>> = columns.iter().map(|c| Field64::of(c)).collect();
+    let Some(fields) = fields else {
+        return wide_order(columns).map(UInt32Array::from);
+    };
+    let width = index_bits + fields.iter().map(|f| f.bits).sum::<u32>();
+    let order: Vec<u32> = if width <= 64 {
+        let mut packed: Vec<u64> = (0..rows)
+            .map(|row| {
+                let key = fields
+                    .iter()
+                    .zip(&columns)
+                    .fold(0u128, |acc, (f, c)| acc << f.bits | f.code(c[row]));
+                (key << index_bits | row as u128) as u64
+            })
+            .collect();
+        packed.sort_unstable();
+        let mask = (1u64 << index_bits) - 1;
+        packed.into_iter().map(|p| (p & mask) as u32).collect()
+    } else if width <= 128 {
+        let mut packed: Vec<u128> = (0..rows)
+            .map(|row| {
+                let key = fields
+                    .iter()
+                    .zip(&columns)
+                    .fold(0u128, |acc, (f, c)| acc << f.bits | f.code(c[row]));
+                key << index_bits | row as u128
+            })
+            .collect();
+        packed.sort_unstable();
+        let mask = (1u128 << index_bits) - 1;
+        packed.into_iter().map(|p| (p & mask) as u32).collect()
+    } else {
+        wide_order(columns)?
+    };
+    Some(UInt32Array::from(order))
+}
+
+/// The bits an unsigned number up to `max` takes.
+fn bits(max: u128) -> u32 {
+    128 - max.leading_zeros()
+}
+
+/// How one key column packs: values as offsets from `low`, NULL as `null`.
+struct Field64 {
+    low: u128,
+    null: u128,
+    bits: u32,
+}
+
+impl Field64 {
+    /// None when the column's span (plus NULL) does not fit 128 bits.
+    fn of(column: &[Key]) -> Option<Self> {
+        let (mut low, mut high, mut nulls) = (u128::MAX, 0u128, false);
+        for &(null, v) in column {
+            if null {
+                nulls = true;
+            } else {
+                low = low.min(v);
+                high = high.max(v);
+            }
+        }
+        if low > high {
+            (low, high) = (0, 0);
+        }
+        let null = (high - low).checked_add(1)?;
+        let top = if nulls { null } else { high - low };
+        Some(Self {
+            low,
+            null,
+            bits: bits(top),
+        })
+    }
+
+    fn code(&self, (null, v): Key) -> u128 {
+        if null { self.null } else { v - self.low }
+    }
+}
+
+/// Row indices in key order for one or two keys as tuples, when they do not pack.
+fn wide_order(columns: Vec<Vec<Key>>) -> Option<Vec<u32>> {
+    Some(match <[_; 1]>::try_from(columns) {
+        Ok([a]) => {
             let mut rows: Vec<(Key, u32)> = a.into_iter().zip(0u32..).collect();
             rows.sort_unstable();
             rows.into_iter().map(|r| r.1).collect()
         }
-        [a, b] => {
-            let (a, b) = (order_keys(a)?, order_keys(b)?);
+        Err(columns) => {
+            let [a, b] = <[_; 2]>::try_from(columns).ok()?;
             let mut rows: Vec<(Key, Key, u32)> = a
                 .into_iter()
                 .zip(b)
@@ -186,9 +273,7 @@ fn native_order(values: &[ArrayRef]) -> Option<UInt32Array> {
             rows.sort_unstable();
             rows.into_iter().map(|r| r.2).collect()
         }
-        _ => return None,
-    };
-    Some(UInt32Array::from(order))
+    })
 }
 
 /// The constant bucket count of a call.
@@ -302,7 +387,39 @@ mod tests {
             descending: false,
             nulls_first: false,
         });
+        let sparse: ArrayRef = Arc::new(Int64Array::from(vec![
+            Some(7),
+            None,
+            Some(-2),
+            None,
+            Some(i64::MAX),
+            Some(i64::MIN),
+            Some(7),
+        ]));
+        // Spans the whole of i128: with a second key it no longer packs into 128 bits.
+        let huge: ArrayRef = Arc::new(
+            Decimal128Array::from(vec![
+                Some(i128::MAX),
+                Some(i128::MIN),
+                None,
+                Some(0),
+                Some(i128::MAX),
+                Some(-1),
+                Some(1),
+            ])
+            .with_precision_and_scale(38, 0)
+            .unwrap(),
+        );
+        // Sorted natively: packed in 64 bits, in 128 bits, as tuples (the span of a whole i128
+        // with a NULL), and packed with three keys.
         for keys in [
+            vec![Arc::clone(&sparse), Arc::clone(&ints)],
+            vec![Arc::clone(&huge), Arc::clone(&ints)],
+            vec![
+                Arc::clone(&decimals),
+                Arc::clone(&sparse),
+                Arc::clone(&ints),
+            ],
             vec![Arc::clone(&floats)],
             vec![Arc::clone(&ints)],
             vec![Arc::clone(&decimals), Arc::clone(&ints)],
