@@ -11,6 +11,7 @@
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{ArrayRef, UInt32Array, UInt64Array};
+use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, sort_to_indices};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -107,8 +108,48 @@ impl PartitionEvaluator for NtileByEvaluator {
 /// that orders as the value does.
 type Key = (bool, u128);
 
-/// A column's values as [`Key`]s, for the number, date and time types; None for others.
-fn order_keys(array: &ArrayRef) -> Option<Vec<Key>> {
+/// A key column: its values as unsigned numbers that order as the values do (64 bits for
+/// all but decimals, which take 128), and where it is NULL.
+struct KeyColumn {
+    values: KeyValues,
+    nulls: Option<NullBuffer>,
+}
+
+enum KeyValues {
+    Narrow(Vec<u64>),
+    Wide(Vec<u128>),
+}
+
+impl KeyColumn {
+    fn is_null(&self, row: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n.is_null(row))
+    }
+
+    fn value(&self, row: usize) -> u128 {
+        match &self.values {
+            KeyValues::Narrow(v) => u128::from(v[row]),
+            KeyValues::Wide(v) => v[row],
+        }
+    }
+
+    fn key(&self, row: usize) -> Key {
+        if self.is_null(row) {
+            (true, 0)
+        } else {
+            (false, self.value(row))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match &self.values {
+            KeyValues::Narrow(v) => v.len(),
+            KeyValues::Wide(v) => v.len(),
+        }
+    }
+}
+
+/// A column as a [`KeyColumn`], for the number, date and time types; None for others.
+fn order_keys(array: &ArrayRef) -> Option<KeyColumn> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{
         Date32Type, Date64Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type,
@@ -116,52 +157,54 @@ fn order_keys(array: &ArrayRef) -> Option<Vec<Key>> {
         TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
         UInt64Type,
     };
-    const SIGN: u128 = 1 << 127;
-    let signed = |v: i128| (v as u128) ^ SIGN;
+    let signed = |v: i64| (v as u64) ^ (1 << 63);
     // IEEE 754 bits flipped so that unsigned order is numeric order (f64::total_cmp).
     let float = |v: f64| {
         let b = v.to_bits();
-        u128::from(if b >> 63 == 1 { !b } else { b | 1 << 63 })
+        if b >> 63 == 1 { !b } else { b | 1 << 63 }
     };
     macro_rules! keys {
         ($t:ty, $f:expr) => {{
             let a = array.as_primitive::<$t>();
-            a.iter()
-                .map(|v| match v {
-                    Some(v) => (false, $f(v)),
-                    None => (true, 0),
-                })
-                .collect()
+            KeyValues::Narrow(a.values().iter().map(|&v| $f(v)).collect())
         }};
     }
-    Some(match array.data_type() {
+    let values = match array.data_type() {
         DataType::Int8 => keys!(Int8Type, |v: i8| signed(v.into())),
         DataType::Int16 => keys!(Int16Type, |v: i16| signed(v.into())),
         DataType::Int32 => keys!(Int32Type, |v: i32| signed(v.into())),
-        DataType::Int64 => keys!(Int64Type, |v: i64| signed(v.into())),
-        DataType::UInt8 => keys!(UInt8Type, |v: u8| u128::from(v)),
-        DataType::UInt16 => keys!(UInt16Type, |v: u16| u128::from(v)),
-        DataType::UInt32 => keys!(UInt32Type, |v: u32| u128::from(v)),
-        DataType::UInt64 => keys!(UInt64Type, |v: u64| u128::from(v)),
+        DataType::Int64 => keys!(Int64Type, signed),
+        DataType::UInt8 => keys!(UInt8Type, u64::from),
+        DataType::UInt16 => keys!(UInt16Type, u64::from),
+        DataType::UInt32 => keys!(UInt32Type, u64::from),
+        DataType::UInt64 => keys!(UInt64Type, |v: u64| v),
         DataType::Float32 => keys!(Float32Type, |v: f32| float(v.into())),
         DataType::Float64 => keys!(Float64Type, float),
-        DataType::Decimal128(_, _) => keys!(Decimal128Type, signed),
+        DataType::Decimal128(_, _) => {
+            let a = array.as_primitive::<Decimal128Type>();
+            KeyValues::Wide(
+                a.values()
+                    .iter()
+                    .map(|&v| (v as u128) ^ (1 << 127))
+                    .collect(),
+            )
+        }
         DataType::Date32 => keys!(Date32Type, |v: i32| signed(v.into())),
-        DataType::Date64 => keys!(Date64Type, |v: i64| signed(v.into())),
+        DataType::Date64 => keys!(Date64Type, signed),
         DataType::Timestamp(unit, _) => {
             use datafusion::arrow::datatypes::TimeUnit;
             match unit {
-                TimeUnit::Second => keys!(TimestampSecondType, |v: i64| signed(v.into())),
-                TimeUnit::Millisecond => {
-                    keys!(TimestampMillisecondType, |v: i64| signed(v.into()))
-                }
-                TimeUnit::Microsecond => {
-                    keys!(TimestampMicrosecondType, |v: i64| signed(v.into()))
-                }
-                TimeUnit::Nanosecond => keys!(TimestampNanosecondType, |v: i64| signed(v.into())),
+                TimeUnit::Second => keys!(TimestampSecondType, signed),
+                TimeUnit::Millisecond => keys!(TimestampMillisecondType, signed),
+                TimeUnit::Microsecond => keys!(TimestampMicrosecondType, signed),
+                TimeUnit::Nanosecond => keys!(TimestampNanosecondType, signed),
             }
         }
         _ => return None,
+    };
+    Some(KeyColumn {
+        values,
+        nulls: array.logical_nulls().filter(|n| n.null_count() > 0),
     })
 }
 
@@ -173,42 +216,47 @@ fn order_keys(array: &ArrayRef) -> Option<Vec<Key>> {
 /// integers is several times faster than sorting tuples of wide keys; wider key sets sort as
 /// tuples.
 fn native_order(values: &[ArrayRef]) -> Option<UInt32Array> {
-    let columns: Vec<Vec<Key>> = values.iter().map(order_keys).collect::<Option<_>>()?;
+    let columns: Vec<KeyColumn> = values.iter().map(order_keys).collect::<Option<_>>()?;
     let rows = columns.first()?.len();
     let index_bits = bits(rows.saturating_sub(1) as u128);
-    let fields: Option<Vec<Field64>> = columns.iter().map(|c| Field64::of(c)).collect();
+    let fields: Option<Vec<Field64>> = columns.iter().map(Field64::of).collect();
     let Some(fields) = fields else {
-        return wide_order(columns).map(UInt32Array::from);
+        return wide_order(&columns).map(UInt32Array::from);
     };
     let width = index_bits + fields.iter().map(|f| f.bits).sum::<u32>();
+    // Column by column: each key shifts in below the ones before it, then the row index.
+    macro_rules! packed_order {
+        ($p:ty) => {{
+            let mut packed = vec![0 as $p; rows];
+            for (f, c) in fields.iter().zip(&columns) {
+                let low = f.low as $p;
+                match (&c.values, &c.nulls) {
+                    (KeyValues::Narrow(v), None) => {
+                        for (p, &x) in packed.iter_mut().zip(v) {
+                            *p = *p << f.bits | (x as $p).wrapping_sub(low);
+                        }
+                    }
+                    _ => {
+                        for (row, p) in packed.iter_mut().enumerate() {
+                            *p = *p << f.bits | f.code(c.key(row)) as $p;
+                        }
+                    }
+                }
+            }
+            for (row, p) in packed.iter_mut().enumerate() {
+                *p = *p << index_bits | row as $p;
+            }
+            packed.sort_unstable();
+            let mask: $p = ((1 as $p) << index_bits) - 1;
+            packed.into_iter().map(|p| (p & mask) as u32).collect()
+        }};
+    }
     let order: Vec<u32> = if width <= 64 {
-        let mut packed: Vec<u64> = (0..rows)
-            .map(|row| {
-                let key = fields
-                    .iter()
-                    .zip(&columns)
-                    .fold(0u128, |acc, (f, c)| acc << f.bits | f.code(c[row]));
-                (key << index_bits | row as u128) as u64
-            })
-            .collect();
-        packed.sort_unstable();
-        let mask = (1u64 << index_bits) - 1;
-        packed.into_iter().map(|p| (p & mask) as u32).collect()
+        packed_order!(u64)
     } else if width <= 128 {
-        let mut packed: Vec<u128> = (0..rows)
-            .map(|row| {
-                let key = fields
-                    .iter()
-                    .zip(&columns)
-                    .fold(0u128, |acc, (f, c)| acc << f.bits | f.code(c[row]));
-                key << index_bits | row as u128
-            })
-            .collect();
-        packed.sort_unstable();
-        let mask = (1u128 << index_bits) - 1;
-        packed.into_iter().map(|p| (p & mask) as u32).collect()
+        packed_order!(u128)
     } else {
-        wide_order(columns)?
+        wide_order(&columns)?
     };
     Some(UInt32Array::from(order))
 }
@@ -227,14 +275,23 @@ struct Field64 {
 
 impl Field64 {
     /// None when the column's span (plus NULL) does not fit 128 bits.
-    fn of(column: &[Key]) -> Option<Self> {
-        let (mut low, mut high, mut nulls) = (u128::MAX, 0u128, false);
-        for &(null, v) in column {
-            if null {
-                nulls = true;
-            } else {
-                low = low.min(v);
-                high = high.max(v);
+    fn of(column: &KeyColumn) -> Option<Self> {
+        let (mut low, mut high) = (u128::MAX, 0u128);
+        let nulls = column.nulls.is_some();
+        match (&column.values, nulls) {
+            (KeyValues::Narrow(v), false) => {
+                let (l, h) = v
+                    .iter()
+                    .fold((u64::MAX, 0u64), |(l, h), &x| (l.min(x), h.max(x)));
+                (low, high) = (u128::from(l), u128::from(h));
+            }
+            _ => {
+                for row in 0..column.len() {
+                    if let (false, v) = column.key(row) {
+                        low = low.min(v);
+                        high = high.max(v);
+                    }
+                }
             }
         }
         if low > high {
@@ -255,24 +312,22 @@ impl Field64 {
 }
 
 /// Row indices in key order for one or two keys as tuples, when they do not pack.
-fn wide_order(columns: Vec<Vec<Key>>) -> Option<Vec<u32>> {
-    Some(match <[_; 1]>::try_from(columns) {
-        Ok([a]) => {
-            let mut rows: Vec<(Key, u32)> = a.into_iter().zip(0u32..).collect();
-            rows.sort_unstable();
-            rows.into_iter().map(|r| r.1).collect()
+fn wide_order(columns: &[KeyColumn]) -> Option<Vec<u32>> {
+    let rows = columns.first()?.len() as u32;
+    Some(match columns {
+        [a] => {
+            let mut keys: Vec<(Key, u32)> = (0..rows).map(|r| (a.key(r as usize), r)).collect();
+            keys.sort_unstable();
+            keys.into_iter().map(|r| r.1).collect()
         }
-        Err(columns) => {
-            let [a, b] = <[_; 2]>::try_from(columns).ok()?;
-            let mut rows: Vec<(Key, Key, u32)> = a
-                .into_iter()
-                .zip(b)
-                .zip(0u32..)
-                .map(|((a, b), i)| (a, b, i))
+        [a, b] => {
+            let mut keys: Vec<(Key, Key, u32)> = (0..rows)
+                .map(|r| (a.key(r as usize), b.key(r as usize), r))
                 .collect();
-            rows.sort_unstable();
-            rows.into_iter().map(|r| r.2).collect()
+            keys.sort_unstable();
+            keys.into_iter().map(|r| r.2).collect()
         }
+        _ => return None,
     })
 }
 
