@@ -132,7 +132,8 @@ impl SessionBuilder {
                 })?;
             }
         }
-        // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli.
+        // `SELECT * FROM 'file.parquet'` works as in DuckDB and datafusion-cli. A local session
+        // plans persona's dense aggregation; a cluster's nodes plan with their own state.
         let mut ctx = match &self.cluster {
             None => SessionContext::new_with_state(
                 SessionStateBuilder::new()
