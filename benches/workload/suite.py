@@ -56,7 +56,7 @@ MARK_END = "<!-- workload suite: end -->"
 
 
 def timed(cmd, env=None):
-    """Wall seconds, peak RSS (MB) and stdout of one whole-process run."""
+    """Wall seconds, peak RSS (MiB) and stdout of one whole-process run."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as f:
         start = time.perf_counter()
         p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", f.name, *map(str, cmd)],
@@ -225,7 +225,7 @@ def workload(scale, engines, runs):
                        rss=max(s["rss"]), agree=agree[e.label])
             rows.append(row)
             print(f"{scale} {q} {e.label:>12}: {row['wall']:7.3f} s  x{row['ratio']:.2f} "
-                  f"[{row['ratio_lo']:.2f}-{row['ratio_hi']:.2f}]  {row['rss']:7.0f} MB  "
+                  f"[{row['ratio_lo']:.2f}-{row['ratio_hi']:.2f}]  {row['rss']:7.0f} MiB  "
                   f"{'agrees' if row['agree'] else 'DIFFERS'}", flush=True)
     return rows
 
@@ -270,7 +270,7 @@ def views(scale, data, runs):
                    ratio=statistics.median(ratios) if ratios else None, agree=agree,
                    answer=" / ".join(p_out.strip().splitlines()[1:4]))
         rows.append(row)
-        print(f"{scale} view {title[:30]:>30}: {row['wall']:.3f} s {row['rss']:.0f} MB "
+        print(f"{scale} view {title[:30]:>30}: {row['wall']:.3f} s {row['rss']:.0f} MiB "
               f"ratio {row['ratio'] if row['ratio'] is None else round(row['ratio'], 2)} agree {agree}",
               flush=True)
     return rows
@@ -294,7 +294,7 @@ def markdown(results):
         scale = rows[0]["scale"]
         commands = "; ".join(f"`{c}`" for c in res.get("commands", [res.get("command", "")]))
         out += [f"**{scale}: {names[scale]} orders** ({commands})", "",
-                "| query | engine | wall s | ratio to DuckDB | peak MB | answer equal to DuckDB's |",
+                "| query | engine | wall s | ratio to DuckDB | peak MiB | answer equal to DuckDB's |",
                 "|---|---|---:|---:|---:|---|"]
         for r in rows:
             out.append(f"| {r['query']} | {r['engine']} | {r['wall']:.3f} | {r['ratio']:.2f} "
@@ -304,7 +304,7 @@ def markdown(results):
     view_rows = [r for res in results for r in res["views"]]
     if view_rows:
         out += ["persona's own views on `persona gen` projects of about as many orders:", "",
-                "| scale | orders | view | persona wall s | peak MB | DuckDB s (same SQL) | ratio | answer |",
+                "| scale | orders | view | persona wall s | peak MiB | DuckDB s (same SQL) | ratio | answer |",
                 "|---|---:|---|---:|---:|---:|---:|---|"]
         for r in view_rows:
             d = f"{r['duckdb']:.3f}" if r["duckdb"] else ""
