@@ -128,7 +128,8 @@ impl DenseAggregateExec {
         }
         let input_schema = agg.input().schema();
         let key = &group_by.expr()[0].0;
-        if !is_dense_key(&key.data_type(&input_schema)?) {
+        let probe = Field::new("key", key.data_type(&input_schema)?, true);
+        if interner(probe, None).is_none() {
             return Ok(None);
         }
         let span_hint = key
@@ -140,15 +141,6 @@ impl DenseAggregateExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
-}
-
-/// The key types a dense table takes.
-fn is_dense_key(data_type: &DataType) -> bool {
-    use DataType::*;
-    matches!(
-        data_type,
-        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Date32
-    )
 }
 
 /// max - min + 1 of an input column, from its statistics: a hint to size the table, not a
@@ -256,7 +248,10 @@ impl ExecutionPlan for DenseAggregateExec {
             arguments: aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
             filters: agg.filter_expr().to_vec(),
             accumulators,
-            groups: Groups::new(key_field, self.span_hint)?,
+            groups: match interner(key_field, self.span_hint) {
+                Some(groups) => groups,
+                None => return internal_err!("DenseAggregateExec: a key type it does not take"),
+            },
             group_ids: Vec::new(),
             reservation,
             output: VecDeque::new(),
@@ -291,7 +286,7 @@ struct DenseStream {
     arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
-    groups: Groups,
+    groups: Box<dyn Interner>,
     group_ids: Vec<usize>,
     reservation: MemoryReservation,
     /// Emitted batches still to hand on, at most `batch_size` rows each.
@@ -408,48 +403,29 @@ impl RecordBatchStream for DenseStream {
 // ---------------------------------------------------------------------------------------------
 // Group ids
 
-/// The group ids of keys of one of the types [`is_dense_key`] takes.
-struct Groups(Box<dyn Interner>);
-
-impl Groups {
-    fn new(field: Field, span_hint: Option<i64>) -> Result<Self> {
-        let limit = span_hint
-            .map_or(UNHINTED_SLOTS, |s| s.max(UNHINTED_SLOTS))
-            .min(MAX_SLOTS);
-        macro_rules! dense {
-            ($t:ty) => {
-                Box::new(Dense::<$t>::new(field, limit)) as Box<dyn Interner>
-            };
-        }
-        Ok(Self(match field.data_type() {
-            DataType::Int8 => dense!(Int8Type),
-            DataType::Int16 => dense!(Int16Type),
-            DataType::Int32 => dense!(Int32Type),
-            DataType::Int64 => dense!(Int64Type),
-            DataType::UInt8 => dense!(UInt8Type),
-            DataType::UInt16 => dense!(UInt16Type),
-            DataType::UInt32 => dense!(UInt32Type),
-            DataType::UInt64 => dense!(UInt64Type),
-            DataType::Date32 => dense!(Date32Type),
-            other => return internal_err!("DenseAggregateExec: a key of type {other}"),
-        }))
+/// Group ids for keys of `field`'s type, or None for a type a dense table does not take
+/// (the integers and Date32).
+fn interner(field: Field, span_hint: Option<i64>) -> Option<Box<dyn Interner>> {
+    let limit = span_hint
+        .map_or(UNHINTED_SLOTS, |s| s.max(UNHINTED_SLOTS))
+        .min(MAX_SLOTS);
+    macro_rules! dense {
+        ($t:ty) => {
+            Box::new(Dense::<$t>::new(field, limit)) as Box<dyn Interner>
+        };
     }
-
-    fn intern(&mut self, keys: &ArrayRef, ids: &mut Vec<usize>) -> Result<()> {
-        self.0.intern(keys, ids)
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn size(&self) -> usize {
-        self.0.size()
-    }
-
-    fn emit(&mut self) -> Result<ArrayRef> {
-        self.0.emit()
-    }
+    Some(match field.data_type() {
+        DataType::Int8 => dense!(Int8Type),
+        DataType::Int16 => dense!(Int16Type),
+        DataType::Int32 => dense!(Int32Type),
+        DataType::Int64 => dense!(Int64Type),
+        DataType::UInt8 => dense!(UInt8Type),
+        DataType::UInt16 => dense!(UInt16Type),
+        DataType::UInt32 => dense!(UInt32Type),
+        DataType::UInt64 => dense!(UInt64Type),
+        DataType::Date32 => dense!(Date32Type),
+        _ => return None,
+    })
 }
 
 trait Interner: Send {
@@ -531,13 +507,17 @@ impl<T: ArrowPrimitiveType> Dense<T> {
         true
     }
 
-    /// The keys so far as an array, in id order.
-    fn key_array(&self) -> ArrayRef {
+    /// The keys so far as an array, in id order; the table starts over.
+    fn take_keys(&mut self) -> ArrayRef {
+        let keys = std::mem::take(&mut self.keys);
         let nulls = self
             .null_group
-            .map(|g| NullBuffer::from_iter((0..self.keys.len()).map(|i| i != g)));
+            .take()
+            .map(|g| NullBuffer::from_iter((0..keys.len()).map(|i| i != g)));
+        self.slots = Vec::new();
+        self.seen = None;
         Arc::new(
-            PrimitiveArray::<T>::new(self.keys.clone().into(), nulls)
+            PrimitiveArray::<T>::new(keys.into(), nulls)
                 .with_data_type(self.field.data_type().clone()),
         )
     }
@@ -547,13 +527,9 @@ impl<T: ArrowPrimitiveType> Dense<T> {
         let schema = Arc::new(Schema::new(vec![self.field.clone()]));
         let mut general = new_group_values(schema, &GroupOrdering::None)?;
         let mut ids = Vec::with_capacity(self.keys.len());
-        general.intern(&[self.key_array()], &mut ids)?;
+        general.intern(&[self.take_keys()], &mut ids)?;
         debug_assert!(ids.iter().enumerate().all(|(i, &g)| i == g));
         self.general = Some(general);
-        self.slots = Vec::new();
-        self.seen = None;
-        self.keys = Vec::new();
-        self.null_group = None;
         Ok(())
     }
 }
@@ -640,12 +616,7 @@ impl<T: ArrowPrimitiveType> Interner for Dense<T> {
             general.clear_shrink(0);
             return Ok(Arc::clone(&keys[0]));
         }
-        let keys = self.key_array();
-        self.slots = Vec::new();
-        self.seen = None;
-        self.keys = Vec::new();
-        self.null_group = None;
-        Ok(keys)
+        Ok(self.take_keys())
     }
 }
 
@@ -654,21 +625,21 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::Int64Array;
 
-    fn ids(groups: &mut Groups, keys: Vec<Option<i64>>) -> Vec<usize> {
+    fn ids(groups: &mut Box<dyn Interner>, keys: Vec<Option<i64>>) -> Vec<usize> {
         let mut ids = Vec::new();
         let keys: ArrayRef = Arc::new(Int64Array::from(keys));
         groups.intern(&keys, &mut ids).unwrap();
         ids
     }
 
-    fn emitted(groups: &mut Groups) -> Vec<Option<i64>> {
+    fn emitted(groups: &mut Box<dyn Interner>) -> Vec<Option<i64>> {
         let keys = groups.emit().unwrap();
         keys.as_primitive::<Int64Type>().iter().collect()
     }
 
     #[test]
     fn ids_follow_first_sight_across_batches_and_a_null_key() {
-        let mut g = Groups::new(Field::new("k", DataType::Int64, true), None).unwrap();
+        let mut g = interner(Field::new("k", DataType::Int64, true), None).unwrap();
         assert_eq!(
             ids(&mut g, vec![Some(5), Some(3), Some(5), None]),
             [0, 1, 0, 2]
@@ -689,7 +660,7 @@ mod tests {
 
     #[test]
     fn keys_rising_batch_by_batch_widen_the_table_without_losing_ids() {
-        let mut g = Groups::new(Field::new("k", DataType::Int64, false), None).unwrap();
+        let mut g = interner(Field::new("k", DataType::Int64, false), None).unwrap();
         for batch in 0..50i64 {
             let keys: Vec<Option<i64>> = (batch * 100..batch * 100 + 100).map(Some).collect();
             let want: Vec<usize> = (batch as usize * 100..batch as usize * 100 + 100).collect();
@@ -718,7 +689,7 @@ mod tests {
 
     #[test]
     fn keys_spanning_past_the_limit_continue_in_a_hash_table() {
-        let mut g = Groups::new(Field::new("k", DataType::Int64, true), None).unwrap();
+        let mut g = interner(Field::new("k", DataType::Int64, true), None).unwrap();
         assert_eq!(ids(&mut g, vec![Some(1), None, Some(2)]), [0, 1, 2]);
         // i64::MIN..i64::MAX spans more than any table.
         assert_eq!(
@@ -737,7 +708,7 @@ mod tests {
     #[test]
     fn unsigned_keys_past_i64_continue_in_a_hash_table() {
         use datafusion::arrow::array::UInt64Array;
-        let mut g = Groups::new(Field::new("k", DataType::UInt64, false), None).unwrap();
+        let mut g = interner(Field::new("k", DataType::UInt64, false), None).unwrap();
         let mut out = Vec::new();
         let keys: ArrayRef = Arc::new(UInt64Array::from(vec![7, u64::MAX, 7]));
         g.intern(&keys, &mut out).unwrap();

@@ -1,8 +1,13 @@
 //! The dense partial aggregation (`DenseAggregateExec`) against DataFusion's own: the same
 //! queries with `persona.dense_grouping` on and off give the same rows.
 
+use std::sync::Arc;
+
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::{ExecutionPlan, collect};
 use persona::SessionBuilder;
+use persona::dense_aggregate::DenseAggregateExec;
 
 /// Keys of several types and shapes, in an order that is not the keys' order, with NULLs:
 /// `k` dense and negative, `sparse` spanning past any dense table (so the groups move to the
@@ -29,12 +34,12 @@ const QUERIES: &[&str] = &[
     "SELECT k, array_sort(array_agg(DISTINCT small % 3)) FROM facts WHERE k BETWEEN -20 AND 20 GROUP BY k",
 ];
 
-async fn rows(dense: bool, memory_limit: Option<usize>, sql: &str) -> (String, String) {
-    let mut builder = SessionBuilder::new().with_as_of("2024-06-30");
-    if let Some(bytes) = memory_limit {
-        builder = builder.with_memory_limit(bytes);
-    }
-    let s = builder.build().await.unwrap();
+async fn rows(dense: bool, sql: &str) -> (String, String) {
+    let s = SessionBuilder::new()
+        .with_as_of("2024-06-30")
+        .build()
+        .await
+        .unwrap();
     for statement in [
         "SET datafusion.execution.target_partitions = 2",
         &format!("SET persona.dense_grouping = {dense}"),
@@ -54,9 +59,9 @@ async fn rows(dense: bool, memory_limit: Option<usize>, sql: &str) -> (String, S
 #[tokio::test]
 async fn dense_grouping_gives_the_rows_datafusion_gives() {
     for sql in QUERIES {
-        let (want, plan) = rows(false, None, sql).await;
+        let (want, plan) = rows(false, sql).await;
         assert!(!plan.contains("DenseAggregateExec"), "{plan}");
-        let (got, plan) = rows(true, None, sql).await;
+        let (got, plan) = rows(true, sql).await;
         assert!(plan.contains("DenseAggregateExec: mode=Partial"), "{plan}");
         assert_eq!(got, want, "{sql}");
     }
@@ -64,12 +69,49 @@ async fn dense_grouping_gives_the_rows_datafusion_gives() {
 
 #[tokio::test]
 async fn dense_grouping_under_a_memory_limit_emits_early_and_gives_the_same_rows() {
-    // 150,000 groups of four accumulators do not fit the pool: the partial stage hands its
-    // groups on when refused, and the final stage spills.
+    // 300,000 groups a partition, each key twice, with four accumulators: more than a 16 MB
+    // pool holds. The partial stage hands its groups on when refused, and the final stage
+    // spills.
     let sql = "SELECT count(*), sum(g), sum(n), sum(s), sum(m) FROM (
-                 SELECT v % 150000 AS g, count(*) AS n, sum(v) AS s, max(v) AS m
-                 FROM facts GROUP BY v % 150000)";
-    let (want, _) = rows(false, None, sql).await;
-    let (got, _) = rows(true, Some(16 << 20), sql).await;
-    assert_eq!(got, want);
+                 SELECT v % 300000 AS g, count(*) AS n, sum(v) AS s, max(v) AS m
+                 FROM big GROUP BY v % 300000)";
+    let mut answers = Vec::new();
+    for memory_limit in [None, Some(16 << 20)] {
+        let mut builder = SessionBuilder::new().with_as_of("2024-06-30");
+        if let Some(bytes) = memory_limit {
+            builder = builder.with_memory_limit(bytes);
+        }
+        let s = builder.build().await.unwrap();
+        for statement in [
+            "SET datafusion.execution.target_partitions = 2",
+            "CREATE TABLE big AS SELECT value AS v FROM generate_series(1, 1200000)",
+        ] {
+            s.ctx.sql(statement).await.unwrap().collect().await.unwrap();
+        }
+        let plan = s
+            .ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let batches = collect(Arc::clone(&plan), s.ctx.task_ctx()).await.unwrap();
+        answers.push(pretty_format_batches(&batches).unwrap().to_string());
+        // Without early emission each partition emits its 300,000 groups once.
+        let mut partial_rows = None;
+        plan.apply(|node| {
+            if let Some(dense) = node.downcast_ref::<DenseAggregateExec>() {
+                partial_rows = dense.metrics().and_then(|m| m.output_rows());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        let partial_rows = partial_rows.expect("a DenseAggregateExec ran");
+        match memory_limit {
+            None => assert_eq!(partial_rows, 600_000),
+            Some(_) => assert!(partial_rows > 600_000, "{partial_rows}"),
+        }
+    }
+    assert_eq!(answers[0], answers[1]);
 }
