@@ -61,6 +61,9 @@ use serde::Deserialize;
 
 use crate::error::{PersonaError, Result};
 
+mod rewrite;
+use rewrite::for_datafusion;
+
 /// `[serve]` in persona.toml.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -528,60 +531,6 @@ impl Guard {
     }
 }
 
-/// `statement` rewritten where drivers' catalogue queries use PostgreSQL that DataFusion does
-/// not run; `None` when there is nothing to rewrite.
-///
-/// - Every `LIKE … ESCAPE 'c'` whose escape is not a backslash gets the backslash escape, the
-///   only one DataFusion runs (SQLAlchemy lists schemas with `ESCAPE '/'`): the pattern's
-///   backslashes are doubled and its escape characters become backslashes.
-/// - A scalar subquery of one plain column (no aggregate, GROUP BY, ORDER BY or LIMIT) takes
-///   `max()` of it: DataFusion runs a correlated scalar subquery only when it is aggregated,
-///   and for the at most one row PostgreSQL allows there the answer is the same (SQLAlchemy's
-///   `get_columns` reads defaults and comments so).
-fn for_datafusion(statement: &Statement) -> Option<Statement> {
-    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions_mut};
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-    let mut rewritten = statement.clone();
-    let mut changed = false;
-    let _ = visit_expressions_mut(&mut rewritten, |e| {
-        if let Expr::Like {
-            pattern,
-            escape_char,
-            ..
-        }
-        | Expr::ILike {
-            pattern,
-            escape_char,
-            ..
-        } = e
-            && let Some(c) = escape_char
-                .as_ref()
-                .and_then(|v| v.value.clone().into_string())
-            && c != "\\"
-            && c.chars().count() == 1
-        {
-            let text = format!(
-                "replace(replace(({pattern}), '\\', '\\\\'), '{}', '\\')",
-                c.replace('\'', "''")
-            );
-            if let Ok(expr) = Parser::new(&PostgreSqlDialect {})
-                .try_with_sql(&text)
-                .and_then(|mut p| p.parse_expr())
-            {
-                **pattern = expr;
-                *escape_char = None;
-                changed = true;
-            }
-        }
-        if let Expr::Subquery(query) = e {
-            changed |= aggregate_scalar_subquery(query);
-        }
-        std::ops::ControlFlow::<()>::Continue(())
-    });
-    changed.then_some(rewritten)
-}
-
 /// A `CREATE EXTERNAL TABLE` as DataFusion spells it. The protocol's PostgreSQL parser takes
 /// its `OPTIONS` only as `'key' = 'value'` and DataFusion's only as `'key' 'value'`, so the
 /// statement is written out again without the `=` of its options.
@@ -612,68 +561,6 @@ fn external_table_in_datafusion_syntax(statement: &Statement) -> Option<String> 
         }
     }
     Some(out)
-}
-
-/// Wraps the one column of a plain scalar subquery in `max()`; whether it did.
-fn aggregate_scalar_subquery(query: &mut datafusion::sql::sqlparser::ast::Query) -> bool {
-    use datafusion::sql::sqlparser::ast::{
-        Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments,
-        GroupByExpr, Ident, ObjectName, SelectItem, SetExpr,
-    };
-    const AGGREGATES: &[&str] = &[
-        "max",
-        "min",
-        "count",
-        "sum",
-        "avg",
-        "array_agg",
-        "string_agg",
-        "bool_and",
-        "bool_or",
-        "every",
-        "json_agg",
-        "jsonb_agg",
-    ];
-    if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
-        return false;
-    }
-    let SetExpr::Select(select) = query.body.as_mut() else {
-        return false;
-    };
-    let plain_group_by =
-        matches!(&select.group_by, GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty());
-    if !plain_group_by || select.having.is_some() || select.projection.len() != 1 {
-        return false;
-    }
-    let expr = match &mut select.projection[0] {
-        SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => expr,
-        _ => return false,
-    };
-    if let Expr::Function(f) = &*expr
-        && let Some(name) = f.name.0.last().and_then(|p| p.as_ident())
-        && AGGREGATES.contains(&name.value.to_ascii_lowercase().as_str())
-    {
-        return false;
-    }
-    let inner = std::mem::replace(
-        expr,
-        Expr::value(datafusion::sql::sqlparser::ast::Value::Null),
-    );
-    *expr = Expr::Function(Function {
-        name: ObjectName::from(vec![Ident::new("max")]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    });
-    true
 }
 
 /// The reply to a savepoint statement, or `None` for other statements.
@@ -1480,20 +1367,6 @@ mod tests {
     }
 
     #[test]
-    fn like_escapes_other_than_backslash_are_rewritten() {
-        let stmt = parse(
-            "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg/_' || '%' ESCAPE '/'",
-        );
-        let out = for_datafusion(&stmt).unwrap().to_string();
-        assert!(!out.contains("ESCAPE"), "{out}");
-        assert!(
-            out.contains("replace(replace(('pg/_' || '%'), '\\', '\\\\'), '/', '\\')"),
-            "{out}"
-        );
-        assert!(for_datafusion(&parse("SELECT 1 WHERE 'a' LIKE 'a%'")).is_none());
-    }
-
-    #[test]
     fn external_table_options_lose_the_protocol_parsers_equals_signs() {
         let sql = external_table_in_datafusion_syntax(&parse(
             "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION 's3://b/k=1/' \
@@ -1506,49 +1379,6 @@ mod tests {
             "{sql}"
         );
         assert!(external_table_in_datafusion_syntax(&parse("CREATE TABLE t (a INT)")).is_none());
-    }
-
-    #[tokio::test]
-    async fn a_correlated_scalar_subquery_of_one_column_runs_aggregated() {
-        let ctx = SessionContext::new();
-        ctx.sql("CREATE TABLE s AS VALUES (1), (2), (3)")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        ctx.sql("CREATE TABLE t AS VALUES (1, 'one'), (3, 'three')")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let sql = "SELECT s.column1 AS a, (SELECT t.column2 AS name FROM t WHERE t.column1 = s.column1) AS name FROM s ORDER BY a";
-        // DataFusion refuses it as written.
-        let refused = match ctx.sql(sql).await {
-            Ok(df) => df.collect().await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        assert!(refused.is_err());
-        let rewritten = for_datafusion(&parse(sql)).unwrap().to_string();
-        assert!(rewritten.contains("max(t.column2) AS name"), "{rewritten}");
-        let batches = ctx.sql(&rewritten).await.unwrap().collect().await.unwrap();
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-            .unwrap()
-            .to_string();
-        assert!(
-            text.contains("| 1 | one   |")
-                && text.contains("| 2 |       |")
-                && text.contains("| 3 | three |"),
-            "{text}"
-        );
-        // Already aggregated, or ordered and limited: left as they are.
-        for kept in [
-            "SELECT (SELECT count(*) FROM t WHERE t.column1 = s.column1) FROM s",
-            "SELECT (SELECT t.column2 FROM t ORDER BY 1 LIMIT 1) FROM s",
-        ] {
-            assert!(for_datafusion(&parse(kept)).is_none(), "{kept}");
-        }
     }
 
     #[test]

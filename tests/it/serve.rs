@@ -220,6 +220,12 @@ fn python_and_jdbc_clients_list_views_and_bind_parameters() {
     assert!(text.contains("sqlalchemy_count: 298\n"), "{text}");
     assert!(text.contains("sqlalchemy_schemas: ['public']\n"), "{text}");
     assert!(text.contains("sqlalchemy_tables: True\n"), "{text}");
+    assert!(
+        text.contains(
+            "sqlalchemy_columns: 42 customer_id:BIGINT:False name:TEXT:False gender:TEXT:True\n"
+        ),
+        "{text}"
+    );
 
     // JDBC: compile the small client against Debian's driver and run it.
     let jar = PathBuf::from("/usr/share/java/postgresql.jar");

@@ -54,6 +54,11 @@ print(f"sqlalchemy_views: {len(views)} {'customer_360' in views} {'segment_kpis'
 # Schemas and tables: SQLAlchemy filters them with LIKE ... ESCAPE '/'.
 print(f"sqlalchemy_schemas: {inspector.get_schema_names()}")
 print(f"sqlalchemy_tables: {'orders' in inspector.get_table_names()}")
+# What Superset reads when a view becomes a dataset: its columns, from a catalogue query with
+# correlated subqueries for defaults, identities and collations.
+columns = inspector.get_columns("customer_360")
+print(f"sqlalchemy_columns: {len(columns)} "
+      + " ".join(f"{c['name']}:{c['type']}:{c['nullable']}" for c in columns[:3]))
 with engine.connect() as c:
     n = c.execute(
         sqlalchemy.text("SELECT count(*) FROM customer_segments WHERE tier = :t"), {"t": "High Value"}
