@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use datafusion::arrow::array::StringArray;
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
@@ -210,7 +211,7 @@ fn column(samples: &[&str]) -> ColumnarValue {
 /// The arguments of one call over a column (the array is shared, not copied).
 fn column_args(column: &ColumnarValue, returns: DataType) -> ScalarFunctionArgs {
     ScalarFunctionArgs {
-        arg_fields: vec![Arc::new(Field::new("t", DataType::Utf8, true))],
+        arg_fields: vec![Arc::new(Field::new("t", column.data_type(), true))],
         args: vec![column.clone()],
         number_rows: 100_000,
         return_field: Arc::new(Field::new("r", returns, true)),
@@ -297,51 +298,34 @@ fn bench_clean(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("std_phone, 100k values");
-    group.bench_function("persona std_phone", |b| {
-        b.iter(|| {
-            std_phone
-                .invoke_with_args(column_args(&phones, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.bench_function("built-in trim", |b| {
-        b.iter(|| {
-            trim.invoke_with_args(column_args(&phones, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.bench_function("built-in lower", |b| {
-        b.iter(|| {
-            lower
-                .invoke_with_args(column_args(&phones, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.finish();
-
-    let mut group = c.benchmark_group("std_text, 100k values");
-    group.bench_function("persona std_text", |b| {
-        b.iter(|| {
-            std_text
-                .invoke_with_args(column_args(&texts, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.bench_function("built-in trim", |b| {
-        b.iter(|| {
-            trim.invoke_with_args(column_args(&texts, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.bench_function("built-in lower", |b| {
-        b.iter(|| {
-            lower
-                .invoke_with_args(column_args(&texts, DataType::Utf8))
-                .unwrap()
-        })
-    });
-    group.finish();
+    // Parquet columns reach the functions as Utf8View (DataFusion's default), literals and
+    // CSV as Utf8: both kinds, with persona's function and the built-ins on each.
+    for (name, column, function) in [
+        ("std_phone", &phones, &std_phone),
+        ("std_text", &texts, &std_text),
+    ] {
+        let mut group = c.benchmark_group(format!("{name}, 100k values"));
+        let ColumnarValue::Array(array) = column else {
+            unreachable!("columns are arrays")
+        };
+        let view = ColumnarValue::Array(cast(array, &DataType::Utf8View).expect("a view column"));
+        for (kind, column) in [("Utf8", column), ("Utf8View", &view)] {
+            for (who, f) in [
+                ("persona", function),
+                ("built-in", &trim),
+                ("built-in", &lower),
+            ] {
+                let returns = f.return_type(&[column.data_type()]).expect("a return type");
+                group.bench_function(format!("{who} {} ({kind})", f.name()), |b| {
+                    b.iter(|| {
+                        f.invoke_with_args(column_args(column, returns.clone()))
+                            .unwrap()
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
 }
 
 criterion_group!(

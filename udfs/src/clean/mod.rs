@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Date32Builder, Decimal128Builder, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, ByteView, Date32Builder, Decimal128Builder, StringBuilder,
+    StringViewBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
@@ -344,6 +345,57 @@ fn default_zone(config: &ConfigOptions) -> date::Zone {
         .unwrap_or(date::DEFAULT_ZONE)
 }
 
+/// What a text-to-text cleaning function made of one value.
+enum Cleaned {
+    Null,
+    /// The value was clean already.
+    Same,
+    /// The clean value is in the buffer the function was given.
+    New,
+}
+
+/// `clean` over every value of a text array, into an array of the same kind: Utf8View for
+/// Utf8View, else Utf8.
+///
+/// Views cost a clean column little: the output shares the input's data buffers, and a value
+/// that was clean already keeps its place in them (its bytes are only checked to be UTF-8 again,
+/// as arrow's safe API asks); only changed values are written. This is how DataFusion's `trim`
+/// and `lower` run on the Utf8View columns its Parquet reader gives.
+fn map_text(
+    input: &ArrayRef,
+    mut clean: impl FnMut(&str, &mut String) -> Cleaned,
+) -> Result<ArrayRef> {
+    let mut buf = String::new();
+    if input.data_type() != &DataType::Utf8View {
+        let mut b = StringBuilder::with_capacity(input.len(), input.get_array_memory_size());
+        for_each_text(input, |v| match v.map(|v| (v, clean(v, &mut buf))) {
+            Some((v, Cleaned::Same)) => b.append_value(v),
+            Some((_, Cleaned::New)) => b.append_value(&buf),
+            _ => b.append_null(),
+        })?;
+        return Ok(Arc::new(b.finish()));
+    }
+    let input = input.as_string_view();
+    let mut b = StringViewBuilder::with_capacity(input.len());
+    let blocks: Vec<u32> = input
+        .data_buffers()
+        .iter()
+        .map(|block| b.append_block(block.clone()))
+        .collect();
+    for (v, view) in input.iter().zip(input.views()) {
+        match v.map(|v| (v, clean(v, &mut buf))) {
+            Some((v, Cleaned::Same)) if v.len() > 12 => {
+                let view = ByteView::from(*view);
+                b.try_append_view(blocks[view.buffer_index as usize], view.offset, view.length)?;
+            }
+            Some((v, Cleaned::Same)) => b.append_value(v),
+            Some((_, Cleaned::New)) => b.append_value(&buf),
+            _ => b.append_null(),
+        }
+    }
+    Ok(Arc::new(b.finish()))
+}
+
 impl ScalarUDFImpl for CleanFunc {
     fn name(&self) -> &str {
         match self.kind {
@@ -387,11 +439,18 @@ impl ScalarUDFImpl for CleanFunc {
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         Ok(match self.kind {
             Kind::Date => DataType::Date32,
             Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Kind::Amount => DataType::Decimal128(18, 2),
+            // Text to text keeps string views, as DataFusion's own string functions do: see
+            // [`map_text`].
+            Kind::Email | Kind::Text | Kind::Gender | Kind::City
+                if arg_types.first() == Some(&DataType::Utf8View) =>
+            {
+                DataType::Utf8View
+            }
             _ => DataType::Utf8,
         })
     }
@@ -485,28 +544,27 @@ impl ScalarUDFImpl for CleanFunc {
                 Arc::new(b.finish())
             }
             Kind::Email | Kind::Text | Kind::Gender | Kind::City => {
-                let mut b = StringBuilder::with_capacity(rows, input.get_array_memory_size());
-                let mut scratch = String::new();
                 let kind = self.kind;
-                for_each_text(&input, |v| {
-                    let Some(v) = v else {
-                        b.append_null();
-                        return;
+                let mut scratch = String::new();
+                let clean = |v: &str, buf: &mut String| -> Cleaned {
+                    let fixed = |value: Option<&str>, buf: &mut String| match value {
+                        Some(value) => {
+                            buf.clear();
+                            buf.push_str(value);
+                            Cleaned::New
+                        }
+                        None => Cleaned::Null,
                     };
                     match kind {
-                        Kind::Email => {
-                            if text::std_email(v, &mut buf) {
-                                b.append_value(&buf)
-                            } else {
-                                b.append_null()
-                            }
-                        }
-                        Kind::Text => b.append_value(text::std_text(v, &mut buf)),
-                        Kind::Gender => b.append_option(text::std_gender(v)),
-                        _ => b.append_option(city::std_city(v, &mut scratch)),
+                        Kind::Email if text::std_email(v, buf) => Cleaned::New,
+                        Kind::Email => Cleaned::Null,
+                        Kind::Text if std::ptr::eq(text::std_text(v, buf), v) => Cleaned::Same,
+                        Kind::Text => Cleaned::New,
+                        Kind::Gender => fixed(text::std_gender(v), buf),
+                        _ => fixed(city::std_city(v, &mut scratch), buf),
                     }
-                })?;
-                Arc::new(b.finish())
+                };
+                map_text(&input, clean)?
             }
             Kind::Amount => {
                 let mut b =

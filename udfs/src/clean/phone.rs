@@ -48,59 +48,148 @@ pub fn region(text: &str) -> Option<Id> {
     text.trim().to_ascii_uppercase().parse().ok()
 }
 
-/// `+` (when the number was written with a country code) and the digits of `text` into
-/// `out`, or why there are none.
-fn normalise(text: &str, out: &mut String) -> Result<(), Reason> {
-    out.clear();
-    let t = text.trim();
+/// A number as written, reduced to what the parsers read: whether it was written with a
+/// country code (`+`), and its digits. Held on the stack: most numbers are decided from it
+/// without a string.
+struct Digits {
+    plus: bool,
+    len: usize,
+    digits: [u8; MAX_DIGITS],
+}
+
+impl Digits {
+    fn as_bytes(&self) -> &[u8] {
+        &self.digits[..self.len]
+    }
+
+    /// The number as the full parser reads it: `+` and digits.
+    fn write(&self, out: &mut String) {
+        out.clear();
+        if self.plus {
+            out.push('+');
+        }
+        // Digits are ASCII.
+        out.extend(self.as_bytes().iter().map(|&d| char::from(d)));
+    }
+}
+
+/// Whether a byte can end a number without the ends needing a trim: printable ASCII other
+/// than space.
+fn unpadded(b: u8) -> bool {
+    (0x21..0x7f).contains(&b)
+}
+
+/// The `+` and digits of `text`, or why there are none. Separators (spaces, dashes, dots,
+/// slashes, brackets) are skipped and full-width digits read as digits.
+fn normalise(text: &str) -> Result<Digits, Reason> {
+    let t = match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(&a), Some(&z)) if unpadded(a) && unpadded(z) => text,
+        _ => text.trim(),
+    };
     if t.is_empty() {
         return Err(Reason::Empty);
     }
-    let mut digits = 0;
-    if t.is_ascii() {
-        // Most spellings: bytes, without decoding characters or folding widths.
-        for &b in t.as_bytes() {
-            match b {
-                b'0'..=b'9' => {
-                    digits += 1;
-                    if digits > MAX_DIGITS {
-                        return Err(Reason::TooLong);
-                    }
-                    out.push(char::from(b));
-                }
-                b'+' if out.is_empty() => out.push('+'),
-                b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => {}
-                _ => return Err(Reason::NotPhone),
-            }
+    let mut n = match ascii_digits(t.as_bytes()) {
+        Some(n) => n,
+        None => read_digits(t)?,
+    };
+    if !n.plus && n.as_bytes().starts_with(b"0086") {
+        // 0086 13812345678 → +8613812345678.
+        n.plus = true;
+        n.digits.copy_within(2..n.len, 0);
+        n.len -= 2;
+    } else if !n.plus && n.len == 13 && n.as_bytes().starts_with(b"861") {
+        // (86) 13812345678: the country code of a mobile number without its plus.
+        n.plus = true;
+    }
+    Ok(n)
+}
+
+/// Bytes an ASCII number may hold besides digits: a `+` and the separators.
+const ASCII_PHONE: [bool; 128] = {
+    let mut ok = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        ok[i] = matches!(
+            i as u8,
+            b'0'..=b'9' | b'+' | b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t'
+        );
+        i += 1;
+    }
+    ok
+};
+
+/// The digits of an ASCII number that [`read_digits`] would read without an error, found
+/// without branching on each byte: separators fall at different places in different spellings,
+/// and a mispredicted branch costs more than reading a byte. `None` for anything else (other
+/// characters, a misplaced `+`, too many digits), which `read_digits` then reads to say why.
+fn ascii_digits(bytes: &[u8]) -> Option<Digits> {
+    if !bytes.is_ascii() {
+        return None;
+    }
+    // Room to write every byte, digit or not, before counting it.
+    let mut all = [0u8; 32];
+    let (mut len, mut pluses, mut bad) = (0usize, 0u32, false);
+    for &b in bytes {
+        let plus = b == b'+';
+        all[len & 31] = b;
+        // A `+` only before the first digit.
+        bad |= !ASCII_PHONE[usize::from(b & 0x7f)] | (plus & (len > 0));
+        pluses += u32::from(plus);
+        len += usize::from(b.is_ascii_digit());
+    }
+    if bad || pluses > 1 || len == 0 || len > MAX_DIGITS {
+        return None;
+    }
+    let mut digits = [0; MAX_DIGITS];
+    digits.copy_from_slice(&all[..MAX_DIGITS]);
+    Some(Digits {
+        plus: pluses == 1,
+        len,
+        digits,
+    })
+}
+
+/// The `+` and digits of trimmed `text`, character by character.
+fn read_digits(t: &str) -> Result<Digits, Reason> {
+    let mut n = Digits {
+        plus: false,
+        len: 0,
+        digits: [0; MAX_DIGITS],
+    };
+    let push = |n: &mut Digits, d: u8| {
+        if n.len == MAX_DIGITS {
+            return Err(Reason::TooLong);
         }
-    } else {
-        for c in t.chars() {
-            let c = crate::text::fold_width(c);
-            match c {
-                '0'..='9' => {
-                    digits += 1;
-                    if digits > MAX_DIGITS {
-                        return Err(Reason::TooLong);
-                    }
-                    out.push(c);
-                }
-                '+' if out.is_empty() => out.push('+'),
-                ' ' | '-' | '.' | '(' | ')' | '/' | '\t' | '\u{2010}'..='\u{2015}' | '\u{a0}' => {}
-                _ => return Err(Reason::NotPhone),
-            }
+        n.digits[n.len] = d;
+        n.len += 1;
+        Ok(())
+    };
+    let bytes = t.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        // Most spellings are ASCII: bytes, without decoding characters or folding widths.
+        let c = if b < 0x80 {
+            i += 1;
+            char::from(b)
+        } else {
+            let c = t[i..].chars().next().unwrap_or_default();
+            i += c.len_utf8();
+            crate::text::fold_width(c)
+        };
+        match c {
+            '0'..='9' => push(&mut n, c as u8)?,
+            '+' if !n.plus && n.len == 0 => n.plus = true,
+            ' ' | '-' | '.' | '(' | ')' | '/' | '\t' => {}
+            '\u{2010}'..='\u{2015}' | '\u{a0}' if b >= 0x80 => {}
+            _ => return Err(Reason::NotPhone),
         }
     }
-    if digits == 0 {
+    if n.len == 0 {
         return Err(Reason::NotPhone);
     }
-    // 0086 13812345678 → +8613812345678.
-    if out.starts_with("0086") {
-        out.replace_range(..4, "+86");
-    } else if out.len() == 13 && out.starts_with("861") {
-        // (86) 13812345678: the country code of a mobile number without its plus.
-        out.insert(0, '+');
-    }
-    Ok(())
+    Ok(n)
 }
 
 /// Whether 11 digits are a Chinese mobile number by their prefix alone: `Some(true)` when
@@ -121,30 +210,34 @@ pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
     ok.then_some(true)
 }
 
-/// libphonenumber's CN fixed-line descriptor: its pattern, compiled once and never changed,
-/// and the lengths it allows.
-static CN_FIXED_LINE: LazyLock<Option<(regex::Regex, Vec<u16>)>> = LazyLock::new(|| {
-    let cn = phonenumber::metadata::DATABASE.by_id("CN")?;
-    let fixed = cn.descriptors().fixed_line()?;
-    // Anchored at the first digit: `is_match` then stops at the first accepting state
-    // instead of looking for the leftmost match anywhere in the number.
-    let re = regex::RegexBuilder::new(&format!("^(?:{})", fixed.national_number().as_str()))
+/// libphonenumber's CN fixed-line pattern (metadata 9.0.33, as the `phonenumber` crate ships
+/// it), its possible lengths, and the fewest digits any CN number type allows. Kept here rather
+/// than read from the crate's metadata because loading that compiles every region's patterns,
+/// about 100 ms a process, which Chinese mobiles and landlines never need; a unit test checks
+/// all three against the metadata.
+const CN_FIXED_LINE: &str = include_str!("cn_fixed_line.txt");
+const CN_FIXED_LINE_LENGTHS: [usize; 5] = [7, 8, 9, 10, 11];
+const CN_SHORTEST: usize = 7;
+
+/// [`CN_FIXED_LINE`] compiled once, anchored at the first digit: `is_match` then stops at the
+/// first accepting state instead of looking for the leftmost match anywhere in the number.
+static CN_FIXED_LINE_RE: LazyLock<Option<regex::bytes::Regex>> = LazyLock::new(|| {
+    regex::bytes::RegexBuilder::new(&format!("^(?:{CN_FIXED_LINE})"))
         .ignore_whitespace(true)
         .build()
-        .ok()?;
-    Some((re, fixed.possible_length().to_vec()))
+        .ok()
 });
 
 /// Whether a Chinese national number (area code without its 0, then the subscriber number)
 /// is a fixed line as libphonenumber's descriptor decides it (a match from the first digit,
 /// of a possible length). `false` leaves the number to the full parser.
-pub fn landline_fast_path(national: &str) -> bool {
-    let Some((re, lengths)) = CN_FIXED_LINE.as_ref() else {
+pub fn landline_fast_path(national: &[u8]) -> bool {
+    let Some(re) = CN_FIXED_LINE_RE.as_ref() else {
         return false;
     };
-    national.bytes().all(|c| c.is_ascii_digit())
-        && !national.starts_with('0')
-        && lengths.contains(&(national.len() as u16))
+    national.iter().all(u8::is_ascii_digit)
+        && national.first() != Some(&b'0')
+        && CN_FIXED_LINE_LENGTHS.contains(&national.len())
         && re.is_match(national)
 }
 
@@ -164,43 +257,57 @@ pub fn std_phone_into(
     out: &mut String,
 ) -> Result<(), Reason> {
     out.clear();
-    normalise(text, buf)?;
-    let national: &[u8] = match buf.strip_prefix("+86") {
-        Some(rest) => rest.as_bytes(),
-        None if region == Id::CN && !buf.starts_with('+') => buf.as_bytes(),
-        None => b"",
+    let number = normalise(text)?;
+    let digits = number.as_bytes();
+    // The national number of a Chinese number: after +86, or as written in region CN.
+    let national = match (number.plus, digits.strip_prefix(b"86")) {
+        (true, Some(rest)) => Some(rest),
+        (false, _) if region == Id::CN => Some(digits),
+        _ => None,
     };
-    if mobile_fast_path(national) == Some(true) {
-        out.push_str("+86");
-        out.push_str(std::str::from_utf8(national).unwrap_or_default());
-        return Ok(());
+    if let Some(national) = national {
+        if mobile_fast_path(national) == Some(true) {
+            return Ok(write_cn(national, out));
+        }
+        // A landline is written with its area code's 0 at home, without it after +86.
+        let landline = match number.plus {
+            true => Some(national),
+            false => national.strip_prefix(b"0"),
+        };
+        if let Some(landline) = landline
+            && landline_fast_path(landline)
+        {
+            return Ok(write_cn(landline, out));
+        }
     }
-    let landline = match buf.strip_prefix("+86") {
-        Some(rest) => Some(rest),
-        None if region == Id::CN => buf.strip_prefix('0'),
-        None => None,
-    };
-    if let Some(national) = landline
-        && landline_fast_path(national)
-    {
-        out.push_str("+86");
-        out.push_str(national);
-        return Ok(());
-    }
-    if !buf.starts_with('+') && too_short(buf.len(), region) {
+    if !number.plus && too_short(number.len, region) {
         return Err(Reason::TooShort);
     }
+    number.write(buf);
     out.push_str(&full_parse(buf, region)?);
     Ok(())
+}
+
+/// `+86` and a national number's digits into `out`.
+fn write_cn(national: &[u8], out: &mut String) {
+    out.push_str("+86");
+    out.extend(national.iter().map(|&d| char::from(d)));
 }
 
 /// Whether `digits` digits are fewer than any number of the region has: a valid number matches
 /// one of the region's number types, each of which lists the lengths it allows, so below the
 /// shortest of them the parser need not look. (No bound when a type lists no lengths.)
 fn too_short(digits: usize, region: Id) -> bool {
-    let Some(meta) = phonenumber::metadata::DATABASE.by_id(region.as_ref()) else {
-        return false;
-    };
+    if region == Id::CN {
+        return digits < CN_SHORTEST;
+    }
+    shortest_in_metadata(region).is_some_and(|min| digits < min)
+}
+
+/// The fewest digits a number of `region` has by its metadata; `None` when a number type
+/// lists no lengths (or the region is unknown).
+fn shortest_in_metadata(region: Id) -> Option<usize> {
+    let meta = phonenumber::metadata::DATABASE.by_id(region.as_ref())?;
     let d = meta.descriptors();
     let types = [
         d.fixed_line(),
@@ -216,12 +323,9 @@ fn too_short(digits: usize, region: Id) -> bool {
     ];
     let mut min = u16::MAX;
     for t in types.into_iter().flatten() {
-        match t.possible_length().first() {
-            Some(&n) => min = min.min(n),
-            None => return false,
-        }
+        min = min.min(*t.possible_length().first()?);
     }
-    digits < usize::from(min)
+    Some(usize::from(min))
 }
 
 fn full_parse(number: &str, region: Id) -> Result<String, Reason> {
@@ -335,6 +439,22 @@ mod tests {
         assert!(too_short(4, Id::CN));
     }
 
+    /// The CN pattern and lengths kept in this file are libphonenumber's.
+    #[test]
+    fn clean_cn_metadata_kept_here_is_the_crates() {
+        let cn = phonenumber::metadata::DATABASE.by_id("CN").unwrap();
+        let fixed = cn.descriptors().fixed_line().unwrap();
+        let squeeze = |p: &str| p.split_whitespace().collect::<String>();
+        assert_eq!(
+            squeeze(CN_FIXED_LINE),
+            squeeze(fixed.national_number().as_str()),
+            "libphonenumber's CN fixed-line pattern changed: copy it into cn_fixed_line.txt"
+        );
+        let lengths: Vec<usize> = fixed.possible_length().iter().map(|&n| n.into()).collect();
+        assert_eq!(lengths, CN_FIXED_LINE_LENGTHS);
+        assert_eq!(shortest_in_metadata(Id::CN), Some(CN_SHORTEST));
+    }
+
     /// The fast path says exactly what the parser says, for every 3-digit prefix from 130 to
     /// 199 and a spread of the digits that follow.
     #[test]
@@ -373,7 +493,7 @@ mod tests {
                 "1234567", "6123456", "12345678", "88886666", "20000000", "9876543",
             ] {
                 let national = format!("{area}{subscriber}");
-                if landline_fast_path(&national) {
+                if landline_fast_path(national.as_bytes()) {
                     fast += 1;
                     let parsed = phonenumber::parse(Some(Id::CN), format!("0{national}")).unwrap();
                     assert!(phonenumber::is_valid(&parsed), "{national}");
@@ -385,8 +505,8 @@ mod tests {
             }
         }
         assert!(fast > 1000, "{fast}");
-        assert!(landline_fast_path("1012345678"));
-        assert!(landline_fast_path("75588886666"));
-        assert!(!landline_fast_path("0755"));
+        assert!(landline_fast_path(b"1012345678"));
+        assert!(landline_fast_path(b"75588886666"));
+        assert!(!landline_fast_path(b"0755"));
     }
 }

@@ -49,6 +49,16 @@ proptest! {
         prop_assert_eq!(std_text(&once, &mut b), once.as_str());
     }
 
+    /// The shortcuts (clean text returned as it is, ASCII and Chinese mapped without the
+    /// normaliser) give what the general path gives.
+    #[test]
+    fn std_text_is_the_general_normaliser(v in messy()) {
+        let mut general = String::new();
+        super::text::collapse(super::text::nfkc(&v), &mut general);
+        let mut buf = String::new();
+        prop_assert_eq!(std_text(&v, &mut buf), general.as_str());
+    }
+
     #[test]
     fn std_phone_is_idempotent(v in messy(), cn in any::<bool>()) {
         let id = region(if cn { "CN" } else { "US" }).unwrap();

@@ -30,89 +30,113 @@ fn clean_chars(text: &str) -> bool {
     true
 }
 
-/// Whether ASCII text is already clean: no control characters, no whitespace but single
-/// spaces between words, nothing at either end.
-fn clean_ascii(b: &[u8]) -> bool {
-    if b.first() == Some(&b' ') || b.last() == Some(&b' ') {
-        return false;
-    }
-    let mut space = false;
-    for &c in b {
-        if c == b' ' {
-            if space {
-                return false;
+/// What [`shape`] finds in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Clean already: characters that NFKC keeps (ASCII, CJK ideographs, the ideographic
+    /// comma and full stop), single spaces between words, no
+    /// control characters.
+    Clean,
+    /// Only those and the full-width forms of ASCII and the ideographic space, which NFKC
+    /// maps one to one and which compose with nothing; some to map or drop.
+    Simple,
+    /// Anything else: for the general normaliser.
+    Other,
+}
+
+/// The [`Shape`] of `text`, from one pass over its bytes. Most customer text is ASCII or
+/// Chinese, whose characters are one byte or three, so this reads them without decoding
+/// `char`s or consulting Unicode's tables (NFKC's quick check costs about as much as the rest
+/// of std_text together).
+fn shape(text: &str) -> Shape {
+    let b = text.as_bytes();
+    let mut clean = true;
+    // A space here would be leading, or the second of two.
+    let mut after_space = true;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c < 0x80 {
+            if c == b' ' {
+                clean &= !after_space;
+                after_space = true;
+            } else {
+                clean &= c >= 0x20 && c != 0x7f;
+                after_space = false;
             }
-            space = true;
-        } else if c < 0x20 || c == 0x7f {
-            return false;
+            i += 1;
+        } else if (0xE0..0xF0).contains(&c) && i + 2 < b.len() {
+            let cp = (u32::from(c & 0x0F) << 12)
+                | (u32::from(b[i + 1] & 0x3F) << 6)
+                | u32::from(b[i + 2] & 0x3F);
+            match cp {
+                0x4E00..=0x9FFF | 0x3001 | 0x3002 => {}
+                0xFF01..=0xFF5E | 0x3000 => clean = false,
+                _ => return Shape::Other,
+            }
+            after_space = false;
+            i += 3;
         } else {
-            space = false;
+            return Shape::Other;
         }
     }
-    true
+    // A trailing space.
+    clean &= b.last() != Some(&b' ');
+    if clean { Shape::Clean } else { Shape::Simple }
 }
 
 /// NFKC, zero-width and control characters dropped, whitespace runs as one space, trimmed.
 /// Returns the text itself when it is already clean, else writes the clean form into `out`.
 pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
-    if text.is_ascii() {
-        if clean_ascii(text.as_bytes()) {
-            return text;
-        }
-    } else if unicode_normalization::is_nfkc_quick(text.chars())
-        == unicode_normalization::IsNormalized::Yes
-        && clean_chars(text)
+    let shape = shape(text);
+    if shape == Shape::Clean
+        || shape == Shape::Other
+            && unicode_normalization::is_nfkc_quick(text.chars())
+                == unicode_normalization::IsNormalized::Yes
+            && clean_chars(text)
     {
         return text;
     }
+    if shape == Shape::Simple {
+        // ASCII, and Chinese text with full-width letters, digits and spaces: NFKC maps those
+        // one to one, without the general normaliser's buffering.
+        collapse(text.chars().map(full_width_to_ascii), out);
+    } else {
+        collapse(nfkc(text), out);
+    }
+    out
+}
+
+/// NFKC of `text` without its control (other than whitespace) and zero-width characters.
+/// They are dropped before
+/// normalising: one between a letter and a combining mark keeps them apart in NFKC, and once
+/// dropped a second std_text would compose them (found by the clean_text fuzz target).
+pub(super) fn nfkc(text: &str) -> impl Iterator<Item = char> + '_ {
+    // Tabs and line breaks are controls too, but whitespace: kept, to become spaces.
+    text.chars()
+        .filter(|&c| !(zero_width(c) || c.is_control() && !c.is_whitespace()))
+        .nfkc()
+}
+
+/// `chars` into `out` (cleared first) without control and zero-width characters, each run
+/// of whitespace as one space, and none at either end.
+pub(super) fn collapse(chars: impl Iterator<Item = char>, out: &mut String) {
     out.clear();
     let mut pending_space = false;
-    let mut push = |c: char, out: &mut String| {
+    for c in chars {
         if c.is_whitespace() {
             pending_space = !out.is_empty();
-        } else if zero_width(c) || c.is_control() {
-        } else {
+        } else if !(zero_width(c) || c.is_control()) {
             if pending_space {
                 out.push(' ');
                 pending_space = false;
             }
             out.push(c);
         }
-    };
-    if text.is_ascii() {
-        for c in text.chars() {
-            push(c, out);
-        }
-    } else if text.chars().all(cjk_or_full_width) {
-        // Chinese text with full-width letters, digits and spaces: NFKC maps those one to one,
-        // without the general normaliser's buffering.
-        for c in text.chars() {
-            push(full_width_to_ascii(c), out);
-        }
-    } else {
-        // Dropped before normalising: a control or zero-width character between a letter and
-        // a combining mark keeps them apart in NFKC, and once dropped a second std_text would
-        // compose them (found by the clean_text fuzz target).
-        for c in text
-            .chars()
-            .filter(|&c| !(zero_width(c) || c.is_control()))
-            .nfkc()
-        {
-            push(c, out);
-        }
     }
-    out
 }
 
-/// Characters whose NFKC form is themselves or one ASCII character, and that compose with
-/// nothing: ASCII, the CJK Unified Ideographs, the ideographic comma and full stop, the
-/// full-width forms of ASCII and the ideographic space.
-fn cjk_or_full_width(c: char) -> bool {
-    c.is_ascii()
-        || matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3001}' | '\u{3002}' | '\u{FF01}'..='\u{FF5E}' | '\u{3000}')
-}
-
-/// NFKC of a [`cjk_or_full_width`] character.
+/// NFKC of a character of [`Shape::Simple`] text.
 fn full_width_to_ascii(c: char) -> char {
     match c {
         '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
@@ -200,12 +224,28 @@ pub fn std_gender(text: &str) -> Option<&'static str> {
 mod tests {
     use super::*;
 
+    /// Characters whose NFKC form is themselves or one ASCII character, and that compose with
+    /// nothing: ASCII, the CJK Unified Ideographs, the ideographic comma and full stop, the
+    /// full-width forms of ASCII and the ideographic space.
+    fn cjk_or_full_width(c: char) -> bool {
+        c.is_ascii()
+            || matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3001}' | '\u{3002}' | '\u{FF01}'..='\u{FF5E}' | '\u{3000}')
+    }
+
     #[test]
     fn a_control_character_before_a_combining_mark_fuzz_crash_98626e43() {
         let (mut a, mut b) = (String::new(), String::new());
         let once = std_text("A\0\u{302}x", &mut a).to_string();
         assert_eq!(once, "\u{C2}x");
         assert_eq!(std_text(&once, &mut b), once);
+    }
+
+    /// Text the shortcuts do not take (here for its é) turned a tab into nothing instead of a
+    /// space: the general path dropped it with the control characters.
+    #[test]
+    fn a_tab_beside_other_letters_is_a_space_regression() {
+        assert_eq!(text("café\tau\nlait"), "café au lait");
+        assert_eq!(text("0\t0"), "0 0");
     }
 
     fn text(t: &str) -> String {
@@ -233,6 +273,38 @@ mod tests {
         assert!(std::ptr::eq(std_text(s, &mut buf), s));
         assert_eq!(text("深圳市\u{3000}南山区"), "深圳市 南山区");
         assert_eq!(text("ｅ\u{301}"), "é");
+    }
+
+    /// The byte scan sorts every character of the Basic Multilingual Plane as the character
+    /// tests do, alone and between words.
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_tests() {
+        // A char range skips the surrogates.
+        for c in '\0'..='\u{FFFF}' {
+            for text in [c.to_string(), format!("a{c}b"), format!("深{c}圳")] {
+                let clean = unicode_normalization::is_nfkc_quick(text.chars())
+                    == unicode_normalization::IsNormalized::Yes
+                    && clean_chars(&text);
+                let expected = match (text.chars().all(cjk_or_full_width), clean) {
+                    (true, true) => Shape::Clean,
+                    (true, false) => Shape::Simple,
+                    (false, _) => Shape::Other,
+                };
+                assert_eq!(shape(&text), expected, "{c:?} in {text:?}");
+            }
+        }
+        for (text, expected) in [
+            ("", Shape::Clean),
+            ("a b", Shape::Clean),
+            (" a", Shape::Simple),
+            ("a ", Shape::Simple),
+            ("a  b", Shape::Simple),
+            ("深圳 南山", Shape::Clean),
+            ("深圳  南山", Shape::Simple),
+            ("é", Shape::Other),
+        ] {
+            assert_eq!(shape(text), expected, "{text:?}");
+        }
     }
 
     #[test]
