@@ -267,7 +267,8 @@ pub fn std_phone_into(
     };
     if let Some(national) = national {
         if mobile_fast_path(national) == Some(true) {
-            return Ok(write_cn(national, out));
+            write_cn(national, out);
+            return Ok(());
         }
         // A landline is written with its area code's 0 at home, without it after +86.
         let landline = match number.plus {
@@ -277,7 +278,8 @@ pub fn std_phone_into(
         if let Some(landline) = landline
             && landline_fast_path(landline)
         {
-            return Ok(write_cn(landline, out));
+            write_cn(landline, out);
+            return Ok(());
         }
     }
     if !number.plus && too_short(number.len, region) {
