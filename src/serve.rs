@@ -1328,7 +1328,8 @@ mod tests {
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
 
-    fn parse(sql: &str) -> Statement {
+    /// One PostgreSQL statement, as the protocol's parser reads it (the rewrite tests share it).
+    pub(super) fn parse(sql: &str) -> Statement {
         Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
             .remove(0)

@@ -342,16 +342,9 @@ fn aggregate_call(expr: &Expr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::parse;
     use super::*;
     use datafusion::prelude::SessionContext;
-    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    fn parse(sql: &str) -> Statement {
-        Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .unwrap()
-            .remove(0)
-    }
 
     #[test]
     fn like_escapes_other_than_backslash_are_rewritten() {
