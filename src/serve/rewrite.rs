@@ -115,7 +115,12 @@ fn scalar_subquery(query: &Query) -> Option<Expr> {
     if let (Some(names), Some(selection)) = (&names, &select.selection) {
         let (outer, own): (Vec<&Expr>, Vec<&Expr>) =
             conjuncts(selection).into_iter().partition(|t| {
-                !contains_subquery(t) && has_column(t) && columns_qualified_outside(t, names)
+                let tables = column_tables(t);
+                !contains_subquery(t)
+                    && !tables.is_empty()
+                    && tables
+                        .iter()
+                        .all(|q| q.as_ref().is_some_and(|q| !names.contains(q)))
             });
         guard = conjunction(outer.into_iter().cloned());
         if guard.is_some() {
@@ -123,7 +128,8 @@ fn scalar_subquery(query: &Query) -> Option<Expr> {
         }
     }
     let reads_outer = names.as_ref().is_some_and(|names| {
-        all_columns_qualified(&value) && !columns_qualified_inside(&value, names)
+        let tables = column_tables(&value);
+        tables.iter().all(Option::is_some) && tables.iter().flatten().any(|q| !names.contains(q))
     });
     let planned = if reads_outer {
         let names = names.as_ref()?;
@@ -279,58 +285,24 @@ fn contains_subquery(expr: &Expr) -> bool {
     .is_break()
 }
 
-fn has_column(expr: &Expr) -> bool {
-    visit_expressions(expr, |e| {
-        if matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-            std::ops::ControlFlow::Break(())
-        } else {
-            std::ops::ControlFlow::Continue(())
+/// The table each column of `expr` is qualified by, lower-cased; `None` for a column without
+/// one.
+fn column_tables(expr: &Expr) -> Vec<Option<String>> {
+    let mut tables = Vec::new();
+    let _ = visit_expressions(expr, |e| {
+        match e {
+            Expr::Identifier(_) => tables.push(None),
+            Expr::CompoundIdentifier(parts) => tables.push(
+                parts
+                    .len()
+                    .checked_sub(2)
+                    .map(|i| parts[i].value.to_lowercase()),
+            ),
+            _ => {}
         }
-    })
-    .is_break()
-}
-
-/// Whether every column of `expr` is qualified by a table.
-fn all_columns_qualified(expr: &Expr) -> bool {
-    visit_expressions(expr, |e| match e {
-        Expr::Identifier(_) => std::ops::ControlFlow::Break(()),
-        Expr::CompoundIdentifier(parts) if parts.len() < 2 => std::ops::ControlFlow::Break(()),
-        _ => std::ops::ControlFlow::Continue(()),
-    })
-    .is_continue()
-}
-
-/// Whether every column of `expr` is qualified by a table in `names`.
-fn columns_qualified_inside(expr: &Expr, names: &[String]) -> bool {
-    visit_expressions(expr, |e| match e {
-        Expr::Identifier(_) => std::ops::ControlFlow::Break(()),
-        Expr::CompoundIdentifier(parts)
-            if parts.len() < 2 || !names.contains(&parts[parts.len() - 2].value.to_lowercase()) =>
-        {
-            std::ops::ControlFlow::Break(())
-        }
-        _ => std::ops::ControlFlow::Continue(()),
-    })
-    .is_continue()
-}
-
-/// Whether every column of `expr` is qualified by a table not in `names`.
-fn columns_qualified_outside(expr: &Expr, names: &[String]) -> bool {
-    visit_expressions(expr, |e| {
-        let fine = match e {
-            Expr::Identifier(_) => false,
-            Expr::CompoundIdentifier(parts) => {
-                parts.len() >= 2 && !names.contains(&parts[parts.len() - 2].value.to_lowercase())
-            }
-            _ => true,
-        };
-        if fine {
-            std::ops::ControlFlow::Continue(())
-        } else {
-            std::ops::ControlFlow::Break(())
-        }
-    })
-    .is_continue()
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    tables
 }
 
 /// Whether `expr` is a call of an aggregate function.

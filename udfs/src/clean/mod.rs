@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ByteView, Date32Builder, Decimal128Builder, StringBuilder,
-    StringViewBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, ByteView, Date32Builder, Decimal128Builder, MAX_INLINE_VIEW_LEN,
+    StringBuilder, StringViewBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
@@ -352,6 +352,8 @@ enum Cleaned {
     Same,
     /// The clean value is in the buffer the function was given.
     New,
+    /// The clean value is one of the function's own (a gender code, a city's name).
+    Fixed(&'static str),
 }
 
 /// `clean` over every value of a text array, into an array of the same kind: Utf8View for
@@ -371,6 +373,7 @@ fn map_text(
         for_each_text(input, |v| match v.map(|v| (v, clean(v, &mut buf))) {
             Some((v, Cleaned::Same)) => b.append_value(v),
             Some((_, Cleaned::New)) => b.append_value(&buf),
+            Some((_, Cleaned::Fixed(value))) => b.append_value(value),
             _ => b.append_null(),
         })?;
         return Ok(Arc::new(b.finish()));
@@ -384,12 +387,13 @@ fn map_text(
         .collect();
     for (v, view) in input.iter().zip(input.views()) {
         match v.map(|v| (v, clean(v, &mut buf))) {
-            Some((v, Cleaned::Same)) if v.len() > 12 => {
+            Some((v, Cleaned::Same)) if v.len() > MAX_INLINE_VIEW_LEN as usize => {
                 let view = ByteView::from(*view);
                 b.try_append_view(blocks[view.buffer_index as usize], view.offset, view.length)?;
             }
             Some((v, Cleaned::Same)) => b.append_value(v),
             Some((_, Cleaned::New)) => b.append_value(&buf),
+            Some((_, Cleaned::Fixed(value))) => b.append_value(value),
             _ => b.append_null(),
         }
     }
@@ -546,22 +550,16 @@ impl ScalarUDFImpl for CleanFunc {
             Kind::Email | Kind::Text | Kind::Gender | Kind::City => {
                 let kind = self.kind;
                 let mut scratch = String::new();
+                let fixed =
+                    |value: Option<&'static str>| value.map_or(Cleaned::Null, Cleaned::Fixed);
                 let clean = |v: &str, buf: &mut String| -> Cleaned {
-                    let fixed = |value: Option<&str>, buf: &mut String| match value {
-                        Some(value) => {
-                            buf.clear();
-                            buf.push_str(value);
-                            Cleaned::New
-                        }
-                        None => Cleaned::Null,
-                    };
                     match kind {
                         Kind::Email if text::std_email(v, buf) => Cleaned::New,
                         Kind::Email => Cleaned::Null,
                         Kind::Text if std::ptr::eq(text::std_text(v, buf), v) => Cleaned::Same,
                         Kind::Text => Cleaned::New,
-                        Kind::Gender => fixed(text::std_gender(v), buf),
-                        _ => fixed(city::std_city(v, &mut scratch), buf),
+                        Kind::Gender => fixed(text::std_gender(v)),
+                        _ => fixed(city::std_city(v, &mut scratch)),
                     }
                 };
                 map_text(&input, clean)?

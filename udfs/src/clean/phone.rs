@@ -181,8 +181,7 @@ fn read_digits(t: &str) -> Result<Digits, Reason> {
         match c {
             '0'..='9' => push(&mut n, c as u8)?,
             '+' if !n.plus && n.len == 0 => n.plus = true,
-            ' ' | '-' | '.' | '(' | ')' | '/' | '\t' => {}
-            '\u{2010}'..='\u{2015}' | '\u{a0}' if b >= 0x80 => {}
+            ' ' | '-' | '.' | '(' | ')' | '/' | '\t' | '\u{2010}'..='\u{2015}' | '\u{a0}' => {}
             _ => return Err(Reason::NotPhone),
         }
     }

@@ -34,8 +34,7 @@ fn clean_chars(text: &str) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Shape {
     /// Clean already: characters that NFKC keeps (ASCII, CJK ideographs, the ideographic
-    /// comma and full stop), single spaces between words, no
-    /// control characters.
+    /// comma and full stop), single spaces between words, no control characters.
     Clean,
     /// Only those and the full-width forms of ASCII and the ideographic space, which NFKC
     /// maps one to one and which compose with nothing; some to map or drop.
@@ -108,9 +107,9 @@ pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
 }
 
 /// NFKC of `text` without its control (other than whitespace) and zero-width characters.
-/// They are dropped before
-/// normalising: one between a letter and a combining mark keeps them apart in NFKC, and once
-/// dropped a second std_text would compose them (found by the clean_text fuzz target).
+/// They are dropped before normalising: one between a letter and a combining mark keeps them
+/// apart in NFKC, and once dropped a second std_text would compose them (found by the
+/// clean_text fuzz target).
 pub(super) fn nfkc(text: &str) -> impl Iterator<Item = char> + '_ {
     // Tabs and line breaks are controls too, but whitespace: kept, to become spaces.
     text.chars()
