@@ -11,9 +11,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ByteView, Date32Builder, Decimal128Builder, MAX_INLINE_VIEW_LEN,
+    Array, ArrayRef, Date32Builder, Decimal128Builder, NullBufferBuilder, StringArray,
     StringBuilder, StringViewBuilder, TimestampMicrosecondBuilder,
 };
+use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -356,48 +357,91 @@ enum Cleaned {
     Fixed(&'static str),
 }
 
+/// A text column written as bytes and checked as UTF-8 once, whole, when finished: for values
+/// a cleaning function builds from ASCII bytes (a phone number's E.164 form).
+///
+/// Arrow's builders take `&str`, so each value built from bytes would first be checked on its
+/// own, which for short values costs more than the rest of the writing; checking a column of
+/// ASCII in one pass costs next to nothing. Not for values copied from the input: those are
+/// known to be UTF-8, and checking Chinese text again costs more than copying it.
+struct Utf8Out {
+    values: Vec<u8>,
+    offsets: Vec<i32>,
+    nulls: NullBufferBuilder,
+}
+
+impl Utf8Out {
+    fn with_capacity(rows: usize, bytes: usize) -> Self {
+        let mut offsets = Vec::with_capacity(rows + 1);
+        offsets.push(0);
+        Utf8Out {
+            values: Vec::with_capacity(bytes),
+            offsets,
+            nulls: NullBufferBuilder::new(rows),
+        }
+    }
+
+    /// Ends the value whose bytes were appended to `values`.
+    fn end_value(&mut self) {
+        // A length past i32 is refused by `finish`, so no truncated offset is ever used.
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_non_null();
+    }
+
+    fn push_null(&mut self) {
+        self.offsets.push(self.values.len() as i32);
+        self.nulls.append_null();
+    }
+
+    fn finish(mut self) -> Result<ArrayRef> {
+        if i32::try_from(self.values.len()).is_err() {
+            return exec_err!("a batch of cleaned text is over 2 GiB: use smaller batches");
+        }
+        let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
+        let values = Buffer::from_vec(self.values);
+        Ok(Arc::new(StringArray::try_new(
+            offsets,
+            values,
+            self.nulls.finish(),
+        )?))
+    }
+}
+
 /// `clean` over every value of a text array, into an array of the same kind: Utf8View for
 /// Utf8View, else Utf8.
 ///
-/// Views cost a clean column little: the output shares the input's data buffers, and a value
-/// that was clean already keeps its place in them (its bytes are only checked to be UTF-8 again,
-/// as arrow's safe API asks); only changed values are written. This is how DataFusion's `trim`
-/// and `lower` run on the Utf8View columns its Parquet reader gives.
+/// Values that were clean already are copied, not shared: a view into the input's buffers is
+/// checked to be UTF-8 again by arrow's safe API, which costs more than copying the bytes
+/// (several times more for Chinese text).
 fn map_text(
     input: &ArrayRef,
     mut clean: impl FnMut(&str, &mut String) -> Cleaned,
 ) -> Result<ArrayRef> {
     let mut buf = String::new();
-    if input.data_type() != &DataType::Utf8View {
-        let mut b = StringBuilder::with_capacity(input.len(), input.get_array_memory_size());
-        for_each_text(input, |v| match v.map(|v| (v, clean(v, &mut buf))) {
-            Some((v, Cleaned::Same)) => b.append_value(v),
-            Some((_, Cleaned::New)) => b.append_value(&buf),
-            Some((_, Cleaned::Fixed(value))) => b.append_value(value),
-            _ => b.append_null(),
+    if input.data_type() == &DataType::Utf8View {
+        let mut b = StringViewBuilder::with_capacity(input.len());
+        for_each_text(input, |v| {
+            let cleaned = v.map(|v| (v, clean(v, &mut buf)));
+            b.append_option(output(cleaned, &buf));
         })?;
         return Ok(Arc::new(b.finish()));
     }
-    let input = input.as_string_view();
-    let mut b = StringViewBuilder::with_capacity(input.len());
-    let blocks: Vec<u32> = input
-        .data_buffers()
-        .iter()
-        .map(|block| b.append_block(block.clone()))
-        .collect();
-    for (v, view) in input.iter().zip(input.views()) {
-        match v.map(|v| (v, clean(v, &mut buf))) {
-            Some((v, Cleaned::Same)) if v.len() > MAX_INLINE_VIEW_LEN as usize => {
-                let view = ByteView::from(*view);
-                b.try_append_view(blocks[view.buffer_index as usize], view.offset, view.length)?;
-            }
-            Some((v, Cleaned::Same)) => b.append_value(v),
-            Some((_, Cleaned::New)) => b.append_value(&buf),
-            Some((_, Cleaned::Fixed(value))) => b.append_value(value),
-            _ => b.append_null(),
-        }
-    }
+    let mut b = StringBuilder::with_capacity(input.len(), input.get_array_memory_size());
+    for_each_text(input, |v| {
+        let cleaned = v.map(|v| (v, clean(v, &mut buf)));
+        b.append_option(output(cleaned, &buf));
+    })?;
     Ok(Arc::new(b.finish()))
+}
+
+/// The value [`map_text`] writes for a value and what `clean` made of it.
+fn output<'a>(cleaned: Option<(&'a str, Cleaned)>, buf: &'a str) -> Option<&'a str> {
+    match cleaned? {
+        (v, Cleaned::Same) => Some(v),
+        (_, Cleaned::New) => Some(buf),
+        (_, Cleaned::Fixed(value)) => Some(value),
+        (_, Cleaned::Null) => None,
+    }
 }
 
 impl ScalarUDFImpl for CleanFunc {
@@ -527,25 +571,39 @@ impl ScalarUDFImpl for CleanFunc {
                     Some(r) => Ok(Some(r)),
                     None => exec_err!("{}: unknown region '{v}'", self.name()),
                 })?;
-                let mut b = StringBuilder::with_capacity(rows, rows * 14);
-                let reason = self.kind == Kind::PhoneReason;
-                let mut e164 = String::with_capacity(16);
-                for_each_text(&input, |v| {
-                    let r = region.get(row).copied().flatten();
-                    row += 1;
-                    match (v, r) {
-                        (Some(v), Some(r)) => {
-                            match phone::std_phone_into(v, r, &mut buf, &mut e164) {
-                                Ok(()) if !reason => b.append_value(&e164),
-                                Ok(_) => b.append_null(),
-                                Err(e) if reason => b.append_value(e.to_string()),
-                                Err(_) => b.append_null(),
-                            }
+                let region = |row: usize| region.get(row).copied().flatten();
+                if self.kind == Kind::PhoneReason {
+                    let mut b = StringBuilder::with_capacity(rows, rows * 8);
+                    let mut e164 = Vec::with_capacity(16);
+                    for_each_text(&input, |v| {
+                        let r = region(row);
+                        row += 1;
+                        match v
+                            .zip(r)
+                            .map(|(v, r)| phone::std_phone_into(v, r, &mut buf, &mut e164))
+                        {
+                            Some(Err(e)) => b.append_value(e.to_string()),
+                            _ => b.append_null(),
                         }
-                        _ => b.append_null(),
-                    }
-                })?;
-                Arc::new(b.finish())
+                        e164.clear();
+                    })?;
+                    Arc::new(b.finish())
+                } else {
+                    let mut out = Utf8Out::with_capacity(rows, rows * 14);
+                    for_each_text(&input, |v| {
+                        let r = region(row);
+                        row += 1;
+                        // The E.164 form is appended to the output's bytes only when valid.
+                        match v
+                            .zip(r)
+                            .map(|(v, r)| phone::std_phone_into(v, r, &mut buf, &mut out.values))
+                        {
+                            Some(Ok(())) => out.end_value(),
+                            _ => out.push_null(),
+                        }
+                    })?;
+                    out.finish()?
+                }
             }
             Kind::Email | Kind::Text | Kind::Gender | Kind::City => {
                 let kind = self.kind;

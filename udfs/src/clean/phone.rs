@@ -48,16 +48,28 @@ pub fn region(text: &str) -> Option<Id> {
     text.trim().to_ascii_uppercase().parse().ok()
 }
 
+/// Room for the bytes [`ascii_digits`] reads, every one written before it is known to be a
+/// digit: numbers spelt with more separators than this are read by [`read_digits`].
+const ASCII_ROOM: usize = 32;
+
 /// A number as written, reduced to what the parsers read: whether it was written with a
-/// country code (`+`), and its digits. Held on the stack: most numbers are decided from it
-/// without a string.
+/// country code (`+`), and its digits. Held on the stack and filled in place: most numbers are
+/// decided from it without a string.
 struct Digits {
     plus: bool,
     len: usize,
-    digits: [u8; MAX_DIGITS],
+    digits: [u8; ASCII_ROOM],
 }
 
 impl Digits {
+    const fn new() -> Self {
+        Digits {
+            plus: false,
+            len: 0,
+            digits: [0; ASCII_ROOM],
+        }
+    }
+
     fn as_bytes(&self) -> &[u8] {
         &self.digits[..self.len]
     }
@@ -68,8 +80,8 @@ impl Digits {
         if self.plus {
             out.push('+');
         }
-        // Digits are ASCII.
-        out.extend(self.as_bytes().iter().map(|&d| char::from(d)));
+        // Digits are ASCII: masked, each is seen to be one byte long.
+        out.extend(self.as_bytes().iter().map(|&d| char::from(d & 0x7f)));
     }
 }
 
@@ -79,9 +91,9 @@ fn unpadded(b: u8) -> bool {
     (0x21..0x7f).contains(&b)
 }
 
-/// The `+` and digits of `text`, or why there are none. Separators (spaces, dashes, dots,
-/// slashes, brackets) are skipped and full-width digits read as digits.
-fn normalise(text: &str) -> Result<Digits, Reason> {
+/// The `+` and digits of `text` into `n`, or why there are none. Separators (spaces, dashes,
+/// dots, slashes, brackets) are skipped and full-width digits read as digits.
+fn normalise(text: &str, n: &mut Digits) -> Result<(), Reason> {
     let t = match (text.as_bytes().first(), text.as_bytes().last()) {
         (Some(&a), Some(&z)) if unpadded(a) && unpadded(z) => text,
         _ => text.trim(),
@@ -89,10 +101,9 @@ fn normalise(text: &str) -> Result<Digits, Reason> {
     if t.is_empty() {
         return Err(Reason::Empty);
     }
-    let mut n = match ascii_digits(t.as_bytes()) {
-        Some(n) => n,
-        None => read_digits(t)?,
-    };
+    if !ascii_digits(t.as_bytes(), n) {
+        read_digits(t, n)?;
+    }
     if !n.plus && n.as_bytes().starts_with(b"0086") {
         // 0086 13812345678 → +8613812345678.
         n.plus = true;
@@ -102,69 +113,54 @@ fn normalise(text: &str) -> Result<Digits, Reason> {
         // (86) 13812345678: the country code of a mobile number without its plus.
         n.plus = true;
     }
-    Ok(n)
+    Ok(())
 }
 
-/// Bytes an ASCII number may hold besides digits: a `+` and the separators.
-const ASCII_PHONE: [bool; 128] = {
-    let mut ok = [false; 128];
+/// What [`ascii_digits`] makes of each byte: bit 1 set for the bytes a number may hold after
+/// its leading `+` (digits and separators), bit 0 for digits. Anything else, `+` included and
+/// every byte of a non-ASCII character, is 0.
+const ASCII_CLASS: [u8; 256] = {
+    let mut class = [0; 256];
     let mut i = 0;
-    while i < 128 {
-        ok[i] = matches!(
-            i as u8,
-            b'0'..=b'9' | b'+' | b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t'
-        );
+    while i < 256 {
+        class[i] = match i as u8 {
+            b'0'..=b'9' => 0b11,
+            b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => 0b10,
+            _ => 0,
+        };
         i += 1;
     }
-    ok
+    class
 };
 
-/// The digits of an ASCII number that [`read_digits`] would read without an error, found
-/// without branching on each byte: separators fall at different places in different spellings,
-/// and a mispredicted branch costs more than reading a byte. `None` for anything else (other
-/// characters, a misplaced `+`, too many digits), which `read_digits` then reads to say why.
-fn ascii_digits(bytes: &[u8]) -> Option<Digits> {
-    if !bytes.is_ascii() {
-        return None;
+/// Reads an ASCII number into `n` as [`read_digits`] would when that gives no error, and says
+/// whether it could: separators fall at different places in different spellings, and a
+/// mispredicted branch costs more than a byte, so each byte is written and counted without
+/// one. `false` for anything else (other characters, a `+` after the first byte, no digits or
+/// too many), which `read_digits` then reads to say why.
+fn ascii_digits(bytes: &[u8], n: &mut Digits) -> bool {
+    let (plus, rest) = match bytes.split_first() {
+        Some((b'+', rest)) => (true, rest),
+        _ => (false, bytes),
+    };
+    if rest.len() > ASCII_ROOM {
+        return false;
     }
-    // Room to write every byte, digit or not, before counting it.
-    let mut all = [0u8; 32];
-    let (mut len, mut pluses, mut bad) = (0usize, 0u32, false);
-    for &b in bytes {
-        let plus = b == b'+';
-        all[len & 31] = b;
-        // A `+` only before the first digit.
-        bad |= !ASCII_PHONE[usize::from(b & 0x7f)] | (plus & (len > 0));
-        pluses += u32::from(plus);
-        len += usize::from(b.is_ascii_digit());
+    let (mut len, mut ok) = (0usize, 0b10u8);
+    for &b in rest {
+        let class = ASCII_CLASS[usize::from(b)];
+        n.digits[len % ASCII_ROOM] = b;
+        ok &= class;
+        len += usize::from(class & 1);
     }
-    if bad || pluses > 1 || len == 0 || len > MAX_DIGITS {
-        return None;
-    }
-    let mut digits = [0; MAX_DIGITS];
-    digits.copy_from_slice(&all[..MAX_DIGITS]);
-    Some(Digits {
-        plus: pluses == 1,
-        len,
-        digits,
-    })
+    n.plus = plus;
+    n.len = len;
+    ok != 0 && (1..=MAX_DIGITS).contains(&len)
 }
 
-/// The `+` and digits of trimmed `text`, character by character.
-fn read_digits(t: &str) -> Result<Digits, Reason> {
-    let mut n = Digits {
-        plus: false,
-        len: 0,
-        digits: [0; MAX_DIGITS],
-    };
-    let push = |n: &mut Digits, d: u8| {
-        if n.len == MAX_DIGITS {
-            return Err(Reason::TooLong);
-        }
-        n.digits[n.len] = d;
-        n.len += 1;
-        Ok(())
-    };
+/// The `+` and digits of trimmed `text` into `n`, character by character.
+fn read_digits(t: &str, n: &mut Digits) -> Result<(), Reason> {
+    *n = Digits::new();
     let bytes = t.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
@@ -179,7 +175,11 @@ fn read_digits(t: &str) -> Result<Digits, Reason> {
             crate::text::fold_width(c)
         };
         match c {
-            '0'..='9' => push(&mut n, c as u8)?,
+            '0'..='9' if n.len == MAX_DIGITS => return Err(Reason::TooLong),
+            '0'..='9' => {
+                n.digits[n.len] = c as u8;
+                n.len += 1;
+            }
             '+' if !n.plus && n.len == 0 => n.plus = true,
             ' ' | '-' | '.' | '(' | ')' | '/' | '\t' | '\u{2010}'..='\u{2015}' | '\u{a0}' => {}
             _ => return Err(Reason::NotPhone),
@@ -188,7 +188,7 @@ fn read_digits(t: &str) -> Result<Digits, Reason> {
     if n.len == 0 {
         return Err(Reason::NotPhone);
     }
-    Ok(n)
+    Ok(())
 }
 
 /// Whether 11 digits are a Chinese mobile number by their prefix alone: `Some(true)` when
@@ -218,45 +218,127 @@ const CN_FIXED_LINE: &str = include_str!("cn_fixed_line.txt");
 const CN_FIXED_LINE_LENGTHS: [usize; 5] = [7, 8, 9, 10, 11];
 const CN_SHORTEST: usize = 7;
 
-/// [`CN_FIXED_LINE`] compiled once, anchored at the first digit: `is_match` then stops at the
-/// first accepting state instead of looking for the leftmost match anywhere in the number.
-static CN_FIXED_LINE_RE: LazyLock<Option<regex::bytes::Regex>> = LazyLock::new(|| {
-    regex::bytes::RegexBuilder::new(&format!("^(?:{CN_FIXED_LINE})"))
-        .ignore_whitespace(true)
-        .build()
-        .ok()
-});
+/// [`CN_FIXED_LINE`] as a table of states over the ten digits, built once: a national number
+/// is read in one lookup per digit, without a regular-expression search's set-up per call
+/// (which cost more than the walk, for numbers of 11 digits at most).
+///
+/// The table is drawn from regex-automata's lazy DFA for the pattern, anchored and reporting
+/// every match, so that a state accepts exactly when the digits read so far match the whole
+/// pattern, as libphonenumber matches a national number. `None` (no fast path, the full parser
+/// decides) if the pattern did not compile or its states did not fit the DFA's cache.
+struct DigitDfa {
+    /// Per state, the state after each digit; state 0 is dead and stays so.
+    next: Vec<[u16; 10]>,
+    /// Per state, whether the digits that led to it are a whole match.
+    accepts: Vec<bool>,
+    start: u16,
+}
+
+impl DigitDfa {
+    fn build(pattern: &str) -> Option<DigitDfa> {
+        use regex_automata::hybrid::dfa::DFA;
+        use regex_automata::util::{start, syntax};
+        use regex_automata::{Anchored, MatchKind};
+        let dfa = DFA::builder()
+            .configure(DFA::config().match_kind(MatchKind::All))
+            // Digits are ASCII here: `\d` need not hold every script's digits.
+            .syntax(
+                syntax::Config::new()
+                    .ignore_whitespace(true)
+                    .unicode(false)
+                    .utf8(false),
+            )
+            .build(pattern)
+            .ok()?;
+        let mut cache = dfa.create_cache();
+        let first = dfa
+            .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
+            .ok()?;
+        // Lazy state ids are stable only while the cache is not cleared: checked at the end.
+        let mut ids = std::collections::HashMap::new();
+        let mut lazy = vec![None, Some(first)];
+        ids.insert(first, 1u16);
+        let (mut next, mut accepts) = (vec![[0; 10]], vec![false]);
+        let mut i = 1;
+        while i < lazy.len() {
+            let sid = lazy[i]?;
+            accepts.push(dfa.next_eoi_state(&mut cache, sid).ok()?.is_match());
+            let mut row = [0u16; 10];
+            for (d, to) in row.iter_mut().enumerate() {
+                let t = dfa.next_state(&mut cache, sid, b'0' + d as u8).ok()?;
+                if t.is_dead() {
+                    continue;
+                }
+                if t.is_quit() || t.is_unknown() {
+                    return None;
+                }
+                *to = match ids.get(&t) {
+                    Some(&k) => k,
+                    None => {
+                        let k = u16::try_from(lazy.len()).ok()?;
+                        ids.insert(t, k);
+                        lazy.push(Some(t));
+                        k
+                    }
+                };
+            }
+            next.push(row);
+            i += 1;
+        }
+        (cache.clear_count() == 0).then_some(DigitDfa {
+            next,
+            accepts,
+            start: 1,
+        })
+    }
+
+    /// Whether `digits` (ASCII digits) match the whole pattern.
+    fn full_match(&self, digits: &[u8]) -> bool {
+        let mut state = self.start;
+        for &d in digits {
+            let Some(row) = self.next.get(usize::from(state)) else {
+                return false;
+            };
+            state = row[usize::from(d.wrapping_sub(b'0')) % 10];
+        }
+        self.accepts.get(usize::from(state)) == Some(&true)
+    }
+}
+
+static CN_FIXED_LINE_DFA: LazyLock<Option<DigitDfa>> =
+    LazyLock::new(|| DigitDfa::build(CN_FIXED_LINE));
 
 /// Whether a Chinese national number (area code without its 0, then the subscriber number)
-/// is a fixed line as libphonenumber's descriptor decides it (a match from the first digit,
-/// of a possible length). `false` leaves the number to the full parser.
+/// is a fixed line as libphonenumber's descriptor decides it (the whole number matches the
+/// pattern, and is of a possible length). `false` leaves the number to the full parser.
 pub fn landline_fast_path(national: &[u8]) -> bool {
-    let Some(re) = CN_FIXED_LINE_RE.as_ref() else {
+    let Some(dfa) = CN_FIXED_LINE_DFA.as_ref() else {
         return false;
     };
     national.iter().all(u8::is_ascii_digit)
         && national.first() != Some(&b'0')
         && CN_FIXED_LINE_LENGTHS.contains(&national.len())
-        && re.is_match(national)
+        && dfa.full_match(national)
 }
 
 /// The E.164 form of a phone number read in `region`, or why it is not valid.
 pub fn std_phone(text: &str, region: Id, buf: &mut String) -> Result<String, Reason> {
-    let mut e164 = String::with_capacity(16);
+    let mut e164 = Vec::with_capacity(16);
     std_phone_into(text, region, buf, &mut e164)?;
-    Ok(e164)
+    // The form is ASCII: `+` and digits.
+    Ok(String::from_utf8_lossy(&e164).into_owned())
 }
 
-/// [`std_phone`] writing the E.164 form into `out` (cleared first), so a column reuses one
-/// buffer instead of allocating a string per value.
+/// [`std_phone`] appending the E.164 form to `out`, and nothing when the number is not
+/// valid: a column writes its values straight into its bytes.
 pub fn std_phone_into(
     text: &str,
     region: Id,
     buf: &mut String,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) -> Result<(), Reason> {
-    out.clear();
-    let number = normalise(text)?;
+    let mut number = Digits::new();
+    normalise(text, &mut number)?;
     let digits = number.as_bytes();
     // The national number of a Chinese number: after +86, or as written in region CN.
     let national = match (number.plus, digits.strip_prefix(b"86")) {
@@ -285,14 +367,14 @@ pub fn std_phone_into(
         return Err(Reason::TooShort);
     }
     number.write(buf);
-    out.push_str(&full_parse(buf, region)?);
+    out.extend_from_slice(full_parse(buf, region)?.as_bytes());
     Ok(())
 }
 
-/// `+86` and a national number's digits into `out`.
-fn write_cn(national: &[u8], out: &mut String) {
-    out.push_str("+86");
-    out.extend(national.iter().map(|&d| char::from(d)));
+/// `+86` and a national number's digits onto `out`.
+fn write_cn(national: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"+86");
+    out.extend_from_slice(national);
 }
 
 /// Whether `digits` digits are fewer than any number of the region has: a valid number matches
@@ -484,6 +566,35 @@ mod tests {
         assert!(fast >= 6 * 40, "{fast}");
     }
 
+    /// The table of states accepts exactly what the pattern matches whole, for every number
+    /// of up to 5 digits and a spread of longer ones.
+    #[test]
+    fn clean_cn_fixed_line_states_are_the_pattern() {
+        let re = regex::bytes::RegexBuilder::new(&format!("^(?:{CN_FIXED_LINE})$"))
+            .ignore_whitespace(true)
+            .build()
+            .unwrap();
+        let dfa = CN_FIXED_LINE_DFA.as_ref().expect("the pattern's states");
+        let mut numbers: Vec<String> = (0..=5u32)
+            .flat_map(|len| (0..10u64.pow(len)).map(move |n| format!("{n:0w$}", w = len as usize)))
+            .collect();
+        // Longer numbers from a fixed sequence (a linear congruential generator).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in 7..=12 {
+            for _ in 0..20_000 {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                numbers.push(format!("{:0w$}", x % 10u64.pow(len), w = len as usize));
+            }
+        }
+        let mut matched = 0;
+        for n in &numbers {
+            let whole = re.is_match(n.as_bytes());
+            assert_eq!(dfa.full_match(n.as_bytes()), whole, "{n}");
+            matched += usize::from(whole);
+        }
+        assert!(matched > 5_000, "{matched}");
+    }
+
     /// The landline fast path agrees with the parser for every area code from 10 to 999 and
     /// subscriber numbers of 7 and 8 digits.
     #[test]
@@ -507,6 +618,7 @@ mod tests {
         }
         assert!(fast > 1000, "{fast}");
         assert!(landline_fast_path(b"1012345678"));
+        assert!(!landline_fast_path(b"101234567890"));
         assert!(landline_fast_path(b"75588886666"));
         assert!(!landline_fast_path(b"0755"));
     }

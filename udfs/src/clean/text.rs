@@ -43,10 +43,44 @@ enum Shape {
     Other,
 }
 
+/// The high bit of each byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// `x` in each byte of a word.
+const fn bytes(x: u8) -> u64 {
+    u64::from_le_bytes([x; 8])
+}
+
+/// How a word of eight ASCII bytes looks to [`shape`]: whether it holds a control character
+/// (below 0x20, or DEL), and the high bit of each byte that is a space.
+fn ascii_word(w: u64) -> (bool, u64) {
+    // With every high bit clear no byte carries into the next: a byte plus 0x60 reaches 0x80
+    // when it is 0x20 or more, a byte plus 1 when it is DEL.
+    let control =
+        w.wrapping_add(bytes(0x60)) & HIGH != HIGH || w.wrapping_add(bytes(1)) & HIGH != 0;
+    // The spaces are the zero bytes of `w ^ spaces`, found exactly (no carries either).
+    let x = w ^ bytes(b' ');
+    let spaces = !((x & bytes(0x7f)).wrapping_add(bytes(0x7f)) | x | bytes(0x7f));
+    (control, spaces)
+}
+
+/// The last `b.len() - i` (fewer than eight) bytes of `b` as a word, with letters after them.
+/// Read as one word when `b` has eight bytes, without copying them into an array first: a
+/// load of eight bytes just stored one by one waits for the stores to land.
+fn last_word(b: &[u8], i: usize) -> u64 {
+    let n = b.len() - i;
+    let letters = bytes(b'a') << (8 * n);
+    match b.last_chunk::<8>() {
+        // The bytes before `i` shifted out at the bottom.
+        Some(last) => (u64::from_le_bytes(*last) >> (8 * (8 - n))) | letters,
+        None => b[i..].iter().rev().fold(0, |w, &c| (w << 8) | u64::from(c)) | letters,
+    }
+}
+
 /// The [`Shape`] of `text`, from one pass over its bytes. Most customer text is ASCII or
 /// Chinese, whose characters are one byte or three, so this reads them without decoding
 /// `char`s or consulting Unicode's tables (NFKC's quick check costs about as much as the rest
-/// of std_text together).
+/// of std_text together), and ASCII eight bytes at a time.
 fn shape(text: &str) -> Shape {
     let b = text.as_bytes();
     let mut clean = true;
@@ -54,6 +88,21 @@ fn shape(text: &str) -> Shape {
     let mut after_space = true;
     let mut i = 0;
     while i < b.len() {
+        // The next eight bytes, or the last few with letters after them.
+        let (word, n) = match b[i..].first_chunk::<8>() {
+            Some(w) => (u64::from_le_bytes(*w), 8),
+            None => (last_word(b, i), b.len() - i),
+        };
+        if word & HIGH == 0 {
+            let (control, spaces) = ascii_word(word);
+            clean &= !control
+                // Two spaces in a row within the word, or a space after one before it.
+                && spaces & (spaces << 8) == 0
+                && !(after_space && spaces & 0x80 != 0);
+            after_space = (spaces >> (8 * n - 1)) & 1 != 0;
+            i += n;
+            continue;
+        }
         let c = b[i];
         if c < 0x80 {
             if c == b' ' {
@@ -87,23 +136,27 @@ fn shape(text: &str) -> Shape {
 /// NFKC, zero-width and control characters dropped, whitespace runs as one space, trimmed.
 /// Returns the text itself when it is already clean, else writes the clean form into `out`.
 pub fn std_text<'a>(text: &'a str, out: &'a mut String) -> &'a str {
-    let shape = shape(text);
-    if shape == Shape::Clean
-        || shape == Shape::Other
-            && unicode_normalization::is_nfkc_quick(text.chars())
-                == unicode_normalization::IsNormalized::Yes
-            && clean_chars(text)
-    {
-        return text;
-    }
-    if shape == Shape::Simple {
+    out.clear();
+    match shape(text) {
+        Shape::Clean => text,
         // ASCII, and Chinese text with full-width letters, digits and spaces: NFKC maps those
         // one to one, without the general normaliser's buffering.
-        collapse(text.chars().map(full_width_to_ascii), out);
-    } else {
-        collapse(nfkc(text), out);
+        Shape::Simple => {
+            collapse_simple(text, out);
+            out
+        }
+        Shape::Other
+            if unicode_normalization::is_nfkc_quick(text.chars())
+                == unicode_normalization::IsNormalized::Yes
+                && clean_chars(text) =>
+        {
+            text
+        }
+        Shape::Other => {
+            collapse(nfkc(text), out);
+            out
+        }
     }
-    out
 }
 
 /// NFKC of `text` without its control (other than whitespace) and zero-width characters.
@@ -117,31 +170,71 @@ pub(super) fn nfkc(text: &str) -> impl Iterator<Item = char> + '_ {
         .nfkc()
 }
 
-/// `chars` into `out` (cleared first) without control and zero-width characters, each run
-/// of whitespace as one space, and none at either end.
+/// `chars` appended to `out` without control and zero-width characters, each run of
+/// whitespace as one space, and none at either end.
 pub(super) fn collapse(chars: impl Iterator<Item = char>, out: &mut String) {
-    out.clear();
+    let start = out.len();
     let mut pending_space = false;
     for c in chars {
         if c.is_whitespace() {
-            pending_space = !out.is_empty();
+            pending_space = out.len() > start;
         } else if !(zero_width(c) || c.is_control()) {
-            if pending_space {
+            if std::mem::take(&mut pending_space) {
                 out.push(' ');
-                pending_space = false;
             }
             out.push(c);
         }
     }
 }
 
-/// NFKC of a character of [`Shape::Simple`] text.
-fn full_width_to_ascii(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        _ => c,
+/// [`collapse`] of the NFKC form of [`Shape::Simple`] text, appended to `out`: its characters
+/// are ASCII or three bytes long (CJK ideographs, the ideographic comma, full stop and space,
+/// the full-width forms of ASCII), so none needs decoding into a `char`, and the output is
+/// never longer than the text. Written a character at a time rather than as bytes, which
+/// would have to be checked as UTF-8 again at a cost above that of writing them.
+fn collapse_simple(text: &str, out: &mut String) {
+    // A local string, whose length can stay in a register, given back at the end.
+    let mut s = std::mem::take(out);
+    s.reserve(text.len());
+    let start = s.len();
+    let mut pending_space = false;
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        // The character's length, and its NFKC form when that is ASCII.
+        let (len, ascii) = match b[i] {
+            c @ 0..0x80 => (1, Some(c)),
+            _ => match b.get(i..i + 3) {
+                // U+3000, the ideographic space.
+                Some([0xE3, 0x80, 0x80]) => (3, Some(b' ')),
+                // U+FF01..=U+FF5E, full-width ASCII: EF BC 81..BF and EF BD 80..9E, for
+                // 0x21..=0x5F and 0x60..=0x7E.
+                Some([0xEF, 0xBC, low]) => (3, Some(low - 0x60)),
+                Some([0xEF, 0xBD, low]) => (3, Some(low - 0x20)),
+                _ => (3, None),
+            },
+        };
+        match ascii {
+            // char::is_whitespace among ASCII: tab, line feed, vertical tab, form feed,
+            // carriage return and space.
+            Some(b'\t'..=b'\r' | b' ') => pending_space = s.len() > start,
+            // Other controls are dropped.
+            Some(0..0x20 | 0x7f) => {}
+            _ => {
+                if std::mem::take(&mut pending_space) {
+                    s.push(' ');
+                }
+                match ascii {
+                    // Masked so that the compiler sees a one-byte character.
+                    Some(a) => s.push(char::from(a & 0x7f)),
+                    // A three-byte character, whole (shape saw to that), as it is.
+                    None => s.push_str(text.get(i..i + 3).unwrap_or_default()),
+                }
+            }
+        }
+        i += len;
     }
+    *out = s;
 }
 
 /// Trimmed, lower-cased (after full-width letters and the full-width @ are made ASCII) and
@@ -306,16 +399,52 @@ mod tests {
         }
     }
 
+    /// Every string of letters and spaces up to 17 bytes, and of letters, spaces, a control
+    /// character and a Chinese one up to 7 characters: spaces at each place a word of eight
+    /// bytes can start or end, and words cut short by a character that is not ASCII.
+    #[test]
+    fn the_word_scan_finds_spaces_across_words() {
+        fn strings(alphabet: &[char], max: usize) -> Vec<String> {
+            let mut all = vec![String::new()];
+            let mut last = vec![String::new()];
+            for _ in 0..max {
+                last = last
+                    .iter()
+                    .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                    .collect();
+                all.extend(last.iter().cloned());
+            }
+            all
+        }
+        let mut texts = strings(&['a', ' '], 17);
+        texts.extend(strings(&['a', ' ', '\u{1}', '深'], 7));
+        for text in texts {
+            let expected = if clean_chars(&text) {
+                Shape::Clean
+            } else {
+                Shape::Simple
+            };
+            assert_eq!(shape(&text), expected, "{text:?}");
+        }
+    }
+
     #[test]
     fn the_cjk_and_full_width_shortcut_is_nfkc() {
         let mut chars: Vec<char> = ('\u{FF01}'..='\u{FF5E}').collect();
         chars.extend([
             '\u{3000}', '\u{3001}', '\u{3002}', '深', '圳', '\u{4E00}', '\u{9FFF}', 'a', ' ', '1',
         ]);
+        // Every ASCII character too, controls and whitespace among them.
+        chars.extend((0..0x80u8).map(char::from));
         for c in chars {
             assert!(cjk_or_full_width(c));
-            let nfkc: String = c.to_string().nfkc().collect();
-            assert_eq!(full_width_to_ascii(c).to_string(), nfkc, "{c:?}");
+            for t in [format!("a{c}b"), format!("{c}{c}深"), format!(" {c}")] {
+                // Appended after what is there.
+                let (mut simple, mut general) = ("x".to_string(), "x".to_string());
+                collapse_simple(&t, &mut simple);
+                collapse(nfkc(&t), &mut general);
+                assert_eq!(simple, general, "{t:?}");
+            }
         }
         assert_eq!(text("  ＡＢＣ　公司，深圳。 "), "ABC 公司,深圳。");
         // Outside the shortcut: the normaliser.
