@@ -6,9 +6,10 @@
 //! starting with a prefix that libphonenumber's CN mobile pattern accepts whatever follows
 //! ([`mobile_fast_path`]) are valid as they are. A unit test checks this against the parser
 //! for every prefix from 130 to 199. Chinese landlines written with their area code
-//! (`010-12345678`) are checked against libphonenumber's CN fixed-line pattern, compiled once
-//! ([`landline_fast_path`]): the crate's parser keeps its regular expressions in a shared cache
-//! of 100 that CN's formats overflow, so every number it parses recompiles some of them.
+//! (`010-12345678`) are checked against libphonenumber's CN fixed-line pattern, made once into
+//! a table of states ([`landline_fast_path`]): the crate's parser keeps its regular expressions
+//! in a shared cache of 100 that CN's formats overflow, so every number it parses recompiles
+//! some of them.
 
 use std::sync::LazyLock;
 
@@ -254,14 +255,15 @@ impl DigitDfa {
         let first = dfa
             .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
             .ok()?;
-        // Lazy state ids are stable only while the cache is not cleared: checked at the end.
-        let mut ids = std::collections::HashMap::new();
-        let mut lazy = vec![None, Some(first)];
-        ids.insert(first, 1u16);
+        // The lazy DFA's states in the order they are met: state k of the table is lazy[k - 1]
+        // (0 is dead). Lazy ids are stable only while the cache is not cleared: checked at
+        // the end.
+        let mut lazy = vec![first];
+        let mut ids = std::collections::HashMap::from([(first, 1u16)]);
         let (mut next, mut accepts) = (vec![[0; 10]], vec![false]);
-        let mut i = 1;
+        let mut i = 0;
         while i < lazy.len() {
-            let sid = lazy[i]?;
+            let sid = lazy[i];
             accepts.push(dfa.next_eoi_state(&mut cache, sid).ok()?.is_match());
             let mut row = [0u16; 10];
             for (d, to) in row.iter_mut().enumerate() {
@@ -275,9 +277,9 @@ impl DigitDfa {
                 *to = match ids.get(&t) {
                     Some(&k) => k,
                     None => {
+                        lazy.push(t);
                         let k = u16::try_from(lazy.len()).ok()?;
                         ids.insert(t, k);
-                        lazy.push(Some(t));
                         k
                     }
                 };
