@@ -9,8 +9,8 @@ columns once into a Parquet file: mixed date spellings, ISO dates (to_date reads
 phone numbers in the spellings of `persona gen --raw`, and names and addresses with full-width
 and extra spaces. Each query aggregates the function's result over the whole column (so every
 value is computed and nothing is printed), in one persona process with its query time taken
-from persona's own footer; medians of --runs runs after a warm-up, rows per second, and the
-ratio to the built-in. The criterion benches in benches/functions.rs measure the same functions
+from persona's own footer; each function and its built-in run in turn, --runs times after a
+warm-up: medians, rows per second, and the median of the runs' ratios to the built-in. The criterion benches in benches/functions.rs measure the same functions
 on Arrow arrays without the Parquet scan (`cargo bench --bench functions -- std_`).
 """
 
@@ -50,18 +50,22 @@ PAIRS = [
 ]
 
 
-def query_time(project: Path, expr: str, runs: int) -> float:
+def query_seconds(project: Path, expr: str) -> float:
     sql = f"SELECT {expr} FROM t"
-    times = []
-    for k in range(runs + 1):
-        p = subprocess.run([str(PERSONA), "--project", str(project), "-c", sql],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"{sql}: {p.stderr}")
-        m = re.search(r"· ([0-9.]+) s\s*$", p.stdout)
-        if k > 0:
-            times.append(float(m.group(1)))
-    return statistics.median(times)
+    p = subprocess.run([str(PERSONA), "--project", str(project), "-c", sql],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"{sql}: {p.stderr}")
+    return float(re.search(r"· ([0-9.]+) s\s*$", p.stdout).group(1))
+
+
+def paired(project: Path, ours: str, builtin: str, runs: int):
+    """Medians of `runs` runs of each query after a warm-up, the two taken in turn so that the
+    machine's slow and quick spells fall on both; and the median of the runs' ratios."""
+    pairs = [(query_seconds(project, ours), query_seconds(project, builtin))
+             for _ in range(runs + 1)][1:]
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(a / b for a, b in pairs))
 
 
 def main():
@@ -83,9 +87,9 @@ def main():
         '[[source]]\nname = "t"\npath = "t.parquet"\nformat = "parquet"\n')
     print(f"{args.rows:,} rows; query seconds, median of {args.runs}")
     for name, ours, builtin, bname in PAIRS:
-        a, b = query_time(project, ours, args.runs), query_time(project, builtin, args.runs)
+        a, b, ratio = paired(project, ours, builtin, args.runs)
         print(f"  {name:<28} {a:6.3f} s {args.rows / a / 1e6:6.1f} M rows/s | {bname:<8} {b:6.3f} s"
-              f" {args.rows / b / 1e6:6.1f} M rows/s | ratio {a / b:5.2f}")
+              f" {args.rows / b / 1e6:6.1f} M rows/s | ratio {ratio:5.2f}")
 
 
 if __name__ == "__main__":

@@ -190,8 +190,9 @@ pub(super) fn collapse(chars: impl Iterator<Item = char>, out: &mut String) {
 /// [`collapse`] of the NFKC form of [`Shape::Simple`] text, appended to `out`: its characters
 /// are ASCII or three bytes long (CJK ideographs, the ideographic comma, full stop and space,
 /// the full-width forms of ASCII), so none needs decoding into a `char`, and the output is
-/// never longer than the text. Written a character at a time rather than as bytes, which
-/// would have to be checked as UTF-8 again at a cost above that of writing them.
+/// never longer than the text. Runs of characters that NFKC keeps (words) are copied whole;
+/// the rest a character at a time, as `char`s rather than bytes, which would have to be
+/// checked as UTF-8 again at a cost above that of writing them.
 fn collapse_simple(text: &str, out: &mut String) {
     // A local string, whose length can stay in a register, given back at the end.
     let mut s = std::mem::take(out);
@@ -201,7 +202,20 @@ fn collapse_simple(text: &str, out: &mut String) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        // The character's length, and its NFKC form when that is ASCII.
+        let run = i;
+        while let Some(kept) = kept_as_is(b, i) {
+            i += kept;
+        }
+        if i > run {
+            if std::mem::take(&mut pending_space) {
+                s.push(' ');
+            }
+            // Whole characters (shape saw to that): the slice is always there.
+            s.push_str(text.get(run..i).unwrap_or_default());
+            continue;
+        }
+        // A character NFKC changes or that collapsing drops: its length, and its NFKC form
+        // when that is ASCII.
         let (len, ascii) = match b[i] {
             c @ 0..0x80 => (1, Some(c)),
             _ => match b.get(i..i + 3) {
@@ -211,6 +225,7 @@ fn collapse_simple(text: &str, out: &mut String) {
                 // 0x21..=0x5F and 0x60..=0x7E.
                 Some([0xEF, 0xBC, low]) => (3, Some(low - 0x60)),
                 Some([0xEF, 0xBD, low]) => (3, Some(low - 0x20)),
+                // Cut short: only text that is not Simple could end so.
                 _ => (3, None),
             },
         };
@@ -220,21 +235,32 @@ fn collapse_simple(text: &str, out: &mut String) {
             Some(b'\t'..=b'\r' | b' ') => pending_space = s.len() > start,
             // Other controls are dropped.
             Some(0..0x20 | 0x7f) => {}
-            _ => {
+            Some(a) => {
                 if std::mem::take(&mut pending_space) {
                     s.push(' ');
                 }
-                match ascii {
-                    // Masked so that the compiler sees a one-byte character.
-                    Some(a) => s.push(char::from(a & 0x7f)),
-                    // A three-byte character, whole (shape saw to that), as it is.
-                    None => s.push_str(text.get(i..i + 3).unwrap_or_default()),
-                }
+                // Masked so that the compiler sees a one-byte character.
+                s.push(char::from(a & 0x7f));
             }
+            None => {}
         }
         i += len;
     }
     *out = s;
+}
+
+/// The length of the character at `i` of Simple text when NFKC keeps it and collapsing keeps
+/// it as it is (printable ASCII other than space, a CJK ideograph, the ideographic comma and
+/// full stop), else `None`.
+fn kept_as_is(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        0x21..=0x7e => Some(1),
+        0x80.. => match b.get(i..i + 3)? {
+            [0xE3, 0x80, 0x80] | [0xEF, 0xBC | 0xBD, _] => None,
+            _ => Some(3),
+        },
+        _ => None,
+    }
 }
 
 /// Trimmed, lower-cased (after full-width letters and the full-width @ are made ASCII) and
