@@ -75,6 +75,28 @@ impl Digits {
         &self.digits[..self.len]
     }
 
+    /// `+86` and the national number that starts at digit `from`, onto `out`.
+    fn write_cn(&self, from: usize, out: &mut Vec<u8>) {
+        let national = &self.digits[from.min(self.len)..self.len];
+        // National numbers have 11 digits at most and start at digit 2 at most: 16 bytes are
+        // copied and the tail cut off, since a copy of a length known only at run time is a
+        // call to memmove, which cost more than the rest of writing the number.
+        match self.digits.get(from..from + 13) {
+            Some(window) if national.len() <= 13 => {
+                let mut e164 = [0u8; 16];
+                e164[..3].copy_from_slice(b"+86");
+                e164[3..].copy_from_slice(window);
+                let end = out.len() + 3 + national.len();
+                out.extend_from_slice(&e164);
+                out.truncate(end);
+            }
+            _ => {
+                out.extend_from_slice(b"+86");
+                out.extend_from_slice(national);
+            }
+        }
+    }
+
     /// The number as the full parser reads it: `+` and digits.
     fn write(&self, out: &mut String) {
         out.clear();
@@ -170,6 +192,11 @@ fn read_digits(t: &str, n: &mut Digits) -> Result<(), Reason> {
         let c = if b < 0x80 {
             i += 1;
             char::from(b)
+        } else if let [0xef, 0xbc, d @ 0x90..=0x99, ..] = bytes[i..] {
+            // A full-width digit (U+FF10 to U+FF19), the most common character here that is
+            // not ASCII: read without decoding it.
+            i += 3;
+            char::from(b'0' + (d - 0x90))
         } else {
             let c = t[i..].chars().next().unwrap_or_default();
             i += c.len_utf8();
@@ -195,8 +222,8 @@ fn read_digits(t: &str, n: &mut Digits) -> Result<(), Reason> {
 /// Whether 11 digits are a Chinese mobile number by their prefix alone: `Some(true)` when
 /// libphonenumber's CN mobile pattern (`1(?:[38]\d|4[57]|[59][0-35-9]|6[25-7]|7[0-35-8])\d{8}`)
 /// accepts every number with this prefix, `None` when only the full parser can tell.
-pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
-    if national.len() != 11 || national[0] != b'1' || !national.iter().all(u8::is_ascii_digit) {
+fn mobile_fast_path(national: &[u8]) -> Option<bool> {
+    if national.len() != 11 || national[0] != b'1' || !all_digits(national) {
         return None;
     }
     let ok = matches!(
@@ -210,6 +237,12 @@ pub fn mobile_fast_path(national: &[u8]) -> Option<bool> {
     ok.then_some(true)
 }
 
+/// Whether every byte is an ASCII digit, read without a branch a byte: numbers are short and
+/// nearly always digits, so stopping early saves nothing.
+fn all_digits(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |ok, b| ok & b.is_ascii_digit())
+}
+
 /// libphonenumber's CN fixed-line pattern (metadata 9.0.33, as the `phonenumber` crate ships
 /// it), its possible lengths, and the fewest digits any CN number type allows. Kept here rather
 /// than read from the crate's metadata because loading that compiles every region's patterns,
@@ -219,20 +252,25 @@ const CN_FIXED_LINE: &str = include_str!("cn_fixed_line.txt");
 const CN_FIXED_LINE_LENGTHS: [usize; 5] = [7, 8, 9, 10, 11];
 const CN_SHORTEST: usize = 7;
 
-/// [`CN_FIXED_LINE`] as a table of states over the ten digits, built once: a national number
-/// is read in one lookup per digit, without a regular-expression search's set-up per call
-/// (which cost more than the walk, for numbers of 11 digits at most).
+/// [`CN_FIXED_LINE`] as tables of states over digits, built once: a national number is read
+/// in one lookup per two digits, without a regular-expression search's set-up per call (which
+/// cost more than the walk, for numbers of 11 digits at most).
 ///
-/// The table is drawn from regex-automata's lazy DFA for the pattern, anchored and reporting
+/// The states are drawn from regex-automata's lazy DFA for the pattern, anchored and reporting
 /// every match, so that a state accepts exactly when the digits read so far match the whole
-/// pattern, as libphonenumber matches a national number. `None` (no fast path, the full parser
-/// decides) if the pattern did not compile or its states did not fit the DFA's cache.
+/// pattern, as libphonenumber matches a national number. The pattern has 243 live states, so a
+/// state is a byte and a row of the tables is indexed without a bounds check: each step of
+/// the walk waits only on the load before it. `None` (no fast path, the full parser decides)
+/// if the pattern did not compile, or its states did not fit the DFA's cache or a byte.
 struct DigitDfa {
-    /// Per state, the state after each digit; state 0 is dead and stays so.
-    next: Vec<[u16; 10]>,
+    /// Per state, a row of 128 (digit pairs 00 to 99 used): the state after the two digits.
+    /// State 0 is dead and stays so.
+    pairs: Box<[u8; 256 * 128]>,
+    /// Per state, a row of 16 (digits 0 to 9 used): the state after the digit.
+    single: Box<[u8; 256 * 16]>,
     /// Per state, whether the digits that led to it are a whole match.
-    accepts: Vec<bool>,
-    start: u16,
+    accepts: [bool; 256],
+    start: u8,
 }
 
 impl DigitDfa {
@@ -255,55 +293,74 @@ impl DigitDfa {
         let first = dfa
             .start_state(&mut cache, &start::Config::new().anchored(Anchored::Yes))
             .ok()?;
-        // The lazy DFA's states in the order they are met: state k of the table is lazy[k - 1]
-        // (0 is dead). Lazy ids are stable only while the cache is not cleared: checked at
-        // the end.
+        // The lazy DFA's states in the order they are met: state k of the tables is
+        // lazy[k - 1] (0 is dead). Lazy ids are stable only while the cache is not cleared:
+        // checked at the end.
         let mut lazy = vec![first];
-        let mut ids = std::collections::HashMap::from([(first, 1u16)]);
-        let (mut next, mut accepts) = (vec![[0; 10]], vec![false]);
+        let mut ids = std::collections::HashMap::from([(first, 1u8)]);
+        let mut single = Box::new([0u8; 256 * 16]);
+        let mut accepts = [false; 256];
         let mut i = 0;
         while i < lazy.len() {
-            let sid = lazy[i];
-            accepts.push(dfa.next_eoi_state(&mut cache, sid).ok()?.is_match());
-            let mut row = [0u16; 10];
-            for (d, to) in row.iter_mut().enumerate() {
-                let t = dfa.next_state(&mut cache, sid, b'0' + d as u8).ok()?;
+            let (sid, k) = (lazy[i], i + 1);
+            accepts[k] = dfa.next_eoi_state(&mut cache, sid).ok()?.is_match();
+            for d in 0..10u8 {
+                let t = dfa.next_state(&mut cache, sid, b'0' + d).ok()?;
                 if t.is_dead() {
                     continue;
                 }
                 if t.is_quit() || t.is_unknown() {
                     return None;
                 }
-                *to = match ids.get(&t) {
-                    Some(&k) => k,
+                single[k * 16 + usize::from(d)] = match ids.get(&t) {
+                    Some(&to) => to,
                     None => {
                         lazy.push(t);
-                        let k = u16::try_from(lazy.len()).ok()?;
-                        ids.insert(t, k);
-                        k
+                        let to = u8::try_from(lazy.len()).ok()?;
+                        ids.insert(t, to);
+                        to
                     }
                 };
             }
-            next.push(row);
             i += 1;
         }
-        (cache.clear_count() == 0).then_some(DigitDfa {
-            next,
+        if cache.clear_count() != 0 {
+            return None;
+        }
+        let mut pairs = Box::new([0u8; 256 * 128]);
+        for s in 0..256 {
+            for (d1, &mid) in single[s * 16..s * 16 + 10].iter().enumerate() {
+                for d2 in 0..10 {
+                    pairs[s * 128 + d1 * 10 + d2] = single[usize::from(mid) * 16 + d2];
+                }
+            }
+        }
+        Some(DigitDfa {
+            pairs,
+            single,
             accepts,
             start: 1,
         })
     }
 
-    /// Whether `digits` (ASCII digits) match the whole pattern.
+    /// Whether `digits` are ASCII digits that match the whole pattern.
     fn full_match(&self, digits: &[u8]) -> bool {
-        let mut state = self.start;
-        for &d in digits {
-            let Some(row) = self.next.get(usize::from(state)) else {
-                return false;
-            };
-            state = row[usize::from(d.wrapping_sub(b'0')) % 10];
+        if !all_digits(digits) {
+            return false;
         }
-        self.accepts.get(usize::from(state)) == Some(&true)
+        // Masked indices stay inside their row (and the row inside the table) whatever the
+        // bytes, so no lookup is checked: for digits the masks change nothing.
+        let digit = |b: u8| usize::from(b.wrapping_sub(b'0') & 15);
+        let mut state = self.start;
+        let mut two = digits.chunks_exact(2);
+        for pair in &mut two {
+            let at = (digit(pair[0]) * 10 + digit(pair[1])) & 127;
+            state = self.pairs[usize::from(state) << 7 | at];
+        }
+        if let [last] = two.remainder() {
+            state = self.single[usize::from(state) << 4 | digit(*last)];
+        }
+        self.accepts[usize::from(state)]
     }
 }
 
@@ -313,12 +370,11 @@ static CN_FIXED_LINE_DFA: LazyLock<Option<DigitDfa>> =
 /// Whether a Chinese national number (area code without its 0, then the subscriber number)
 /// is a fixed line as libphonenumber's descriptor decides it (the whole number matches the
 /// pattern, and is of a possible length). `false` leaves the number to the full parser.
-pub fn landline_fast_path(national: &[u8]) -> bool {
+fn landline_fast_path(national: &[u8]) -> bool {
     let Some(dfa) = CN_FIXED_LINE_DFA.as_ref() else {
         return false;
     };
-    national.iter().all(u8::is_ascii_digit)
-        && national.first() != Some(&b'0')
+    national.first() != Some(&b'0')
         && CN_FIXED_LINE_LENGTHS.contains(&national.len())
         && dfa.full_match(national)
 }
@@ -342,26 +398,27 @@ pub fn std_phone_into(
     let mut number = Digits::new();
     normalise(text, &mut number)?;
     let digits = number.as_bytes();
-    // The national number of a Chinese number: after +86, or as written in region CN.
-    let national = match (number.plus, digits.strip_prefix(b"86")) {
-        (true, Some(rest)) => Some(rest),
-        (false, _) if region == Id::CN => Some(digits),
+    // Where the national number of a Chinese number starts: after +86, or as written in
+    // region CN.
+    let national = match (number.plus, digits.starts_with(b"86")) {
+        (true, true) => Some(2),
+        (false, _) if region == Id::CN => Some(0),
         _ => None,
     };
-    if let Some(national) = national {
-        if mobile_fast_path(national) == Some(true) {
-            write_cn(national, out);
+    if let Some(from) = national {
+        if mobile_fast_path(&digits[from..]) == Some(true) {
+            number.write_cn(from, out);
             return Ok(());
         }
         // A landline is written with its area code's 0 at home, without it after +86.
         let landline = match number.plus {
-            true => Some(national),
-            false => national.strip_prefix(b"0"),
+            true => Some(from),
+            false => (digits.get(from) == Some(&b'0')).then_some(from + 1),
         };
-        if let Some(landline) = landline
-            && landline_fast_path(landline)
+        if let Some(from) = landline
+            && landline_fast_path(&digits[from..])
         {
-            write_cn(landline, out);
+            number.write_cn(from, out);
             return Ok(());
         }
     }
@@ -371,12 +428,6 @@ pub fn std_phone_into(
     number.write(buf);
     out.extend_from_slice(full_parse(buf, region)?.as_bytes());
     Ok(())
-}
-
-/// `+86` and a national number's digits onto `out`.
-fn write_cn(national: &[u8], out: &mut Vec<u8>) {
-    out.extend_from_slice(b"+86");
-    out.extend_from_slice(national);
 }
 
 /// Whether `digits` digits are fewer than any number of the region has: a valid number matches
@@ -490,11 +541,40 @@ mod tests {
         assert_eq!(cn("010-12345678").as_deref(), Ok("+861012345678"));
         assert_eq!(cn("021 6123 4567").as_deref(), Ok("+862161234567"));
         assert_eq!(cn("0755-8888 6666").as_deref(), Ok("+8675588886666"));
+        assert_eq!(cn("+86 10 1234 5678").as_deref(), Ok("+861012345678"));
+        assert_eq!(cn("0086 755 8888 6666").as_deref(), Ok("+8675588886666"));
+        assert_eq!(
+            cn("０１０-１２３４５６７８").as_deref(),
+            Ok("+861012345678")
+        );
         assert_eq!(cn("+1 415 555 2671").as_deref(), Ok("+14155552671"));
         assert_eq!(
             std_phone("(415) 555-2671", region("us").unwrap(), &mut String::new()).as_deref(),
             Ok("+14155552671")
         );
+    }
+
+    /// Numbers written one after another into one buffer, as a column writes them: each
+    /// number's bytes are exactly its E.164 form, with nothing of the 16 bytes copied left over.
+    #[test]
+    fn numbers_appended_to_one_buffer_are_each_their_own() {
+        let mut out = Vec::new();
+        let mut ends = Vec::new();
+        for text in [
+            "13812345678",
+            "12345",
+            "010-12345678",
+            "+86 755 8888 6666",
+            "+1 415 555 2671",
+        ] {
+            let _ = std_phone_into(text, Id::CN, &mut String::new(), &mut out);
+            ends.push(out.len());
+        }
+        assert_eq!(
+            out,
+            b"+8613812345678+861012345678+8675588886666+14155552671"
+        );
+        assert_eq!(ends, [14, 14, 27, 41, 53]);
     }
 
     #[test]
@@ -595,6 +675,15 @@ mod tests {
             matched += usize::from(whole);
         }
         assert!(matched > 5_000, "{matched}");
+        // Anything but digits is no match, whatever state it would index.
+        for odd in [
+            &b"10a2345678"[..],
+            b"1012345678 ",
+            b"\xff012345678",
+            b"10:2345678",
+        ] {
+            assert!(!dfa.full_match(odd), "{odd:?}");
+        }
     }
 
     /// The landline fast path agrees with the parser for every area code from 10 to 999 and
