@@ -130,7 +130,9 @@ fn normalise(text: &str, n: &mut Digits) -> Result<(), Reason> {
     if !n.plus && n.as_bytes().starts_with(b"0086") {
         // 0086 13812345678 → +8613812345678.
         n.plus = true;
-        n.digits.copy_within(2..n.len, 0);
+        // The whole array, not just its digits: a copy of a fixed length is a few moves, one
+        // of a length known only at run time a call to memmove.
+        n.digits.copy_within(2.., 0);
         n.len -= 2;
     } else if !n.plus && n.len == 13 && n.as_bytes().starts_with(b"861") {
         // (86) 13812345678: the country code of a mobile number without its plus.

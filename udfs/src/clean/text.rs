@@ -104,7 +104,12 @@ fn shape(text: &str) -> Shape {
             continue;
         }
         let c = b[i];
-        if c < 0x80 {
+        if (0xE5..=0xE9).contains(&c) {
+            // U+5000 to U+9FFF: CJK ideographs, most characters of Chinese text, seen by
+            // their first byte.
+            after_space = false;
+            i += 3;
+        } else if c < 0x80 {
             if c == b' ' {
                 clean &= !after_space;
                 after_space = true;
