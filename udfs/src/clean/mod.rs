@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, Date32Builder, Decimal128Builder, NullBufferBuilder, StringArray,
-    StringBuilder, StringViewBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, Date32Builder, Decimal128Builder, StringArray, StringBuilder,
+    StringViewBuilder, TimestampMicrosecondBuilder,
 };
-use datafusion::arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use datafusion::arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -364,10 +364,13 @@ enum Cleaned {
 /// own, which for short values costs more than the rest of the writing; checking a column of
 /// ASCII in one pass costs next to nothing. Not for values copied from the input: those are
 /// known to be UTF-8, and checking Chinese text again costs more than copying it.
+///
+/// Its values are never empty: an empty value is a null, so a row is ended the same way
+/// whether a value was written or not, and the validity is read off the offsets at the end in
+/// one pass, rather than a bit set at each row.
 struct Utf8Out {
     values: Vec<u8>,
     offsets: Vec<i32>,
-    nulls: NullBufferBuilder,
 }
 
 impl Utf8Out {
@@ -377,33 +380,26 @@ impl Utf8Out {
         Utf8Out {
             values: Vec::with_capacity(bytes),
             offsets,
-            nulls: NullBufferBuilder::new(rows),
         }
     }
 
-    /// Ends the value whose bytes were appended to `values`.
-    fn end_value(&mut self) {
+    /// Ends the row whose bytes, if any, were appended to `values`: a null when there are none.
+    fn end_row(&mut self) {
         // A length past i32 is refused by `finish`, so no truncated offset is ever used.
         self.offsets.push(self.values.len() as i32);
-        self.nulls.append_non_null();
     }
 
-    fn push_null(&mut self) {
-        self.offsets.push(self.values.len() as i32);
-        self.nulls.append_null();
-    }
-
-    fn finish(mut self) -> Result<ArrayRef> {
+    fn finish(self) -> Result<ArrayRef> {
         if i32::try_from(self.values.len()).is_err() {
             return exec_err!("a batch of cleaned text is over 2 GiB: use smaller batches");
         }
+        let rows = self.offsets.len() - 1;
+        let offsets = &self.offsets;
+        let valid = BooleanBuffer::collect_bool(rows, |i| offsets[i + 1] > offsets[i]);
+        let nulls = Some(NullBuffer::new(valid)).filter(|n| n.null_count() > 0);
         let offsets = OffsetBuffer::new(ScalarBuffer::from(self.offsets));
         let values = Buffer::from_vec(self.values);
-        Ok(Arc::new(StringArray::try_new(
-            offsets,
-            values,
-            self.nulls.finish(),
-        )?))
+        Ok(Arc::new(StringArray::try_new(offsets, values, nulls)?))
     }
 }
 
@@ -593,14 +589,12 @@ impl ScalarUDFImpl for CleanFunc {
                     for_each_text(&input, |v| {
                         let r = region(row);
                         row += 1;
-                        // The E.164 form is appended to the output's bytes only when valid.
-                        match v
-                            .zip(r)
-                            .map(|(v, r)| phone::std_phone_into(v, r, &mut buf, &mut out.values))
-                        {
-                            Some(Ok(())) => out.end_value(),
-                            _ => out.push_null(),
+                        // The E.164 form is appended to the output's bytes only when valid, so
+                        // an invalid number ends its row empty: a null.
+                        if let Some((v, r)) = v.zip(r) {
+                            let _ = phone::std_phone_into(v, r, &mut buf, &mut out.values);
                         }
+                        out.end_row();
                     })?;
                     out.finish()?
                 }
