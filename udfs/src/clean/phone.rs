@@ -91,7 +91,9 @@ impl Digits {
         self.end.saturating_sub(self.start)
     }
 
-    /// `+86` and the national number that starts at digit `from`, onto `out`.
+    /// `+86` and the national number that starts at digit `from`, onto `out`. Inlined: a
+    /// call's saving and restoring of registers was a sixth of the writing.
+    #[inline(always)]
     fn write_cn(&self, from: usize, out: &mut Vec<u8>) {
         let national = self.as_bytes().get(from..).unwrap_or_default();
         let from = self.start + from;
