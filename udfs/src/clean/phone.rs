@@ -418,7 +418,8 @@ pub fn std_phone(text: &str, region: Id, buf: &mut String) -> Result<String, Rea
 }
 
 /// [`std_phone`] appending the E.164 form to `out`, and nothing when the number is not
-/// valid: a column writes its values straight into its bytes.
+/// valid: a column writes its values straight into its bytes, and reads a row left empty as a
+/// null (`Utf8Out` in the parent module), so nothing may be written before an error.
 pub fn std_phone_into(
     text: &str,
     region: Id,
