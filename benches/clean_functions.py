@@ -10,8 +10,9 @@ phone numbers in the spellings of `persona gen --raw`, and names and addresses w
 and extra spaces. Each query aggregates the function's result over the whole column (so every
 value is computed and nothing is printed), in one persona process with its query time taken
 from persona's own footer; each function and its built-in run in turn, --runs times after a
-warm-up: medians, rows per second, and the median of the runs' ratios to the built-in. The criterion benches in benches/functions.rs measure the same functions
-on Arrow arrays without the Parquet scan (`cargo bench --bench functions -- std_`).
+warm-up: medians, rows per second, and the median of the runs' ratios to the built-in. The
+criterion benches in benches/functions.rs measure the same functions on Arrow arrays without
+the Parquet scan (`cargo bench --bench functions -- std_`).
 """
 
 import argparse

@@ -413,31 +413,34 @@ fn map_text(
     input: &ArrayRef,
     mut clean: impl FnMut(&str, &mut String) -> Cleaned,
 ) -> Result<ArrayRef> {
-    let mut buf = String::new();
     if input.data_type() == &DataType::Utf8View {
         let mut b = StringViewBuilder::with_capacity(input.len());
-        for_each_text(input, |v| {
-            let cleaned = v.map(|v| (v, clean(v, &mut buf)));
-            b.append_option(output(cleaned, &buf));
-        })?;
+        each_cleaned(input, &mut clean, |v| b.append_option(v))?;
         return Ok(Arc::new(b.finish()));
     }
     let mut b = StringBuilder::with_capacity(input.len(), input.get_array_memory_size());
-    for_each_text(input, |v| {
-        let cleaned = v.map(|v| (v, clean(v, &mut buf)));
-        b.append_option(output(cleaned, &buf));
-    })?;
+    each_cleaned(input, &mut clean, |v| b.append_option(v))?;
     Ok(Arc::new(b.finish()))
 }
 
-/// The value [`map_text`] writes for a value and what `clean` made of it.
-fn output<'a>(cleaned: Option<(&'a str, Cleaned)>, buf: &'a str) -> Option<&'a str> {
-    match cleaned? {
-        (v, Cleaned::Same) => Some(v),
-        (_, Cleaned::New) => Some(buf),
-        (_, Cleaned::Fixed(value)) => Some(value),
-        (_, Cleaned::Null) => None,
-    }
+/// What `clean` makes of each value of a text array, in order, handed to `append`: the value
+/// itself, the one written into a buffer, one of the function's own, or a null.
+fn each_cleaned(
+    input: &ArrayRef,
+    clean: &mut impl FnMut(&str, &mut String) -> Cleaned,
+    mut append: impl FnMut(Option<&str>),
+) -> Result<()> {
+    let mut buf = String::new();
+    for_each_text(input, |v| {
+        // One call of `append`, which the builders inline.
+        let value = v.and_then(|v| match clean(v, &mut buf) {
+            Cleaned::Same => Some(v),
+            Cleaned::New => Some(buf.as_str()),
+            Cleaned::Fixed(value) => Some(value),
+            Cleaned::Null => None,
+        });
+        append(value)
+    })
 }
 
 impl ScalarUDFImpl for CleanFunc {
