@@ -144,21 +144,29 @@ fn unpadded(b: u8) -> bool {
 fn normalise(text: &str, n: &mut Digits) -> Result<(), Reason> {
     let t = match (text.as_bytes().first(), text.as_bytes().last()) {
         (Some(&a), Some(&z)) if unpadded(a) && unpadded(z) => text,
+        // Full-width digits at both ends: no whitespace character is written with a first
+        // byte 0xEF (U+F000 to U+FFFF) or ends in 0x90 to 0x99.
+        (Some(0xef), Some(0x90..=0x99)) => text,
         _ => text.trim(),
     };
-    if t.is_empty() {
-        return Err(Reason::Empty);
-    }
-    if !ascii_digits(t.as_bytes(), n) {
+    let read = match t.as_bytes().first() {
+        None => return Err(Reason::Empty),
+        Some(0xef) => full_width_digits(t.as_bytes(), n),
+        Some(_) => ascii_digits(t.as_bytes(), n),
+    };
+    if !read {
         read_digits(t, n)?;
     }
     // Whether the digits start with `prefix`: from the text when it starts with that many
     // ASCII digits (after a `+`), which are then the first digits; else (separators or
     // full-width digits among the first few) from the digits themselves.
     let written = t.strip_prefix('+').unwrap_or(t).as_bytes();
+    // The digits are compared one by one: a load of several at once would wait for the
+    // stores that wrote them (see [`Digits`]).
     let leads = |n: &Digits, prefix: &[u8]| match written.get(..prefix.len()) {
-        Some(head) if head.iter().all(u8::is_ascii_digit) => head == prefix,
-        _ => n.as_bytes().starts_with(prefix),
+        Some(head) if head == prefix => true,
+        Some(head) if head.iter().all(u8::is_ascii_digit) => false,
+        _ => n.count() >= prefix.len() && n.as_bytes().iter().zip(prefix).all(|(d, p)| d == p),
     };
     if !n.plus && leads(n, b"0086") {
         // 0086 13812345678 → +8613812345678.
@@ -172,28 +180,31 @@ fn normalise(text: &str, n: &mut Digits) -> Result<(), Reason> {
     Ok(())
 }
 
-/// What [`ascii_digits`] makes of each byte: bit 1 set for the bytes a number may hold after
-/// its leading `+` (digits and separators), bit 0 for digits. Anything else, `+` included and
-/// every byte of a non-ASCII character, is 0.
-const ASCII_CLASS: [u8; 256] = {
-    let mut class = [0; 256];
+/// What [`ascii_digits`] adds up for each byte: 1 for a digit, 0 for a separator, and
+/// [`NOT_ASCII_NUMBER`] for anything else, `+` included and every byte of a non-ASCII
+/// character. A number of at most [`ASCII_ROOM`] bytes keeps its count of digits in the low
+/// byte of the sum, and it has a byte that cannot be in one when the sum reaches the flag.
+const ASCII_STEP: [u16; 256] = {
+    let mut step = [NOT_ASCII_NUMBER; 256];
     let mut i = 0;
     while i < 256 {
-        class[i] = match i as u8 {
-            b'0'..=b'9' => 0b11,
-            b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => 0b10,
-            _ => 0,
+        step[i] = match i as u8 {
+            b'0'..=b'9' => 1,
+            b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'\t' => 0,
+            _ => NOT_ASCII_NUMBER,
         };
         i += 1;
     }
-    class
+    step
 };
+const NOT_ASCII_NUMBER: u16 = 0x100;
 
 /// Reads an ASCII number into `n` as [`read_digits`] would when that gives no error, and says
 /// whether it could: separators fall at different places in different spellings, and a
 /// mispredicted branch costs more than a byte, so each byte is written and counted without
-/// one. `false` for anything else (other characters, a `+` after the first byte, no digits or
-/// too many), which `read_digits` then reads to say why.
+/// one, by a single sum that holds both the count of digits and whether any byte was not a
+/// digit or separator. `false` for anything else (other characters, a `+` after the first
+/// byte, no digits or too many), which `read_digits` then reads to say why.
 fn ascii_digits(bytes: &[u8], n: &mut Digits) -> bool {
     let (plus, rest) = match bytes.split_first() {
         Some((b'+', rest)) => (true, rest),
@@ -202,16 +213,35 @@ fn ascii_digits(bytes: &[u8], n: &mut Digits) -> bool {
     if rest.len() > ASCII_ROOM {
         return false;
     }
-    let (mut len, mut ok) = (0usize, 0b10u8);
+    let mut sum = 0usize;
     for &b in rest {
-        let class = ASCII_CLASS[usize::from(b)];
-        n.digits[len % ASCII_ROOM] = b;
-        ok &= class;
-        len += usize::from(class & 1);
+        // A byte is written where the next digit goes; a separator is then written over.
+        n.digits[sum % ASCII_ROOM] = b;
+        sum += usize::from(ASCII_STEP[usize::from(b)]);
     }
+    let len = sum & 0xff;
     n.plus = plus;
     n.end = len;
-    ok != 0 && (1..=MAX_DIGITS).contains(&len)
+    sum < usize::from(NOT_ASCII_NUMBER) && (1..=MAX_DIGITS).contains(&len)
+}
+
+/// Reads a number written in full-width digits alone (U+FF10 to U+FF19, as Chinese input
+/// methods type them) into `n`, and says whether it was one; without a branch per digit, as
+/// [`ascii_digits`]. `false` for anything else, which [`read_digits`] then reads.
+fn full_width_digits(bytes: &[u8], n: &mut Digits) -> bool {
+    let digits = bytes.chunks_exact(3);
+    if !digits.remainder().is_empty() || digits.len() > MAX_DIGITS {
+        return false;
+    }
+    let mut bad = 0u8;
+    for (slot, c) in n.digits.iter_mut().zip(digits) {
+        let d = c[2].wrapping_sub(0x90);
+        bad |= (c[0] ^ 0xef) | (c[1] ^ 0xbc) | u8::from(d > 9);
+        *slot = b'0' + (d & 15);
+    }
+    n.plus = false;
+    n.end = bytes.len() / 3;
+    bad == 0 && n.end > 0
 }
 
 /// The `+` and digits of trimmed `text` into `n`, character by character.
@@ -263,16 +293,34 @@ fn mobile_fast_path(national: &[u8]) -> Option<bool> {
     if national.len() != 11 || national[0] != b'1' {
         return None;
     }
-    let ok = matches!(
-        (national[1], national[2]),
-        (b'3' | b'8', _)
-            | (b'4', b'5' | b'7')
-            | (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9')
-            | (b'6', b'2' | b'5'..=b'7')
-            | (b'7', b'0'..=b'3' | b'5'..=b'8')
-    );
-    ok.then_some(true)
+    // Looked up rather than matched: a branch on the digits would be mispredicted as often as
+    // they differ from one number to the next.
+    let at = usize::from(national[1].wrapping_sub(b'0')) * 10
+        + usize::from(national[2].wrapping_sub(b'0'));
+    (MOBILE_PREFIXES >> (at & 127) & 1 == 1).then_some(true)
 }
+
+/// Bit `10 * a + b` is set when every 11-digit number starting `1ab` matches the CN mobile
+/// pattern of [`mobile_fast_path`].
+const MOBILE_PREFIXES: u128 = {
+    let mut bits = 0u128;
+    let mut at = 0;
+    while at < 100 {
+        let ok = matches!(
+            (b'0' + at / 10, b'0' + at % 10),
+            (b'3' | b'8', _)
+                | (b'4', b'5' | b'7')
+                | (b'5' | b'9', b'0'..=b'3' | b'5'..=b'9')
+                | (b'6', b'2' | b'5'..=b'7')
+                | (b'7', b'0'..=b'3' | b'5'..=b'8')
+        );
+        if ok {
+            bits |= 1 << at;
+        }
+        at += 1;
+    }
+    bits
+};
 
 /// libphonenumber's CN fixed-line pattern (metadata 9.0.33, as the `phonenumber` crate ships
 /// it), its possible lengths, and the fewest digits any CN number type allows. Kept here rather
@@ -583,6 +631,33 @@ mod tests {
             std_phone("(415) 555-2671", region("us").unwrap(), &mut String::new()).as_deref(),
             Ok("+14155552671")
         );
+    }
+
+    /// Numbers in full-width digits are read a digit per three bytes when that is all they
+    /// are, and character by character otherwise: with full-width separators, other
+    /// full-width characters, or spaces at either end.
+    #[test]
+    fn full_width_numbers_with_anything_else_are_read_character_by_character() {
+        for text in [
+            "１３８１２３４５６７８",
+            "１３８－１２３４－５６７８",
+            "１３８（１２３４）５６７８",
+            "　１３８１２３４５６７８　",
+            " １３８１２３４５６７８\t",
+            "００８６１３８１２３４５６７８",
+            "８６１３８１２３４５６７８",
+        ] {
+            assert_eq!(cn(text).as_deref(), Ok("+8613812345678"), "{text}");
+        }
+        let why = |t: &str| cn(t).unwrap_err().to_string();
+        assert_eq!(why("１３８１２３４５６７８Ａ"), "not a phone number");
+        assert_eq!(why("Ａ１３８１２３４５６７８"), "not a phone number");
+        assert_eq!(
+            why("１３８１２３４５６７８９"),
+            "not a valid number for region CN"
+        );
+        assert_eq!(why(&"１".repeat(21)), "too long");
+        assert_eq!(why("\u{ff10}\u{ff1a}"), "not a phone number");
     }
 
     /// Numbers written one after another into one buffer, as a column writes them: each
