@@ -428,8 +428,8 @@ impl DigitDfa {
         let start = 1;
         let mut first_four = Box::new([0u8; 10_000]);
         for (at, state) in first_four.iter_mut().enumerate() {
-            let mid = pairs[usize::from(start) << 7 | at / 100];
-            *state = pairs[usize::from(mid) << 7 | at % 100];
+            let mid = pairs[(usize::from(start) << 7) | (at / 100)];
+            *state = pairs[(usize::from(mid) << 7) | (at % 100)];
         }
         Some(DigitDfa {
             pairs,
@@ -563,19 +563,19 @@ const CN_OTHER_TYPES: [(&str, &[usize]); 4] = [
     ),
 ];
 
+/// A number type's table of states and the lengths the type allows.
+type NumberType = (DigitDfa, &'static [usize]);
+
 /// Every CN number type as a table of states that accepts digits when they *start* with a
 /// match of the type's pattern, which is how the `phonenumber` crate matches a type
 /// (`Descriptor::is_match` takes a match found at the start, not a match of the whole), with
 /// the lengths the type allows. `None` if a table could not be built.
-static CN_TYPES_BY_START: LazyLock<Option<Vec<(DigitDfa, &'static [usize])>>> =
-    LazyLock::new(|| {
-        std::iter::once((CN_FIXED_LINE, &CN_FIXED_LINE_LENGTHS[..]))
-            .chain(CN_OTHER_TYPES)
-            .map(|(pattern, lengths)| {
-                Some((DigitDfa::build(&format!(r"(?:{pattern})\d*"))?, lengths))
-            })
-            .collect()
-    });
+static CN_TYPES_BY_START: LazyLock<Option<Vec<NumberType>>> = LazyLock::new(|| {
+    std::iter::once((CN_FIXED_LINE, &CN_FIXED_LINE_LENGTHS[..]))
+        .chain(CN_OTHER_TYPES)
+        .map(|(pattern, lengths)| Some((DigitDfa::build(&format!(r"(?:{pattern})\d*"))?, lengths)))
+        .collect()
+});
 
 /// Whether digits written in region CN after a trunk 0 (`0`, then not `0`, as landlines are
 /// written at home) are surely no valid number, without the parser: the parser drops the 0
