@@ -538,7 +538,7 @@ pub fn std_phone_into(
         return Err(Reason::TooShort);
     }
     if region == Id::CN && !number.plus && not_a_cn_number(digits) {
-        return Err(Reason::Invalid("region CN".to_owned()));
+        return Err(not_valid_in(Id::CN));
     }
     parse_in_full(&number, region, buf, out)
 }
@@ -592,9 +592,9 @@ fn not_a_cn_number(digits: &[u8]) -> bool {
             .iter()
             .any(|(dfa, lengths)| lengths.contains(&d.len()) && dfa.full_match(d))
     };
-    // From 7 digits (fewer are too short) to 17 (more are too long for the parser).
+    // Fewer digits are too short; more than 17 are too long for the parser.
     matches!(digits, [b'0', b'1'..=b'9', ..])
-        && (7..=17).contains(&digits.len())
+        && (CN_SHORTEST..=17).contains(&digits.len())
         && !of_a_type(&digits[1..])
         && !of_a_type(digits)
 }
@@ -647,6 +647,11 @@ fn shortest_in_metadata(region: Id) -> Option<usize> {
     Some(usize::from(min))
 }
 
+/// Why a number written without a country code is not valid in `region`.
+fn not_valid_in(region: Id) -> Reason {
+    Reason::Invalid(format!("region {}", region.as_ref()))
+}
+
 fn full_parse(number: &str, region: Id) -> Result<String, Reason> {
     // The parser is not known to panic, but it is a large body of regular expressions over
     // untrusted text: a panic becomes "not a phone number" instead of failing the query.
@@ -664,11 +669,11 @@ fn full_parse(number: &str, region: Id) -> Result<String, Reason> {
         if digits < 7 {
             return Err(Reason::TooShort);
         }
-        return Err(Reason::Invalid(if number.starts_with('+') {
-            format!("country code +{}", n.code().value())
+        return Err(if number.starts_with('+') {
+            Reason::Invalid(format!("country code +{}", n.code().value()))
         } else {
-            format!("region {}", region.as_ref())
-        }));
+            not_valid_in(region)
+        });
     }
     let e164 = n.format().mode(Mode::E164).to_string();
     // The E.164 form must read back as itself, so that cleaning a clean number changes
@@ -775,14 +780,14 @@ mod tests {
         for len in 7..=18 {
             for _ in 0..600 {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let rest = format!("{:020}", x >> 1);
+                let rest = format!("{:018}", (x >> 8) % 1_000_000_000_000_000_000);
                 numbers.push(format!("0{}{}", 1 + x % 9, &rest[..len - 2]));
             }
         }
         let (mut refused, mut without) = (0, 0);
         for n in &numbers {
             let parsed = full_parse(n, Id::CN);
-            let invalid = parsed == Err(Reason::Invalid("region CN".to_owned()));
+            let invalid = parsed == Err(not_valid_in(Id::CN));
             refused += usize::from(invalid);
             if not_a_cn_number(n.as_bytes()) {
                 assert!(invalid, "{n}: {parsed:?}");
