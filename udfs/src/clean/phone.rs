@@ -11,11 +11,11 @@
 //! in a shared cache of 100 that CN's formats overflow, so every number it parses recompiles
 //! some of them.
 //!
-//! Most invalid Chinese numbers skip it too: a number written with a trunk 0 that starts with
-//! no match of any CN number type ([`not_a_cn_number`]), and `+86` with one to four digits,
-//! are refused as the parser would refuse them. The parser's metadata takes about 70 ms to
-//! load, once a process, so a column whose only numbers off the fast paths are such invalid
-//! ones never loads it.
+//! Other Chinese numbers mostly skip it too: toll-free, shared-cost and premium numbers, and
+//! invalid ones, are decided by tables drawn from CN's descriptors as the parser would decide
+//! them ([`cn_national`]), and `+86` with one to four digits is too short. The parser's
+//! metadata takes about 70 ms to load, once a process, so a column of Chinese numbers
+//! written in the usual ways never loads it.
 
 use std::sync::LazyLock;
 
@@ -533,8 +533,24 @@ pub fn std_phone_into(
     if number.plus && number.cn && (3..=6).contains(&number.count()) && digits[2..] != *b"0000" {
         return Err(Reason::TooShort);
     }
-    if region == Id::CN && !number.plus && not_a_cn_number(digits) {
-        return Err(not_valid_in(Id::CN));
+    // Any other Chinese number: +86 and its national number, or one written at home.
+    let national = match (number.plus, number.cn) {
+        (true, true) => Some(2),
+        (false, _) if region == Id::CN => Some(0),
+        _ => None,
+    };
+    if let Some(from) = national {
+        match cn_national(&digits[from..]) {
+            Some(Cn::Valid { skip }) => {
+                number.write_cn(from + skip, out);
+                return Ok(());
+            }
+            Some(Cn::Invalid) if number.plus => {
+                return Err(Reason::Invalid("country code +86".to_owned()));
+            }
+            Some(Cn::Invalid) => return Err(not_valid_in(Id::CN)),
+            None => {}
+        }
     }
     parse_in_full(&number, region, buf, out)
 }
@@ -559,40 +575,81 @@ const CN_OTHER_TYPES: [(&str, &[usize]); 4] = [
     ),
 ];
 
-/// A number type's table of states and the lengths the type allows.
-type NumberType = (DigitDfa, &'static [usize]);
+/// CN's general descriptor (metadata 9.0.33): every valid CN number matches it as well as a
+/// type's. It lists no lengths, so it allows any. Checked against the metadata by the same
+/// test as [`CN_OTHER_TYPES`].
+const CN_GENERAL: (&str, &[usize]) = (
+    r"(?:(?:1[03-689]|2\d)\d\d|6)\d{8}|1\d{10}|[126]\d{6}(?:\d(?:\d{2})?)?|86\d{5,6}|
+      (?:[3-579]\d|8[0-57-9])\d{5,9}",
+    &[],
+);
 
-/// Every CN number type as a table of states that accepts digits when they *start* with a
-/// match of the type's pattern, which is how the `phonenumber` crate matches a type
-/// (`Descriptor::is_match` takes a match found at the start, not a match of the whole), with
-/// the lengths the type allows. `None` if a table could not be built.
-static CN_TYPES_BY_START: LazyLock<Option<Vec<NumberType>>> = LazyLock::new(|| {
-    std::iter::once((CN_FIXED_LINE, &CN_FIXED_LINE_LENGTHS[..]))
+/// A descriptor's table of states and the lengths it allows (any, when it lists none).
+type Descriptor = (DigitDfa, &'static [usize]);
+
+/// CN's general descriptor and every CN number type as tables of states that accept digits
+/// when they *start* with a match of the pattern, which is how the `phonenumber` crate
+/// matches a descriptor (`Descriptor::is_match` takes a match found at the start, not a
+/// match of the whole), with the lengths each allows. `None` if a table could not be built.
+static CN_BY_START: LazyLock<Option<(Descriptor, Vec<Descriptor>)>> = LazyLock::new(|| {
+    let table = |(pattern, lengths): (&str, &'static [usize])| {
+        Some((DigitDfa::build(&format!(r"(?:{pattern})\d*"))?, lengths))
+    };
+    let types = std::iter::once((CN_FIXED_LINE, &CN_FIXED_LINE_LENGTHS[..]))
         .chain(CN_OTHER_TYPES)
-        .map(|(pattern, lengths)| Some((DigitDfa::build(&format!(r"(?:{pattern})\d*"))?, lengths)))
-        .collect()
+        .map(table)
+        .collect::<Option<_>>()?;
+    Some((table(CN_GENERAL)?, types))
 });
 
-/// Whether digits written in region CN after a trunk 0 (`0`, then not `0`, as landlines are
-/// written at home) are surely no valid number, without the parser: the parser drops the 0
-/// and calls a number valid when it is of one of the region's types, and neither the digits
-/// nor the digits without their 0 are. Such a number is refused as the parser would refuse
-/// it, without loading the parser's metadata (70 ms the first time in a process) and without
-/// its 10-20 µs a number; a unit test checks the two agree.
-fn not_a_cn_number(digits: &[u8]) -> bool {
-    let Some(types) = CN_TYPES_BY_START.as_ref() else {
-        return false;
-    };
-    let of_a_type = |d: &[u8]| {
-        types
+/// What the parser makes of a Chinese national number, decided without it.
+#[derive(Debug, PartialEq)]
+enum Cn {
+    /// Valid, as `+86` and the digits after the first `skip` (a trunk 0).
+    Valid {
+        skip: usize,
+    },
+    Invalid,
+}
+
+/// How the parser reads the digits of a Chinese number after `+86`, or as written at home,
+/// when that is sure without it; `None` leaves them to the parser. The parser drops a trunk
+/// 0 when seven digits or more are left, and calls the rest valid when it is of CN's general
+/// descriptor and of one of its types. Digits the parser would read as something else are
+/// left to it: `00` (an international call), `86` (the country code again), and `11`, `12`
+/// or `179` (carrier codes, which it drops). This spares the parser's metadata (70 ms to load,
+/// once a process) and its 10-20 µs a number; a unit test checks the two agree.
+fn cn_national(digits: &[u8]) -> Option<Cn> {
+    let (general, types) = CN_BY_START.as_ref()?;
+    let read_otherwise = |d: &[u8]| {
+        [&b"00"[..], b"86", b"11", b"12", b"179"]
             .iter()
-            .any(|(dfa, lengths)| lengths.contains(&d.len()) && dfa.full_match(d))
+            .any(|p| d.starts_with(p))
     };
-    // Fewer digits are too short; more than 17 are too long for the parser.
-    matches!(digits, [b'0', b'1'..=b'9', ..])
-        && (CN_SHORTEST..=17).contains(&digits.len())
-        && !of_a_type(&digits[1..])
-        && !of_a_type(digits)
+    // Longer numbers are too long for the parser.
+    if read_otherwise(digits) || digits.len() > 16 {
+        return None;
+    }
+    let national = match digits {
+        [b'0', rest @ ..] if rest.len() >= CN_SHORTEST => rest,
+        [b'0', ..] => return None,
+        _ => digits,
+    };
+    // Written as +86 and the national number, the number must read back the same; and
+    // fewer digits than any CN number has are left to the parser, whose reasons for them vary.
+    if national.len() < CN_SHORTEST || national.first() == Some(&b'0') || read_otherwise(national) {
+        return None;
+    }
+    let is = |(dfa, lengths): &Descriptor| {
+        (lengths.is_empty() || lengths.contains(&national.len())) && dfa.full_match(national)
+    };
+    Some(if is(general) && types.iter().any(is) {
+        Cn::Valid {
+            skip: digits.len() - national.len(),
+        }
+    } else {
+        Cn::Invalid
+    })
 }
 
 /// The parser's reading of a number no fast path decides: out of line, so that the fast paths
@@ -744,7 +801,8 @@ mod tests {
         let cn = phonenumber::metadata::DATABASE.by_id("CN").unwrap();
         let d = cn.descriptors();
         let squeeze = |p: &str| p.split_whitespace().collect::<String>();
-        for ((pattern, lengths), desc) in CN_OTHER_TYPES.iter().zip([
+        for ((pattern, lengths), desc) in std::iter::once(&CN_GENERAL).chain(&CN_OTHER_TYPES).zip([
+            Some(d.general()),
             d.mobile(),
             d.toll_free(),
             d.premium_rate(),
@@ -757,13 +815,13 @@ mod tests {
         }
         assert!(d.voip().is_none() && d.personal_number().is_none() && d.pager().is_none());
         assert!(d.uan().is_none() && d.voicemail().is_none());
-        assert!(CN_TYPES_BY_START.is_some());
+        assert!(CN_BY_START.is_some());
     }
 
-    /// Numbers written with a trunk 0 that no CN type matches are refused without the parser
-    /// exactly as the parser refuses them; and it is most of the numbers it refuses.
+    /// Chinese numbers of every kind, at home and after +86, give what the parser gives; and
+    /// most that no other fast path decides are decided without it.
     #[test]
-    fn cn_numbers_refused_without_the_parser_are_the_ones_it_refuses() {
+    fn cn_numbers_decided_without_the_parser_are_as_the_parser_decides() {
         let mut numbers: Vec<String> = Vec::new();
         for area in (10..=999).step_by(7) {
             for subscriber in [
@@ -772,27 +830,50 @@ mod tests {
                 numbers.push(format!("0{area}{subscriber}"));
             }
         }
+        for head in [
+            "400", "800", "10800", "21800", "950", "168", "160", "1740", "1741", "1749",
+        ] {
+            for tail in ["1234567", "12345678", "123456", "0000000", "9999999"] {
+                numbers.push(format!("{head}{tail}"));
+                numbers.push(format!("0{head}{tail}"));
+            }
+        }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        // From seven digits: fewer are refused as too short before any of this.
         for len in 7..=18 {
-            for _ in 0..600 {
+            for _ in 0..400 {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-                let rest = format!("{:018}", (x >> 8) % 1_000_000_000_000_000_000);
-                numbers.push(format!("0{}{}", 1 + x % 9, &rest[..len - 2]));
+                let digits = format!("{:018}", (x >> 8) % 1_000_000_000_000_000_000);
+                numbers.push(format!("{}{}", x % 10, &digits[..len - 1]));
             }
         }
-        let (mut refused, mut without) = (0, 0);
+        let (mut decided, mut rest) = (0, Vec::new());
         for n in &numbers {
-            let parsed = full_parse(n, Id::CN);
-            let invalid = parsed == Err(not_valid_in(Id::CN));
-            refused += usize::from(invalid);
-            if not_a_cn_number(n.as_bytes()) {
-                assert!(invalid, "{n}: {parsed:?}");
-                without += 1;
+            for text in [n.clone(), format!("+86{n}")] {
+                assert_eq!(cn(&text), full_parse(&text, Id::CN), "{text}");
+            }
+            // Left to the parser only for the prefixes it reads otherwise, before or after a
+            // trunk 0, and for lengths it refuses.
+            let other = |d: &str| {
+                ["00", "86", "11", "12", "179"]
+                    .iter()
+                    .any(|p| d.starts_with(p))
+            };
+            match cn_national(n.as_bytes()) {
+                Some(_) => decided += 1,
+                None if other(n) || n.strip_prefix('0').is_some_and(other) => {}
+                None if n.len() > 16 || n.len() < 8 => {}
+                None => rest.push(n),
             }
         }
-        assert!(not_a_cn_number(b"01080094279"));
-        assert!(!not_a_cn_number(b"01012345678") && !not_a_cn_number(b"4001234567"));
-        assert!(without * 10 > refused * 9, "{without} of {refused}");
+        assert_eq!(cn_national(b"01080094279"), Some(Cn::Invalid));
+        assert_eq!(cn_national(b"4001234567"), Some(Cn::Valid { skip: 0 }));
+        assert_eq!(cn_national(b"04001234567"), Some(Cn::Valid { skip: 1 }));
+        assert_eq!(cn("400-123-4567").as_deref(), Ok("+864001234567"));
+        assert!(
+            rest.is_empty() && decided > 4000,
+            "{decided} decided; left: {rest:?}"
+        );
     }
 
     /// `+86` or `0086` and up to four digits are too short, without the parser, as the
@@ -956,7 +1037,7 @@ mod tests {
         // Longer numbers from a fixed sequence (a linear congruential generator).
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for len in 7..=12 {
-            for _ in 0..20_000 {
+            for _ in 0..400 {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 numbers.push(format!("{:0w$}", x % 10u64.pow(len), w = len as usize));
             }
