@@ -524,7 +524,17 @@ pub fn std_phone_into(
             number.write_cn(from, out);
             return Ok(());
         }
-        // Any other Chinese number, by the tables of CN's descriptors where they can tell.
+    }
+    if !number.plus && too_short(number.count(), region) {
+        return Err(Reason::TooShort);
+    }
+    // A +86 number of one to four digits: every way the parser reads it ends "too short",
+    // but for 0000, which it calls no number (a test tries them all).
+    if number.plus && number.cn && (3..=6).contains(&number.count()) && digits[2..] != *b"0000" {
+        return Err(Reason::TooShort);
+    }
+    // Any other Chinese number, by the tables of CN's descriptors where they can tell.
+    if let Some(from) = national {
         match cn_national(&digits[from..]) {
             Some(Cn::Valid { skip }) => {
                 number.write_cn(from + skip, out);
@@ -536,14 +546,6 @@ pub fn std_phone_into(
             Some(Cn::Invalid) => return Err(not_valid_in(Id::CN)),
             None => {}
         }
-    }
-    if !number.plus && too_short(number.count(), region) {
-        return Err(Reason::TooShort);
-    }
-    // A +86 number of one to four digits: every way the parser reads it ends "too short",
-    // but for 0000, which it calls no number (a test tries them all).
-    if number.plus && number.cn && (3..=6).contains(&number.count()) && digits[2..] != *b"0000" {
-        return Err(Reason::TooShort);
     }
     parse_in_full(&number, region, buf, out)
 }
