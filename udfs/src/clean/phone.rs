@@ -169,9 +169,12 @@ fn normalise(text: &str, n: &mut Digits) -> Result<(), Reason> {
     let written = t.strip_prefix('+').unwrap_or(t).as_bytes();
     // The digits are compared one by one: a load of several at once would wait for the
     // stores that wrote them (see [`Digits`]).
+    // Every byte of the head is tested, without stopping at the first that is not a digit:
+    // where that is varies from one spelling to the next, which makes a branch on it hard to
+    // predict (measured 1% faster, within the noise).
     let leads = |n: &Digits, prefix: &[u8]| match written.get(..prefix.len()) {
         Some(head) if head == prefix => true,
-        Some(head) if head.iter().all(u8::is_ascii_digit) => false,
+        Some(head) if head.iter().fold(true, |all, b| all & b.is_ascii_digit()) => false,
         _ => n.count() >= prefix.len() && n.as_bytes().iter().zip(prefix).all(|(d, p)| d == p),
     };
     if !n.plus && leads(n, b"0086") {
