@@ -142,11 +142,13 @@ pub async fn connect(
     probe(&host, port).await?;
     let config =
         config.with_ballista_logical_extension_codec(Arc::new(PersonaLogicalCodec::default()));
-    let state = SessionStateBuilder::new()
-        .with_default_features()
-        .with_config(config)
-        .with_runtime_env(runtime)
-        .build();
+    let state = persona_udfs::with_expr_planners(
+        SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(config)
+            .with_runtime_env(runtime),
+    )
+    .build();
     Ok(SessionContext::remote_with_state(&format!("df://{host}:{port}"), state).await?)
 }
 

@@ -136,12 +136,14 @@ impl SessionBuilder {
         // plans persona's dense aggregation; a cluster's nodes plan with their own state.
         let mut ctx = match &self.cluster {
             None => SessionContext::new_with_state(
-                SessionStateBuilder::new()
-                    .with_config(config)
-                    .with_runtime_env(runtime)
-                    .with_default_features()
-                    .with_physical_optimizer_rule(std::sync::Arc::new(DenseGroupBy))
-                    .build(),
+                persona_udfs::with_expr_planners(
+                    SessionStateBuilder::new()
+                        .with_config(config)
+                        .with_runtime_env(runtime)
+                        .with_default_features(),
+                )
+                .with_physical_optimizer_rule(std::sync::Arc::new(DenseGroupBy))
+                .build(),
             ),
             Some(address) => connect_cluster(address, config, runtime).await?,
         }

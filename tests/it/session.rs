@@ -87,3 +87,39 @@ async fn views_of_a_missing_table_are_summed_up_in_one_line() {
         ]
     );
 }
+
+/// `list[k]` and `date_trunc` in a session's plans are persona's faster built-ins: `list[k]`
+/// reaches `array_element` through persona's planner, not DataFusion's, which would call its
+/// own function directly.
+#[tokio::test]
+async fn list_index_and_date_trunc_are_planned_to_personas_builtins() {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
+    use persona_udfs::builtins::array_element::ArrayElementFunc;
+    use persona_udfs::builtins::date_trunc::DateTrunc;
+
+    let s = SessionBuilder::new().build().await.unwrap();
+    let df = s
+        .ctx
+        .sql("SELECT [1, 2][1] AS e, array_element([3], 1) AS f, date_trunc('month', now()) AS m")
+        .await
+        .unwrap();
+    let mut found = Vec::new();
+    df.logical_plan()
+        .apply_expressions(|e| {
+            e.apply(|e| {
+                if let Expr::ScalarFunction(f) = e {
+                    let inner = f.func.inner();
+                    if inner.downcast_ref::<ArrayElementFunc>().is_some() {
+                        found.push("array_element");
+                    } else if inner.downcast_ref::<DateTrunc>().is_some() {
+                        found.push("date_trunc");
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+        .unwrap();
+    found.sort();
+    assert_eq!(found, ["array_element", "array_element", "date_trunc"]);
+}

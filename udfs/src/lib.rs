@@ -13,11 +13,13 @@ use datafusion::catalog::TableFunctionImpl;
 use datafusion::common::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, Documentation, ScalarUDF, WindowUDF};
 
 pub mod args;
 pub mod behavior;
 pub mod bitmap;
+pub mod builtins;
 pub mod clean;
 pub mod clv;
 pub mod config;
@@ -113,14 +115,34 @@ pub fn register_all(registry: &mut dyn FunctionRegistry) -> Result<()> {
     for f in shadowed_builtins() {
         registry.register_udaf(f)?;
     }
+    for f in shadowed_scalar_builtins() {
+        registry.register_udf(f)?;
+    }
     Ok(())
 }
 
-/// Built-ins persona replaces with the same function, faster in a case its views need:
-/// `count` (grouped COUNT(DISTINCT integer)). Registered by [`register_all`], but not listed
-/// as persona's own: documentation and plans name them as DataFusion's.
+/// Built-in aggregates persona replaces with the same function, faster in a case its views
+/// need: `count` (grouped COUNT(DISTINCT integer)). Registered by [`register_all`], but not
+/// listed as persona's own: documentation and plans name them as DataFusion's.
 pub fn shadowed_builtins() -> Vec<Arc<AggregateUDF>> {
     vec![stats::count_distinct::count_udaf()]
+}
+
+/// Built-in scalar functions persona replaces the same way ([`builtins`]): `date_trunc` and
+/// `array_element`. `list[k]` reaches the latter through [`expr_planners`].
+pub fn shadowed_scalar_builtins() -> Vec<Arc<ScalarUDF>> {
+    vec![
+        builtins::date_trunc::date_trunc_udf(),
+        builtins::array_element::array_element_udf(),
+    ]
+}
+
+/// `builder` with persona's expression planners ahead of those it has (call it after
+/// `with_default_features`): `list[k]` planned to persona's `array_element`.
+pub fn with_expr_planners(mut builder: SessionStateBuilder) -> SessionStateBuilder {
+    let planners = builder.expr_planners().get_or_insert_with(Vec::new);
+    planners.insert(0, Arc::new(builtins::array_element::ListIndexPlanner));
+    builder
 }
 
 /// The names of every persona function, to tell them apart from DataFusion's built-ins.
