@@ -17,6 +17,7 @@ fn main() {
             .unwrap_or_default();
         eprintln!("internal error: {msg}{place}; please report it");
     }));
+    keep_freed_memory();
     let cli = persona::cli::Cli::parse();
     // Planning a deep view stack recurses deeply, most of all in a debug build and on a cluster
     // node, which decodes and re-plans whole queries: 2 MiB worker stacks overflowed there.
@@ -35,4 +36,22 @@ fn main() {
     // Leave without waiting for idle runtime threads.
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// Keeps memory a query frees for the next batches instead of handing it back to the kernel.
+///
+/// Arrow allocates fresh buffers for every batch. glibc serves large ones by `mmap` and
+/// returns freed memory at the top of a heap past 128 KiB, so a scan faults in and zeroes new
+/// pages for every batch: page faults, `clear_page` and `munmap` took about 15% of a scan's
+/// CPU time. With the `mmap` threshold at 32 MiB and the trim threshold at 128 MiB, a
+/// retention query over 20M events went from 0.42 s to 0.39 s (median of 8) for 10% more
+/// peak memory (212 to 234 MB).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: `mallopt` only sets allocator parameters; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+    }
 }
