@@ -44,8 +44,8 @@ fn main() {
 /// returns freed memory at the top of a heap past 128 KiB, so a scan faults in and zeroes new
 /// pages for every batch: page faults, `clear_page` and `munmap` took about 15% of a scan's
 /// CPU time. With the `mmap` threshold at 32 MiB and the trim threshold at 128 MiB, a
-/// retention query over 20M events went from 0.42 s to 0.39 s (median of 8) for 10% more
-/// peak memory (212 to 234 MB).
+/// retention query over 20M events went from 0.418 s to 0.387 s for 10% more peak memory, a
+/// funnel from 0.993 s to 0.961 s for 14% more (medians of 7; `benches/README.md`).
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
