@@ -142,13 +142,16 @@ impl ExprPlanner for ListIndexPlanner {
         expr: RawFieldAccessExpr,
         schema: &DFSchema,
     ) -> Result<PlannerResult<RawFieldAccessExpr>> {
-        let is_list = !matches!(expr.expr, Expr::AggregateFunction(_))
-            && matches!(
-                expr.expr.get_type(schema),
-                Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
-            );
+        // `array_agg(x)[k]` is DataFusion's `nth_value`; maps and structs are not lists.
+        let is_list = |e: &Expr| {
+            !matches!(e, Expr::AggregateFunction(_))
+                && matches!(
+                    e.get_type(schema),
+                    Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+                )
+        };
         match expr.field_access {
-            GetFieldAccess::ListIndex { key } if is_list => Ok(PlannerResult::Planned(
+            GetFieldAccess::ListIndex { key } if is_list(&expr.expr) => Ok(PlannerResult::Planned(
                 array_element_udf().call(vec![expr.expr, *key]),
             )),
             field_access => Ok(PlannerResult::Original(RawFieldAccessExpr {

@@ -1,19 +1,19 @@
 //! DataFusion's `date_trunc`, with whole arrays of zone-less timestamps truncated to the
-//! week, month, quarter or year by arithmetic and a table instead of a calendar per value.
+//! week, month, quarter or year by a table of days instead of a calendar per value.
 //!
 //! Cohorts, retention and monthly reports truncate every event's time to its month.
 //! DataFusion 55 does that one value at a time through a fallible path (scaling to
 //! nanoseconds with overflow checks, a calendar conversion, scaling back): 16 ns a value,
 //! the largest single cost of a retention query over 20M events (measured). Here the day of
-//! each value is found by one division by a constant, and the start of its month, quarter or
-//! year by a look-up of that day in a table covering 1800 to 2158 (`OFFSETS_FROM`), built once
+//! each value is found by one division by a constant, and the start of its week, month,
+//! quarter or year by a look-up of that day in a table covering 1800 to 2158, built once
 //! per granularity from the same calendar arithmetic DataFusion uses. Values outside the table,
 //! time zones, finer granularities, `Time` values and scalars are DataFusion's own code, so an
 //! answer is never different from DataFusion's: the tests compare them.
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{Array, ArrowPrimitiveType, AsArray, PrimitiveArray};
+use datafusion::arrow::array::{Array, ArrayRef, ArrowPrimitiveType, AsArray, PrimitiveArray};
 use datafusion::arrow::datatypes::{
     DataType, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
@@ -38,7 +38,7 @@ pub struct DateTrunc {
     inner: DateTruncFunc,
 }
 
-/// The granularities computed here: those whose start is not a fixed multiple of the unit.
+/// The granularities computed here: those DataFusion computes through a calendar per value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Coarse {
     Week,
@@ -73,24 +73,23 @@ const OFFSETS_FROM: i64 = -62_091;
 /// How many days the tables cover (a power of two, so an index is masked, never checked).
 const OFFSETS_LEN: usize = 1 << 17;
 
-/// For each day from [`OFFSETS_FROM`], how many days it lies after the start of its month,
-/// quarter or year (weeks need no table, and get the month's).
+/// For each day from [`OFFSETS_FROM`], how many days it lies after the start of its week,
+/// month, quarter or year.
 fn offsets(granularity: Coarse) -> &'static [u16] {
-    static MONTH: OnceLock<Vec<u16>> = OnceLock::new();
-    static QUARTER: OnceLock<Vec<u16>> = OnceLock::new();
-    static YEAR: OnceLock<Vec<u16>> = OnceLock::new();
-    // The table, and the first month of the period a month lies in.
-    let (cell, first_month): (_, fn(i64) -> i64) = match granularity {
-        Coarse::Quarter => (&QUARTER, |month| 1 + 3 * ((month - 1) / 3)),
-        Coarse::Year => (&YEAR, |_| 1),
-        Coarse::Month | Coarse::Week => (&MONTH, |month| month),
-    };
-    cell.get_or_init(|| {
+    static TABLES: [OnceLock<Vec<u16>>; 4] = [const { OnceLock::new() }; 4];
+    TABLES[granularity as usize].get_or_init(|| {
         (0..OFFSETS_LEN as i64)
             .map(|i| {
                 let day = OFFSETS_FROM + i;
                 let (year, month, _) = civil_from_days(day);
-                (day - days_from_civil(year, first_month(month), 1)) as u16
+                let start = match granularity {
+                    // 1970-01-01 was a Thursday: three days after its week's Monday.
+                    Coarse::Week => day - (day + 3).rem_euclid(7),
+                    Coarse::Month => days_from_civil(year, month, 1),
+                    Coarse::Quarter => days_from_civil(year, 1 + 3 * ((month - 1) / 3), 1),
+                    Coarse::Year => days_from_civil(year, 1, 1),
+                };
+                (day - start) as u16
             })
             .collect()
     })
@@ -126,55 +125,43 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
-/// `array` truncated, or `None` when a valid value lies outside the tables (DataFusion then
-/// answers, with its own error for values it cannot represent).
+/// `array` (of `T`, `PER_DAY` units a day) truncated, or `None` when a valid value lies
+/// outside the tables (DataFusion then answers, with its own error for values it cannot
+/// represent).
 fn truncate<T: ArrowPrimitiveType<Native = i64>, const PER_DAY: i64>(
-    array: &PrimitiveArray<T>,
+    array: &ArrayRef,
     granularity: Coarse,
-) -> Option<PrimitiveArray<T>> {
+) -> Option<ArrayRef> {
+    let array = array.as_primitive::<T>();
     let values = array.values();
-    let mut outside = false;
-    let truncated: Vec<i64> = if granularity == Coarse::Week {
-        values
-            .iter()
-            .map(|&v| {
-                let day = v.div_euclid(PER_DAY);
-                outside |= (day.wrapping_sub(OFFSETS_FROM) as u64) >= OFFSETS_LEN as u64;
-                // 1970-01-01 was a Thursday: three days after its week's Monday.
-                (day - (day + 3).rem_euclid(7)).wrapping_mul(PER_DAY)
-            })
-            .collect()
-    } else {
-        let table = offsets(granularity);
-        values
-            .iter()
-            .map(|&v| {
-                let day = v.div_euclid(PER_DAY);
-                let index = day.wrapping_sub(OFFSETS_FROM) as u64;
-                outside |= index >= OFFSETS_LEN as u64;
-                let offset = table[(index as usize) & (OFFSETS_LEN - 1)];
-                (day - i64::from(offset)).wrapping_mul(PER_DAY)
-            })
-            .collect()
+    let table = offsets(granularity);
+    // A value's day, and the day's place in the table (OFFSETS_LEN or more when outside).
+    let day_at = |v: i64| {
+        let day = v.div_euclid(PER_DAY);
+        (day, day.wrapping_sub(OFFSETS_FROM) as u64)
     };
+    let mut outside = false;
+    let truncated: Vec<i64> = values
+        .iter()
+        .map(|&v| {
+            let (day, index) = day_at(v);
+            outside |= index >= OFFSETS_LEN as u64;
+            let offset = table[(index as usize) & (OFFSETS_LEN - 1)];
+            (day - i64::from(offset)).wrapping_mul(PER_DAY)
+        })
+        .collect();
     // Slots under a null may hold anything; only valid values must lie inside.
-    if outside {
-        let inside = |v: i64| {
-            let day = v.div_euclid(PER_DAY);
-            (day.wrapping_sub(OFFSETS_FROM) as u64) < OFFSETS_LEN as u64
-        };
-        let all_inside = match array.nulls() {
-            None => values.iter().all(|&v| inside(v)),
-            Some(nulls) => nulls.valid_indices().all(|i| inside(values[i])),
-        };
-        if !all_inside {
-            return None;
+    let inside = |i: usize| day_at(values[i]).1 < OFFSETS_LEN as u64;
+    if outside
+        && !match array.nulls() {
+            None => (0..values.len()).all(inside),
+            Some(nulls) => nulls.valid_indices().all(inside),
         }
+    {
+        return None;
     }
-    Some(PrimitiveArray::new(
-        truncated.into(),
-        array.nulls().cloned(),
-    ))
+    let truncated = PrimitiveArray::<T>::new(truncated.into(), array.nulls().cloned());
+    Some(Arc::new(truncated))
 }
 
 /// The fast path's answer, when this call is one it takes.
@@ -183,34 +170,22 @@ fn fast(args: &[ColumnarValue]) -> Option<ColumnarValue> {
         return None;
     };
     let granularity = Coarse::parse(granularity)?;
-    let array: Arc<dyn Array> = match array.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, None) => {
-            Arc::new(truncate::<TimestampMicrosecondType, 86_400_000_000>(
-                array.as_primitive(),
-                granularity,
-            )?)
-        }
-        DataType::Timestamp(TimeUnit::Nanosecond, None) => {
-            Arc::new(truncate::<TimestampNanosecondType, 86_400_000_000_000>(
-                array.as_primitive(),
-                granularity,
-            )?)
+    let truncated = match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, None) => {
+            truncate::<TimestampSecondType, 86_400>(array, granularity)
         }
         DataType::Timestamp(TimeUnit::Millisecond, None) => {
-            Arc::new(truncate::<TimestampMillisecondType, 86_400_000>(
-                array.as_primitive(),
-                granularity,
-            )?)
+            truncate::<TimestampMillisecondType, 86_400_000>(array, granularity)
         }
-        DataType::Timestamp(TimeUnit::Second, None) => {
-            Arc::new(truncate::<TimestampSecondType, 86_400>(
-                array.as_primitive(),
-                granularity,
-            )?)
+        DataType::Timestamp(TimeUnit::Microsecond, None) => {
+            truncate::<TimestampMicrosecondType, 86_400_000_000>(array, granularity)
         }
-        _ => return None,
+        DataType::Timestamp(TimeUnit::Nanosecond, None) => {
+            truncate::<TimestampNanosecondType, 86_400_000_000_000>(array, granularity)
+        }
+        _ => None,
     };
-    Some(ColumnarValue::Array(array))
+    truncated.map(ColumnarValue::Array)
 }
 
 impl ScalarUDFImpl for DateTrunc {
@@ -253,7 +228,7 @@ impl ScalarUDFImpl for DateTrunc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{ArrayRef, TimestampMicrosecondArray};
+    use datafusion::arrow::array::TimestampMicrosecondArray;
     use datafusion::arrow::datatypes::Field;
     use datafusion::config::ConfigOptions;
 
