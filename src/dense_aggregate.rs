@@ -43,9 +43,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::physical_plan::aggregates::{
-    AggregateExec, AggregateMode, aggregate_expressions, evaluate_many,
-};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, aggregate_expressions};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::{
     ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements,
@@ -53,6 +51,8 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt};
 use persona_udfs::PersonaOptions;
+
+mod equalities;
 
 /// The most slots a dense table takes (4 bytes each): 64 MiB, 16.7M keys.
 pub const MAX_SLOTS: i64 = 1 << 24;
@@ -245,7 +245,10 @@ impl ExecutionPlan for DenseAggregateExec {
             schema: agg.schema(),
             input,
             key: Arc::clone(key),
-            arguments: aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
+            arguments: equalities::Arguments::new(
+                aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
+                &input_schema,
+            ),
             filters: agg.filter_expr().to_vec(),
             accumulators,
             groups: match interner(key_field, self.span_hint) {
@@ -283,7 +286,7 @@ struct DenseStream {
     schema: SchemaRef,
     input: SendableRecordBatchStream,
     key: Arc<dyn PhysicalExpr>,
-    arguments: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+    arguments: equalities::Arguments,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     groups: Box<dyn Interner>,
@@ -300,7 +303,7 @@ impl DenseStream {
     fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = self.key.evaluate(batch)?.into_array(batch.num_rows())?;
         self.groups.intern(&keys, &mut self.group_ids)?;
-        let values = evaluate_many(&self.arguments, batch)?;
+        let values = self.arguments.evaluate(batch)?;
         for ((accumulator, values), filter) in
             self.accumulators.iter_mut().zip(&values).zip(&self.filters)
         {

@@ -32,6 +32,11 @@ const QUERIES: &[&str] = &[
     "SELECT k % 10 AS b, count(*) FROM facts WHERE k > 0 GROUP BY k % 10",
     "SELECT k, window_funnel(INTERVAL '1 day', ts, e = 'view', e = 'cart', e = 'purchase') FROM facts GROUP BY k",
     "SELECT k, array_sort(array_agg(DISTINCT small % 3)) FROM facts WHERE k BETWEEN -20 AND 20 GROUP BY k",
+    // Comparisons of one column with constants, evaluated in one pass (dates, a constant
+    // twice, one that never occurs; a column with NULLs; a 32-bit column)
+    "SELECT small, retention(d = DATE '2024-01-05', d = DATE '2024-02-01', d = DATE '2024-01-05', d = DATE '2025-03-01', d = DATE '1999-01-01') FROM facts GROUP BY small",
+    "SELECT small, retention(k = 1, k = -1, k = 24999, k = 7), count(*) FILTER (WHERE k = 5) FROM facts GROUP BY small",
+    "SELECT k, retention(small = 1, 2 = small, small = 299), sum(v) FROM facts GROUP BY k",
 ];
 
 async fn rows(dense: bool, sql: &str) -> (String, String) {
