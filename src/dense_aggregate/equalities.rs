@@ -29,6 +29,9 @@ const MIN_FUSED: usize = 3;
 /// The most distinct constants of one fused column.
 const MAX_CONSTANTS: usize = 64;
 
+/// A comparison of a column with a constant: (accumulator, argument, constant).
+type Use = (usize, usize, i64);
+
 /// How each accumulator's arguments are computed from a batch.
 pub(super) struct Arguments {
     /// Per accumulator, per argument.
@@ -157,8 +160,8 @@ fn column_equals_constant(
 impl Arguments {
     /// The evaluation of `exprs` (per accumulator, its arguments) over batches of `schema`.
     pub(super) fn new(exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>, schema: &Schema) -> Self {
-        // Per column: its width and every (accumulator, argument, constant) comparing it.
-        let mut by_column: BTreeMap<usize, (bool, Vec<(usize, usize, i64)>)> = BTreeMap::new();
+        // Per column: whether it is 32-bit, and the comparisons with it.
+        let mut by_column: BTreeMap<usize, (bool, Vec<Use>)> = BTreeMap::new();
         for (a, arguments) in exprs.iter().enumerate() {
             for (i, expr) in arguments.iter().enumerate() {
                 if let Some((column, narrow, value)) = column_equals_constant(expr, schema) {
