@@ -537,63 +537,105 @@ impl<T: ArrowPrimitiveType> Dense<T> {
     }
 }
 
+impl<T: ArrowPrimitiveType> Dense<T> {
+    /// The id of every key of `array` into `ids`, in one pass; false as soon as a key lies
+    /// outside the table. Either way the keys given ids are among those `seen`.
+    fn intern_within(&mut self, array: &PrimitiveArray<T>, ids: &mut Vec<usize>) -> bool {
+        ids.clear();
+        ids.reserve(array.len());
+        let (low, slots, keys) = (self.low, &mut self.slots[..], &mut self.keys);
+        let mut range = (i64::MAX, i64::MIN);
+        let within = 'keys: {
+            match array.nulls().filter(|n| n.null_count() > 0) {
+                None => {
+                    for &key in array.values() {
+                        let Some(id) = id_within(slots, keys, low, key, &mut range) else {
+                            break 'keys false;
+                        };
+                        ids.push(id);
+                    }
+                }
+                Some(nulls) => {
+                    let null_group = &mut self.null_group;
+                    for (i, &key) in array.values().iter().enumerate() {
+                        let id = if nulls.is_null(i) {
+                            *null_group.get_or_insert_with(|| {
+                                keys.push(T::Native::default());
+                                keys.len() - 1
+                            })
+                        } else {
+                            let Some(id) = id_within(slots, keys, low, key, &mut range) else {
+                                break 'keys false;
+                            };
+                            id
+                        };
+                        ids.push(id);
+                    }
+                }
+            }
+            true
+        };
+        // Widening the table copies the slots of the keys seen: those just given ids too.
+        if range.0 <= range.1 {
+            self.seen = Some(match self.seen {
+                Some((l, h)) => (l.min(range.0), h.max(range.1)),
+                None => range,
+            });
+        }
+        within
+    }
+}
+
+/// The id of `key` in a table of `slots` from key `low`, a new one for a key not seen, or
+/// None when the key lies outside the table; `range` widens to take the key.
+#[inline]
+fn id_within<N: ArrowNativeType>(
+    slots: &mut [u32],
+    keys: &mut Vec<N>,
+    low: i64,
+    key: N,
+    range: &mut (i64, i64),
+) -> Option<usize> {
+    let k = key.to_i64()?;
+    // A key below `low` wraps to beyond the table.
+    let slot = slots.get_mut(k.wrapping_sub(low) as u64 as usize)?;
+    *range = (range.0.min(k), range.1.max(k));
+    if *slot == 0 {
+        keys.push(key);
+        *slot = keys.len() as u32;
+    }
+    Some(*slot as usize - 1)
+}
+
 impl<T: ArrowPrimitiveType> Interner for Dense<T> {
     fn intern(&mut self, keys: &ArrayRef, ids: &mut Vec<usize>) -> Result<()> {
         if let Some(general) = &mut self.general {
             return general.intern(std::slice::from_ref(keys), ids);
         }
         let array = keys.as_primitive::<T>();
-        if let (Some(low), Some(high)) = (min(array), max(array)) {
-            let fits = match (low.to_i64(), high.to_i64()) {
-                (Some(low), Some(high)) => {
-                    let fits = self.cover(low, high);
-                    if fits {
-                        self.seen = Some(match self.seen {
-                            Some((l, h)) => (l.min(low), h.max(high)),
-                            None => (low, high),
-                        });
-                    }
-                    fits
-                }
-                _ => false,
-            };
-            if !fits {
-                self.generalize()?;
-                return self.intern(keys, ids);
-            }
+        // Most batches' keys lie in the table already, so the first pass interns them; a key
+        // outside makes the table grow (or hand over to the hash table) and the batch start
+        // over.
+        if self.intern_within(array, ids) {
+            return Ok(());
         }
-        ids.clear();
-        ids.reserve(array.len());
-        let low = self.low;
-        let id_of = |key: T::Native, slots: &mut [u32], groups: &mut Vec<T::Native>| {
-            let slot = &mut slots[(key.to_i64().unwrap_or(low) - low) as usize];
-            if *slot == 0 {
-                groups.push(key);
-                *slot = groups.len() as u32;
-            }
-            *slot as usize - 1
+        let range = match (min(array), max(array)) {
+            (Some(low), Some(high)) => low.to_i64().zip(high.to_i64()),
+            _ => None,
         };
-        match array.nulls().filter(|n| n.null_count() > 0) {
-            None => {
-                for &key in array.values() {
-                    ids.push(id_of(key, &mut self.slots, &mut self.keys));
+        match range {
+            Some((low, high)) if self.cover(low, high) => {
+                if self.intern_within(array, ids) {
+                    Ok(())
+                } else {
+                    internal_err!("DenseAggregateExec: a key outside the table widened for it")
                 }
             }
-            Some(nulls) => {
-                for (i, &key) in array.values().iter().enumerate() {
-                    let id = if nulls.is_null(i) {
-                        *self.null_group.get_or_insert_with(|| {
-                            self.keys.push(T::Native::default());
-                            self.keys.len() - 1
-                        })
-                    } else {
-                        id_of(key, &mut self.slots, &mut self.keys)
-                    };
-                    ids.push(id);
-                }
+            _ => {
+                self.generalize()?;
+                self.intern(keys, ids)
             }
         }
-        Ok(())
     }
 
     fn len(&self) -> usize {
@@ -688,6 +730,25 @@ mod tests {
         d.intern(&keys, &mut out).unwrap();
         assert!(d.general.is_some());
         assert_eq!(out, [6]);
+    }
+
+    #[test]
+    fn keys_interned_before_a_key_outside_the_table_keep_their_ids_regression() {
+        // A batch's keys are interned in one pass until one lies outside the table. A key the
+        // pass gave an id before that, inside the table but beyond the keys seen so far, was
+        // not carried into the widened table and got a second id.
+        let mut d = Dense::<Int64Type>::new(Field::new("k", DataType::Int64, false), 1000);
+        let mut out = Vec::new();
+        for keys in [vec![10, 12], vec![14]] {
+            let keys: ArrayRef = Arc::new(Int64Array::from(keys));
+            d.intern(&keys, &mut out).unwrap();
+        }
+        // The table now spans 10..16 and the keys seen 10..=14.
+        assert_eq!((d.low, d.slots.len(), d.seen), (10, 6, Some((10, 14))));
+        let keys: ArrayRef = Arc::new(Int64Array::from(vec![15, 100, 15]));
+        d.intern(&keys, &mut out).unwrap();
+        assert_eq!(out, [3, 4, 3]);
+        assert_eq!(d.len(), 5);
     }
 
     #[test]
