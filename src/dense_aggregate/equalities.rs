@@ -67,10 +67,10 @@ impl SlotTable {
     fn new(constants: &[i64]) -> Option<Self> {
         // Four times the square of the constants: a random multiplier separates them with
         // probability about exp(-1/8); at least 64 slots.
-        let bits = (4 * constants.len() * constants.len())
+        let size = (4 * constants.len() * constants.len())
             .max(64)
             .next_power_of_two();
-        let shift = 64 - bits.trailing_zeros();
+        let shift = 64 - size.trailing_zeros();
         let mut state = 0x9E37_79B9_7F4A_7C15_u64;
         for _ in 0..256 {
             // splitmix64: a fixed sequence, so plans behave the same on every run.
@@ -79,7 +79,7 @@ impl SlotTable {
             z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
             z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
             let multiplier = (z ^ (z >> 31)) | 1;
-            let mut slots = vec![(constants[0], u8::MAX); bits];
+            let mut slots = vec![(constants[0], u8::MAX); size];
             let separated = constants.iter().enumerate().all(|(k, &c)| {
                 let slot = &mut slots[((c as u64).wrapping_mul(multiplier) >> shift) as usize];
                 let free = slot.1 == u8::MAX;
