@@ -328,11 +328,82 @@ fn bench_clean(c: &mut Criterion) {
     }
 }
 
+/// The built-ins persona replaces, beside DataFusion's own: `date_trunc('month', ts)` over 1M
+/// timestamps of three years, and `list[3]` over 100k lists of twelve 0/1 values (what
+/// `retention` gives).
+fn bench_builtins(c: &mut Criterion) {
+    use datafusion::arrow::array::{ListArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::UInt8Type;
+    use datafusion::functions::datetime::date_trunc::DateTruncFunc;
+    use datafusion::functions_nested::extract::ArrayElement;
+
+    let call = |f: &dyn datafusion::logical_expr::ScalarUDFImpl, args: Vec<ColumnarValue>| {
+        let rows = match &args[1] {
+            ColumnarValue::Array(a) => a.len(),
+            ColumnarValue::Scalar(_) => match &args[0] {
+                ColumnarValue::Array(a) => a.len(),
+                ColumnarValue::Scalar(_) => 1,
+            },
+        };
+        let fields = args
+            .iter()
+            .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
+            .collect();
+        let returns = match args[1].data_type() {
+            DataType::Int64 => DataType::UInt8,
+            other => other,
+        };
+        f.invoke_with_args(ScalarFunctionArgs {
+            args,
+            arg_fields: fields,
+            number_rows: rows,
+            return_field: Arc::new(Field::new("r", returns, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        })
+        .unwrap()
+    };
+
+    // Three years of microsecond times from 2022, in a fixed pseudo-random order.
+    let times = ColumnarValue::Array(Arc::new(TimestampMicrosecondArray::from_iter_values(
+        (0..1_000_000u64).map(|i| {
+            let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 34;
+            1_640_995_200_000_000 + (x % (3 * 365 * 86_400)) as i64 * 1_000_000
+        }),
+    )));
+    let month = ColumnarValue::Scalar(ScalarValue::Utf8(Some("month".into())));
+    let ours = persona_udfs::builtins::date_trunc::date_trunc_udf();
+    let theirs = DateTruncFunc::new();
+    let mut group = c.benchmark_group("date_trunc('month', ts), 1M timestamps");
+    group.bench_function("persona date_trunc", |b| {
+        b.iter(|| call(ours.inner().as_ref(), vec![month.clone(), times.clone()]))
+    });
+    group.bench_function("built-in date_trunc", |b| {
+        b.iter(|| call(&theirs, vec![month.clone(), times.clone()]))
+    });
+    group.finish();
+
+    let lists = ColumnarValue::Array(Arc::new(ListArray::from_iter_primitive::<UInt8Type, _, _>(
+        (0..100_000u32).map(|i| Some((0..12u32).map(move |k| Some(((i >> (k % 8)) & 1) as u8)))),
+    )));
+    let third = ColumnarValue::Scalar(ScalarValue::Int64(Some(3)));
+    let ours = persona_udfs::builtins::array_element::array_element_udf();
+    let theirs = ArrayElement::new();
+    let mut group = c.benchmark_group("list[3], 100k lists of 12");
+    group.bench_function("persona array_element", |b| {
+        b.iter(|| call(ours.inner().as_ref(), vec![lists.clone(), third.clone()]))
+    });
+    group.bench_function("built-in array_element", |b| {
+        b.iter(|| call(&theirs, vec![lists.clone(), third.clone()]))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_as_of,
     bench_behaviour,
     bench_text,
-    bench_clean
+    bench_clean,
+    bench_builtins
 );
 criterion_main!(benches);
