@@ -11,7 +11,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl};
 use persona_udfs::PersonaOptions;
 
 fn args(rows: usize, config: Arc<ConfigOptions>) -> ScalarFunctionArgs {
@@ -337,7 +337,7 @@ fn bench_builtins(c: &mut Criterion) {
     use datafusion::functions::datetime::date_trunc::DateTruncFunc;
     use datafusion::functions_nested::extract::ArrayElement;
 
-    let call = |f: &dyn datafusion::logical_expr::ScalarUDFImpl, args: Vec<ColumnarValue>| {
+    let call = |f: &dyn ScalarUDFImpl, args: Vec<ColumnarValue>| {
         let rows = match &args[1] {
             ColumnarValue::Array(a) => a.len(),
             ColumnarValue::Scalar(_) => match &args[0] {
@@ -371,31 +371,36 @@ fn bench_builtins(c: &mut Criterion) {
         }),
     )));
     let month = ColumnarValue::Scalar(ScalarValue::Utf8(Some("month".into())));
-    let ours = persona_udfs::builtins::date_trunc::date_trunc_udf();
-    let theirs = DateTruncFunc::new();
-    let mut group = c.benchmark_group("date_trunc('month', ts), 1M timestamps");
-    group.bench_function("persona date_trunc", |b| {
-        b.iter(|| call(ours.inner().as_ref(), vec![month.clone(), times.clone()]))
-    });
-    group.bench_function("built-in date_trunc", |b| {
-        b.iter(|| call(&theirs, vec![month.clone(), times.clone()]))
-    });
-    group.finish();
-
     let lists = ColumnarValue::Array(Arc::new(ListArray::from_iter_primitive::<UInt8Type, _, _>(
         (0..100_000u32).map(|i| Some((0..12u32).map(move |k| Some(((i >> (k % 8)) & 1) as u8)))),
     )));
     let third = ColumnarValue::Scalar(ScalarValue::Int64(Some(3)));
-    let ours = persona_udfs::builtins::array_element::array_element_udf();
-    let theirs = ArrayElement::new();
-    let mut group = c.benchmark_group("list[3], 100k lists of 12");
-    group.bench_function("persona array_element", |b| {
-        b.iter(|| call(ours.inner().as_ref(), vec![lists.clone(), third.clone()]))
-    });
-    group.bench_function("built-in array_element", |b| {
-        b.iter(|| call(&theirs, vec![lists.clone(), third.clone()]))
-    });
-    group.finish();
+    let cases: [(&str, _, Box<dyn ScalarUDFImpl>, _); 2] = [
+        (
+            "date_trunc('month', ts), 1M timestamps",
+            persona_udfs::builtins::date_trunc::date_trunc_udf(),
+            Box::new(DateTruncFunc::new()),
+            vec![month, times],
+        ),
+        (
+            "list[3], 100k lists of 12",
+            persona_udfs::builtins::array_element::array_element_udf(),
+            Box::new(ArrayElement::new()),
+            vec![lists, third],
+        ),
+    ];
+    for (name, ours, theirs, args) in cases {
+        let mut group = c.benchmark_group(name);
+        for (who, f) in [
+            ("persona", ours.inner().as_ref()),
+            ("built-in", theirs.as_ref()),
+        ] {
+            group.bench_function(format!("{who} {}", f.name()), |b| {
+                b.iter(|| call(f, args.clone()))
+            });
+        }
+        group.finish();
+    }
 }
 
 criterion_group!(

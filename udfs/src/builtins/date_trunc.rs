@@ -252,13 +252,16 @@ mod tests {
         udf.invoke_with_args(args)?.into_array(rows)
     }
 
-    /// Values spread over 1700-2300 in every unit, with nulls, against DataFusion's function.
+    /// persona's function and DataFusion's.
+    fn both() -> (DateTrunc, DateTruncFunc) {
+        let inner = DateTruncFunc::new();
+        (DateTrunc { inner }, DateTruncFunc::new())
+    }
+
+    /// Values spread over 1701-2257 in three units, with nulls, against DataFusion's function.
     #[test]
     fn coarse_truncation_equals_datafusions() {
-        let ours = DateTrunc {
-            inner: DateTruncFunc::new(),
-        };
-        let theirs = DateTruncFunc::new();
+        let (ours, theirs) = both();
         let day_us = 86_400_000_000_i64;
         let mut x = 0x9E37_79B9_7F4A_7C15_u64;
         let micros: Vec<Option<i64>> = (0..200_000)
@@ -326,10 +329,7 @@ mod tests {
 
     #[test]
     fn nanosecond_timestamps_are_truncated_as_datafusion_does() {
-        let ours = DateTrunc {
-            inner: DateTruncFunc::new(),
-        };
-        let theirs = DateTruncFunc::new();
+        let (ours, theirs) = both();
         let day_ns = 86_400_000_000_000_i64;
         let values: Vec<Option<i64>> = (-40_000..40_000_i64)
             .step_by(7)
@@ -366,10 +366,7 @@ mod tests {
             ])
             .is_none()
         );
-        let ours = DateTrunc {
-            inner: DateTruncFunc::new(),
-        };
-        let theirs = DateTruncFunc::new();
+        let (ours, theirs) = both();
         assert_eq!(
             call(&ours, "month", Arc::clone(&array)).unwrap().as_ref(),
             call(&theirs, "month", array).unwrap().as_ref()
