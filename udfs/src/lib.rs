@@ -129,7 +129,7 @@ pub fn shadowed_builtins() -> Vec<Arc<AggregateUDF>> {
 }
 
 /// Built-in scalar functions persona replaces the same way ([`builtins`]): `date_trunc` and
-/// `array_element`. `list[k]` reaches the latter through [`expr_planners`].
+/// `array_element`. `list[k]` reaches the latter through [`with_expr_planners`].
 pub fn shadowed_scalar_builtins() -> Vec<Arc<ScalarUDF>> {
     vec![
         builtins::date_trunc::date_trunc_udf(),

@@ -1,12 +1,13 @@
 //! DataFusion's `array_element` (`list[k]`), with a constant index read by one `take` over the
 //! list's values instead of a copy per row.
 //!
-//! `retention(...)` gives a list per customer and reports sum its positions: `sum(r[1])`, …,
-//! `sum(r[12])`. DataFusion 55 extracts each element through `MutableArrayData`, a bounds-checked
-//! copy per row: 12 ns a row, 124 ms of CPU for twelve positions of 805K lists (measured).
+//! `retention(...)` gives a list per customer, and reports sum each position over customers:
+//! `sum(r[1])`, …, `sum(r[12])`. DataFusion 55 extracts each element through `MutableArrayData`,
+//! a bounds-checked copy per row: 12 ns a row, 124 ms of CPU for twelve positions of 805K lists
+//! (measured).
 //! Here the position of every row's element in the values is computed at once and the values
 //! are gathered with Arrow's `take`. Other calls (an index per row, a NULL index, an index
-//! beyond 32 bits, a list of NULLs) are DataFusion's own code.
+//! beyond 32 bits, a list whose values are of the Null type) are DataFusion's own code.
 //!
 //! `list[k]` is planned by DataFusion's field-access planner straight to its own function, not
 //! looked up by name, so [`ListIndexPlanner`] plans it to this one; the session puts it ahead of

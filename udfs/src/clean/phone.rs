@@ -4,16 +4,16 @@
 //!
 //! Chinese mobile numbers, most of any customer table, skip the full parser: 11 digits
 //! starting with a prefix that libphonenumber's CN mobile pattern accepts whatever follows
-//! ([`mobile_fast_path`]) are valid as they are. A unit test checks this against the parser
+//! (`mobile_fast_path`) are valid as they are. A unit test checks this against the parser
 //! for every prefix from 130 to 199. Chinese landlines written with their area code
 //! (`010-12345678`) are checked against libphonenumber's CN fixed-line pattern, made once into
-//! a table of states ([`landline_fast_path`]): the crate's parser keeps its regular expressions
+//! a table of states (`landline_fast_path`): the crate's parser keeps its regular expressions
 //! in a shared cache of 100 that CN's formats overflow, so every number it parses recompiles
 //! some of them.
 //!
 //! Other Chinese numbers mostly skip it too: toll-free, shared-cost and premium numbers, and
 //! invalid ones, are decided by tables drawn from CN's descriptors as the parser would decide
-//! them ([`cn_national`]), and `+86` with one to four digits is too short. The parser's
+//! them (`cn_national`), and `+86` with one to four digits is too short. The parser's
 //! metadata takes about 70 ms to load, once a process, so a column of Chinese numbers
 //! written in the usual ways never loads it.
 
