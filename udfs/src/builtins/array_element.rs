@@ -59,14 +59,17 @@ fn positions<O: OffsetSizeTrait, I: ArrowPrimitiveType>(
         (0..len).contains(&within).then(|| start + within as usize)
     };
     let rows = list.len();
-    let found = BooleanBuffer::collect_bool(rows, |row| at(row).is_some());
+    let mut values = Vec::with_capacity(rows);
+    // One pass: `collect_bool` asks for the rows in order, and each row's index is kept.
+    let found = BooleanBuffer::collect_bool(rows, |row| {
+        let at = at(row);
+        values.push(index(at.unwrap_or(0)));
+        at.is_some()
+    });
     let valid = match list.nulls() {
         Some(nulls) => nulls.inner() & &found,
         None => found,
     };
-    let values = (0..rows)
-        .map(|row| index(at(row).unwrap_or(0)))
-        .collect::<Vec<_>>();
     PrimitiveArray::new(values.into(), Some(NullBuffer::new(valid)))
 }
 
