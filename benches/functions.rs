@@ -337,27 +337,24 @@ fn bench_builtins(c: &mut Criterion) {
     use datafusion::functions::datetime::date_trunc::DateTruncFunc;
     use datafusion::functions_nested::extract::ArrayElement;
 
-    let call = |f: &dyn ScalarUDFImpl, args: Vec<ColumnarValue>| {
-        let rows = match &args[1] {
-            ColumnarValue::Array(a) => a.len(),
-            ColumnarValue::Scalar(_) => match &args[0] {
-                ColumnarValue::Array(a) => a.len(),
-                ColumnarValue::Scalar(_) => 1,
-            },
-        };
+    // One call over the rows of the array argument, answering `returns`.
+    let call = |f: &dyn ScalarUDFImpl, args: Vec<ColumnarValue>, returns: &DataType| {
+        let rows = args
+            .iter()
+            .find_map(|a| match a {
+                ColumnarValue::Array(a) => Some(a.len()),
+                ColumnarValue::Scalar(_) => None,
+            })
+            .unwrap_or(1);
         let fields = args
             .iter()
             .map(|a| Arc::new(Field::new("a", a.data_type(), true)))
             .collect();
-        let returns = match args[1].data_type() {
-            DataType::Int64 => DataType::UInt8,
-            other => other,
-        };
         f.invoke_with_args(ScalarFunctionArgs {
             args,
             arg_fields: fields,
             number_rows: rows,
-            return_field: Arc::new(Field::new("r", returns, true)),
+            return_field: Arc::new(Field::new("r", returns.clone(), true)),
             config_options: Arc::new(ConfigOptions::default()),
         })
         .unwrap()
@@ -375,28 +372,31 @@ fn bench_builtins(c: &mut Criterion) {
         (0..100_000u32).map(|i| Some((0..12u32).map(move |k| Some(((i >> (k % 8)) & 1) as u8)))),
     )));
     let third = ColumnarValue::Scalar(ScalarValue::Int64(Some(3)));
-    let cases: [(&str, _, Box<dyn ScalarUDFImpl>, _); 2] = [
+    let returns_time = times.data_type();
+    let cases: [(&str, _, Box<dyn ScalarUDFImpl>, _, _); 2] = [
         (
             "date_trunc('month', ts), 1M timestamps",
             persona_udfs::builtins::date_trunc::date_trunc_udf(),
             Box::new(DateTruncFunc::new()),
             vec![month, times],
+            returns_time,
         ),
         (
             "list[3], 100k lists of 12",
             persona_udfs::builtins::array_element::array_element_udf(),
             Box::new(ArrayElement::new()),
             vec![lists, third],
+            DataType::UInt8,
         ),
     ];
-    for (name, ours, theirs, args) in cases {
+    for (name, ours, theirs, args, returns) in cases {
         let mut group = c.benchmark_group(name);
         for (who, f) in [
             ("persona", ours.inner().as_ref()),
             ("built-in", theirs.as_ref()),
         ] {
             group.bench_function(format!("{who} {}", f.name()), |b| {
-                b.iter(|| call(f, args.clone()))
+                b.iter(|| call(f, args.clone(), &returns))
             });
         }
         group.finish();

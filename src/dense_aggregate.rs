@@ -535,9 +535,7 @@ impl<T: ArrowPrimitiveType> Dense<T> {
         self.general = Some(general);
         Ok(())
     }
-}
 
-impl<T: ArrowPrimitiveType> Dense<T> {
     /// The id of every key of `array` into `ids`, in one pass; false as soon as a key lies
     /// outside the table. Either way the keys given ids are among those `seen`.
     fn intern_within(&mut self, array: &PrimitiveArray<T>, ids: &mut Vec<usize>) -> bool {
