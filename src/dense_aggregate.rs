@@ -51,6 +51,7 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt};
 use persona_udfs::PersonaOptions;
+use persona_udfs::behavior::retention::RetentionFunc;
 
 mod equalities;
 
@@ -239,6 +240,14 @@ impl ExecutionPlan for DenseAggregateExec {
             .iter()
             .map(|a| a.create_groups_accumulator())
             .collect::<Result<_>>()?;
+        // Retention's state for one row is the mask of the conditions the row meets, merged
+        // by OR: its fused conditions come as masks (see `equalities`).
+        let mask_states: Vec<bool> = agg
+            .aggr_expr()
+            .iter()
+            .zip(agg.filter_expr())
+            .map(|(a, filter)| filter.is_none() && a.fun().inner().is::<RetentionFunc>())
+            .collect();
         let reservation = MemoryConsumer::new(format!("DenseAggregateExec[{partition}]"))
             .register(context.memory_pool());
         Ok(Box::pin(DenseStream {
@@ -248,6 +257,7 @@ impl ExecutionPlan for DenseAggregateExec {
             arguments: equalities::Arguments::new(
                 aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
                 &input_schema,
+                &mask_states,
             ),
             filters: agg.filter_expr().to_vec(),
             accumulators,
@@ -303,16 +313,23 @@ impl DenseStream {
     fn aggregate(&mut self, batch: &RecordBatch) -> Result<()> {
         let keys = self.key.evaluate(batch)?.into_array(batch.num_rows())?;
         self.groups.intern(&keys, &mut self.group_ids)?;
-        let values = self.arguments.evaluate(batch)?;
-        for ((accumulator, values), filter) in
-            self.accumulators.iter_mut().zip(&values).zip(&self.filters)
+        let inputs = self.arguments.evaluate(batch)?;
+        for ((accumulator, input), filter) in
+            self.accumulators.iter_mut().zip(inputs).zip(&self.filters)
         {
+            let values = match input {
+                equalities::Input::RowStates(states) => {
+                    accumulator.merge_batch(&[states], &self.group_ids, self.groups.len())?;
+                    continue;
+                }
+                equalities::Input::Arguments(values) => values,
+            };
             let filter = match filter {
                 Some(f) => Some(f.evaluate(batch)?.into_array(batch.num_rows())?),
                 None => None,
             };
             let filter: Option<&BooleanArray> = filter.as_ref().map(|f| f.as_boolean());
-            accumulator.update_batch(values, &self.group_ids, filter, self.groups.len())?;
+            accumulator.update_batch(&values, &self.group_ids, filter, self.groups.len())?;
         }
         Ok(())
     }

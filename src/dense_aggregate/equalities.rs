@@ -12,11 +12,18 @@
 //! Only integer-backed columns (integers, dates, timestamps) compared with a constant of the
 //! same type, at least [`MIN_FUSED`] times, are fused; every other argument is evaluated as
 //! DataFusion evaluates it.
+//!
+//! An accumulator whose state for one row is the mask of the conditions the row meets
+//! (`retention`: bit k for condition k + 1, merged by OR) and whose conditions are all fused
+//! comparisons with one column skips its conditions altogether: the same table lookup gives
+//! each row's mask, and the accumulator merges the masks as it merges partial states. For
+//! retention's twelve months this replaced twelve bitmaps and twelve passes over them with
+//! one array of masks.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{Result, ScalarValue};
@@ -38,7 +45,26 @@ pub(super) struct Arguments {
     exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
     /// Per accumulator, per argument: `Some((set, constant))` when the argument is fused.
     fused: Vec<Vec<Option<(usize, usize)>>>,
+    /// Per accumulator: `Some` when it takes its input as per-row condition masks.
+    masks: Vec<Option<ConditionMasks>>,
     sets: Vec<EqualitySet>,
+    /// Per set: whether some argument needs its bitmaps (not only condition masks).
+    bitmaps_wanted: Vec<bool>,
+}
+
+/// What a batch gives one accumulator.
+pub(super) enum Input {
+    /// Its arguments, for `update_batch`.
+    Arguments(Vec<ArrayRef>),
+    /// Each row's state, for `merge_batch`.
+    RowStates(ArrayRef),
+}
+
+/// An accumulator's conditions as bits of a mask: `bits[j]` has bit k set when condition k
+/// compares the set's column with constant j.
+struct ConditionMasks {
+    set: usize,
+    bits: Vec<u32>,
 }
 
 /// One column's comparisons with constants.
@@ -118,6 +144,27 @@ impl SlotTable {
     }
 }
 
+impl SlotTable {
+    /// Per value, `bits[k]` when it equals constant k, else 0.
+    fn masks<N: Copy + Into<i64>>(&self, values: &[N], bits: &[u32]) -> Vec<u32> {
+        // The slots with their constant's bits, for one lookup per value.
+        let slots: Vec<(i64, u32)> = self
+            .slots
+            .iter()
+            .map(|&(c, k)| (c, bits[k as usize]))
+            .collect();
+        values
+            .iter()
+            .map(|&value| {
+                let value: i64 = value.into();
+                let slot = (value as u64).wrapping_mul(self.multiplier) >> self.shift;
+                let (constant, bits) = slots[slot as usize];
+                bits & 0u32.wrapping_sub(u32::from(value == constant))
+            })
+            .collect()
+    }
+}
+
 /// The column and constant of `expr` when it is `column = constant` (either way round) with
 /// a non-NULL constant of the column's own integer-backed type; the flag tells a 32-bit
 /// column.
@@ -159,7 +206,13 @@ fn column_equals_constant(
 
 impl Arguments {
     /// The evaluation of `exprs` (per accumulator, its arguments) over batches of `schema`.
-    pub(super) fn new(exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>, schema: &Schema) -> Self {
+    /// `mask_states[a]` tells that accumulator `a`'s state for one row is the UInt32 mask of
+    /// the arguments true on it, merged by OR, and that it has no FILTER.
+    pub(super) fn new(
+        exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
+        schema: &Schema,
+        mask_states: &[bool],
+    ) -> Self {
         // Per column: whether it is 32-bit, and the comparisons with it.
         let mut by_column: BTreeMap<usize, (bool, Vec<Use>)> = BTreeMap::new();
         for (a, arguments) in exprs.iter().enumerate() {
@@ -194,16 +247,64 @@ impl Arguments {
                 table,
             });
         }
-        Self { exprs, fused, sets }
+        let masks: Vec<Option<ConditionMasks>> = fused
+            .iter()
+            .enumerate()
+            .map(|(a, args)| {
+                let set = args.first().copied().flatten()?.0;
+                let usable = mask_states.get(a) == Some(&true)
+                    && args.len() <= 32
+                    && args.iter().all(|f| f.is_some_and(|(s, _)| s == set));
+                usable.then(|| {
+                    let mut bits = vec![0u32; sets[set].constants.len()];
+                    for (k, f) in args.iter().enumerate() {
+                        if let Some((_, j)) = f {
+                            bits[*j] |= 1 << k;
+                        }
+                    }
+                    ConditionMasks { set, bits }
+                })
+            })
+            .collect();
+        let mut bitmaps_wanted = vec![false; sets.len()];
+        for (args, mask) in fused.iter().zip(&masks) {
+            if mask.is_none() {
+                for (set, _) in args.iter().flatten() {
+                    bitmaps_wanted[*set] = true;
+                }
+            }
+        }
+        Self {
+            exprs,
+            fused,
+            masks,
+            sets,
+            bitmaps_wanted,
+        }
     }
 
-    /// Each accumulator's arguments over `batch`.
-    pub(super) fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<Vec<ArrayRef>>> {
-        let results: Vec<Vec<ArrayRef>> = self.sets.iter().map(|s| s.evaluate(batch)).collect();
+    /// What `batch` gives each accumulator.
+    pub(super) fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<Input>> {
+        let results: Vec<Vec<ArrayRef>> = self
+            .sets
+            .iter()
+            .zip(&self.bitmaps_wanted)
+            .map(|(s, wanted)| {
+                if *wanted {
+                    s.evaluate(batch)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         self.exprs
             .iter()
             .zip(&self.fused)
-            .map(|(exprs, fused)| {
+            .zip(&self.masks)
+            .map(|((exprs, fused), masks)| {
+                if let Some(m) = masks {
+                    return Ok(Input::RowStates(self.sets[m.set].masks(batch, &m.bits)));
+                }
                 exprs
                     .iter()
                     .zip(fused)
@@ -211,13 +312,28 @@ impl Arguments {
                         Some((set, k)) => Ok(Arc::clone(&results[*set][*k])),
                         None => expr.evaluate(batch)?.into_array(batch.num_rows()),
                     })
-                    .collect()
+                    .collect::<Result<_>>()
+                    .map(Input::Arguments)
             })
             .collect()
     }
 }
 
 impl EqualitySet {
+    /// Per row, the OR of `bits[j]` over the constants j the value equals (at most one);
+    /// NULL where the column is NULL.
+    fn masks(&self, batch: &RecordBatch, bits: &[u32]) -> ArrayRef {
+        let column = batch.column(self.column);
+        let rows = column.len();
+        let data = column.to_data();
+        let masks = if self.narrow {
+            self.table.masks(&data.buffer::<i32>(0)[..rows], bits)
+        } else {
+            self.table.masks(&data.buffer::<i64>(0)[..rows], bits)
+        };
+        Arc::new(UInt32Array::new(masks.into(), column.nulls().cloned()))
+    }
+
     /// One `column = constant` array per constant.
     fn evaluate(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
         let column = batch.column(self.column);
@@ -319,15 +435,18 @@ mod tests {
             )
             .unwrap(),
         ]);
-        let arguments = Arguments::new(exprs.clone(), &schema);
+        let arguments = Arguments::new(exprs.clone(), &schema, &[]);
         assert_eq!(arguments.sets.len(), 3, "i, t and d fused");
         assert!(arguments.fused[3][0].is_some() && arguments.fused[3][1].is_none());
         // Two comparisons with a column are too few to fuse.
-        let two = Arguments::new(vec![exprs[2][..2].to_vec()], &schema);
+        let two = Arguments::new(vec![exprs[2][..2].to_vec()], &schema, &[]);
         assert!(two.sets.is_empty());
 
         let got = arguments.evaluate(&batch).unwrap();
         for (exprs, got) in exprs.iter().zip(&got) {
+            let Input::Arguments(got) = got else {
+                panic!("no accumulator was said to take masks")
+            };
             for (expr, got) in exprs.iter().zip(got) {
                 let expected = expr
                     .evaluate(&batch)
@@ -340,5 +459,67 @@ mod tests {
         // The table really separates 51 constants with one probe each.
         let constants: Vec<i64> = (-25..=25).collect();
         assert!(SlotTable::new(&constants).is_some());
+    }
+
+    /// An accumulator said to take condition masks gets, per row, the bits of the conditions
+    /// true on it: repeated constants set several bits, NULLs stay NULL, and one comparison of
+    /// another kind keeps it on its arguments.
+    #[test]
+    fn condition_masks_hold_the_conditions_each_row_meets() {
+        let schema = Schema::new(vec![Field::new("t", DataType::Int64, true)]);
+        let values = Int64Array::from_iter((0..500).map(|r| (r % 9 != 0).then_some(r % 20)));
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(values)]).unwrap();
+        let eq = |v: i64| {
+            binary(
+                col("t", &schema).unwrap(),
+                Operator::Eq,
+                lit(ScalarValue::Int64(Some(v))),
+                &schema,
+            )
+            .unwrap()
+        };
+        let conditions: Vec<_> = [3, 5, 3, 7, 11, 42].into_iter().map(eq).collect();
+        let mut mixed = conditions.clone();
+        mixed.push(
+            binary(
+                col("t", &schema).unwrap(),
+                Operator::Gt,
+                lit(ScalarValue::Int64(Some(5))),
+                &schema,
+            )
+            .unwrap(),
+        );
+        let arguments = Arguments::new(
+            vec![conditions.clone(), mixed, conditions.clone()],
+            &schema,
+            &[true, true, false],
+        );
+        let got = arguments.evaluate(&batch).unwrap();
+        let Input::RowStates(masks) = &got[0] else {
+            panic!("the first accumulator takes masks")
+        };
+        assert!(
+            matches!(got[1], Input::Arguments(_)),
+            "a `>` keeps its arguments"
+        );
+        assert!(
+            matches!(got[2], Input::Arguments(_)),
+            "not said to take masks"
+        );
+        let masks = masks.as_any().downcast_ref::<UInt32Array>().unwrap();
+        for row in 0..batch.num_rows() {
+            let mut expected = 0u32;
+            for (k, c) in conditions.iter().enumerate() {
+                let truth = c.evaluate(&batch).unwrap().into_array(500).unwrap();
+                let truth = truth.as_any().downcast_ref::<BooleanArray>().unwrap();
+                if truth.is_valid(row) && truth.value(row) {
+                    expected |= 1 << k;
+                }
+            }
+            assert_eq!(masks.is_null(row), row % 9 == 0, "row {row}");
+            if masks.is_valid(row) {
+                assert_eq!(masks.value(row), expected, "row {row}");
+            }
+        }
     }
 }

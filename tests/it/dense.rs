@@ -37,6 +37,9 @@ const QUERIES: &[&str] = &[
     "SELECT small, retention(d = DATE '2024-01-05', d = DATE '2024-02-01', d = DATE '2024-01-05', d = DATE '2025-03-01', d = DATE '1999-01-01') FROM facts GROUP BY small",
     "SELECT small, retention(k = 1, k = -1, k = 24999, k = 7), count(*) FILTER (WHERE k = 5) FROM facts GROUP BY small",
     "SELECT k, retention(small = 1, 2 = small, small = 299), sum(v) FROM facts GROUP BY k",
+    // Retention's fused conditions come as per-row masks, except under a FILTER or with a
+    // condition of another kind
+    "SELECT small, retention(k = 1, k = -1, k = 24999) FILTER (WHERE v % 2 = 0), retention(k = 1, k = 2, k = 3, k > 100) FROM facts GROUP BY small",
 ];
 
 async fn rows(dense: bool, sql: &str) -> (String, String) {

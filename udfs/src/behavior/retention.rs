@@ -115,6 +115,10 @@ impl AggregateUDFImpl for RetentionFunc {
 }
 
 /// One mask per group: bit k set when some row met condition k + 1.
+///
+/// The state is that mask, and one row's state the mask of the conditions it meets: the dense
+/// aggregation (`src/dense_aggregate/equalities.rs`) relies on this to hand fused conditions
+/// to `merge_batch` as per-row masks, so keep the two in step.
 #[derive(Debug)]
 struct RetentionGroups {
     conditions: usize,
@@ -192,10 +196,13 @@ impl GroupsAccumulator for RetentionGroups {
     ) -> Result<()> {
         self.masks.resize(total_num_groups, 0);
         let masks = values[0].as_primitive::<UInt32Type>();
-        for (row, &g) in group_indices.iter().enumerate() {
-            if masks.is_valid(row) {
-                self.masks[g] |= masks.value(row);
-            }
+        let rows = group_indices.iter().zip(masks.values());
+        match masks.nulls().filter(|n| n.null_count() > 0) {
+            None => rows.for_each(|(&g, &mask)| self.masks[g] |= mask),
+            Some(nulls) => rows
+                .zip(nulls.iter())
+                .filter(|(_, valid)| *valid)
+                .for_each(|((&g, &mask), _)| self.masks[g] |= mask),
         }
         Ok(())
     }
