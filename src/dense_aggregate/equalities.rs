@@ -142,9 +142,7 @@ impl SlotTable {
         }
         bits
     }
-}
 
-impl SlotTable {
     /// Per value, `bits[k]` when it equals constant k, else 0.
     fn masks<N: Copy + Into<i64>>(&self, values: &[N], bits: &[u32]) -> Vec<u32> {
         // The slots with their constant's bits, for one lookup per value.
@@ -365,6 +363,16 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
     use datafusion::physical_expr::expressions::{binary, col, lit};
 
+    /// `column op value` over `schema`.
+    fn compare(
+        schema: &Schema,
+        column: &str,
+        op: Operator,
+        value: ScalarValue,
+    ) -> Arc<dyn PhysicalExpr> {
+        binary(col(column, schema).unwrap(), op, lit(value), schema).unwrap()
+    }
+
     /// Columns with NULLs, sliced, against constants that repeat and one that never occurs:
     /// every fused argument equals Arrow's comparison, and other arguments are left alone.
     #[test]
@@ -390,15 +398,7 @@ mod tests {
         .unwrap()
         .slice(3, 900);
 
-        let eq_lit = |name: &str, value: ScalarValue| {
-            binary(
-                col(name, &schema).unwrap(),
-                Operator::Eq,
-                lit(value),
-                &schema,
-            )
-            .unwrap()
-        };
+        let eq_lit = |name: &str, value| compare(&schema, name, Operator::Eq, value);
         let mut exprs = vec![
             (-25..=25)
                 .map(|v| eq_lit("i", ScalarValue::Int64(Some(v))))
@@ -427,13 +427,7 @@ mod tests {
                 &schema,
             )
             .unwrap(),
-            binary(
-                col("d", &schema).unwrap(),
-                Operator::Gt,
-                lit(ScalarValue::Date32(Some(5))),
-                &schema,
-            )
-            .unwrap(),
+            compare(&schema, "d", Operator::Gt, ScalarValue::Date32(Some(5))),
         ]);
         let arguments = Arguments::new(exprs.clone(), &schema, &[]);
         assert_eq!(arguments.sets.len(), 3, "i, t and d fused");
@@ -469,26 +463,17 @@ mod tests {
         let schema = Schema::new(vec![Field::new("t", DataType::Int64, true)]);
         let values = Int64Array::from_iter((0..500).map(|r| (r % 9 != 0).then_some(r % 20)));
         let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(values)]).unwrap();
-        let eq = |v: i64| {
-            binary(
-                col("t", &schema).unwrap(),
-                Operator::Eq,
-                lit(ScalarValue::Int64(Some(v))),
-                &schema,
-            )
-            .unwrap()
-        };
-        let conditions: Vec<_> = [3, 5, 3, 7, 11, 42].into_iter().map(eq).collect();
+        let conditions: Vec<_> = [3, 5, 3, 7, 11, 42]
+            .into_iter()
+            .map(|v| compare(&schema, "t", Operator::Eq, ScalarValue::Int64(Some(v))))
+            .collect();
         let mut mixed = conditions.clone();
-        mixed.push(
-            binary(
-                col("t", &schema).unwrap(),
-                Operator::Gt,
-                lit(ScalarValue::Int64(Some(5))),
-                &schema,
-            )
-            .unwrap(),
-        );
+        mixed.push(compare(
+            &schema,
+            "t",
+            Operator::Gt,
+            ScalarValue::Int64(Some(5)),
+        ));
         let arguments = Arguments::new(
             vec![conditions.clone(), mixed, conditions.clone()],
             &schema,
@@ -507,10 +492,13 @@ mod tests {
             "not said to take masks"
         );
         let masks = masks.as_any().downcast_ref::<UInt32Array>().unwrap();
+        let truths: Vec<ArrayRef> = conditions
+            .iter()
+            .map(|c| c.evaluate(&batch).unwrap().into_array(500).unwrap())
+            .collect();
         for row in 0..batch.num_rows() {
             let mut expected = 0u32;
-            for (k, c) in conditions.iter().enumerate() {
-                let truth = c.evaluate(&batch).unwrap().into_array(500).unwrap();
+            for (k, truth) in truths.iter().enumerate() {
                 let truth = truth.as_any().downcast_ref::<BooleanArray>().unwrap();
                 if truth.is_valid(row) && truth.value(row) {
                     expected |= 1 << k;
