@@ -51,7 +51,7 @@ use datafusion::physical_plan::{
 };
 use futures::{Stream, StreamExt};
 use persona_udfs::PersonaOptions;
-use persona_udfs::behavior::retention::RetentionFunc;
+use persona_udfs::behavior::retention::takes_condition_masks;
 
 mod equalities;
 
@@ -104,6 +104,8 @@ impl PhysicalOptimizerRule for DenseGroupBy {
 pub struct DenseAggregateExec {
     /// The aggregation this one runs: its expressions, schema and properties.
     agg: Arc<AggregateExec>,
+    /// How the accumulators' arguments are computed, shared by the partitions' streams.
+    arguments: Arc<equalities::Arguments>,
     /// The span of the key's values in the input, from its statistics, when known.
     span_hint: Option<i64>,
     metrics: ExecutionPlanMetricsSet,
@@ -136,8 +138,22 @@ impl DenseAggregateExec {
         let span_hint = key
             .downcast_ref::<Column>()
             .and_then(|c| column_span(agg.input().as_ref(), c.index()));
+        // `retention`'s fused conditions come as per-row masks (see `equalities`), unless a
+        // FILTER clause picks its rows.
+        let mask_states: Vec<bool> = agg
+            .aggr_expr()
+            .iter()
+            .zip(agg.filter_expr())
+            .map(|(a, filter)| filter.is_none() && takes_condition_masks(a.fun()))
+            .collect();
+        let arguments = equalities::Arguments::new(
+            aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
+            &input_schema,
+            &mask_states,
+        );
         Ok(Some(Self {
             agg: Arc::new(agg.clone()),
+            arguments: Arc::new(arguments),
             span_hint,
             metrics: ExecutionPlanMetricsSet::new(),
         }))
@@ -240,25 +256,13 @@ impl ExecutionPlan for DenseAggregateExec {
             .iter()
             .map(|a| a.create_groups_accumulator())
             .collect::<Result<_>>()?;
-        // Retention's state for one row is the mask of the conditions the row meets, merged
-        // by OR: its fused conditions come as masks (see `equalities`).
-        let mask_states: Vec<bool> = agg
-            .aggr_expr()
-            .iter()
-            .zip(agg.filter_expr())
-            .map(|(a, filter)| filter.is_none() && a.fun().inner().is::<RetentionFunc>())
-            .collect();
         let reservation = MemoryConsumer::new(format!("DenseAggregateExec[{partition}]"))
             .register(context.memory_pool());
         Ok(Box::pin(DenseStream {
             schema: agg.schema(),
             input,
             key: Arc::clone(key),
-            arguments: equalities::Arguments::new(
-                aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
-                &input_schema,
-                &mask_states,
-            ),
+            arguments: Arc::clone(&self.arguments),
             filters: agg.filter_expr().to_vec(),
             accumulators,
             groups: match interner(key_field, self.span_hint) {
@@ -296,7 +300,7 @@ struct DenseStream {
     schema: SchemaRef,
     input: SendableRecordBatchStream,
     key: Arc<dyn PhysicalExpr>,
-    arguments: equalities::Arguments,
+    arguments: Arc<equalities::Arguments>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
     accumulators: Vec<Box<dyn GroupsAccumulator>>,
     groups: Box<dyn Interner>,

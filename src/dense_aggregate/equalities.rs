@@ -40,6 +40,7 @@ const MAX_CONSTANTS: usize = 64;
 type Use = (usize, usize, i64);
 
 /// How each accumulator's arguments are computed from a batch.
+#[derive(Debug)]
 pub(super) struct Arguments {
     /// Per accumulator, per argument.
     exprs: Vec<Vec<Arc<dyn PhysicalExpr>>>,
@@ -62,12 +63,14 @@ pub(super) enum Input {
 
 /// An accumulator's conditions as bits of a mask: `bits[j]` has bit k set when condition k
 /// compares the set's column with constant j.
+#[derive(Debug)]
 struct ConditionMasks {
     set: usize,
     bits: Vec<u32>,
 }
 
 /// One column's comparisons with constants.
+#[derive(Debug)]
 struct EqualitySet {
     column: usize,
     /// The column's values are 32-bit (Int32, Date32), else 64-bit.
@@ -81,6 +84,7 @@ struct EqualitySet {
 /// `v` and its constant's index when `v` is a constant. A slot no constant hashes to holds
 /// the first constant, which a value reaching that slot cannot equal (it would hash to the
 /// constant's own slot).
+#[derive(Debug)]
 struct SlotTable {
     multiplier: u64,
     shift: u32,

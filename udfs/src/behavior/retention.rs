@@ -12,7 +12,8 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, UInt32Type};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature,
+    Accumulator, AggregateUDF, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator,
+    Signature,
 };
 
 use super::DOC_SECTION;
@@ -114,11 +115,18 @@ impl AggregateUDFImpl for RetentionFunc {
     }
 }
 
+/// Whether `udf`'s state for one row is the UInt32 mask of the conditions the row meets (bit k
+/// for condition k + 1), merged by OR: true of `retention` (see [`RetentionGroups`]). The
+/// dense aggregation (`src/dense_aggregate/equalities.rs`) then hands it fused conditions as
+/// per-row masks to `merge_batch` instead of evaluating them.
+pub fn takes_condition_masks(udf: &AggregateUDF) -> bool {
+    udf.inner().is::<RetentionFunc>()
+}
+
 /// One mask per group: bit k set when some row met condition k + 1.
 ///
-/// The state is that mask, and one row's state the mask of the conditions it meets: the dense
-/// aggregation (`src/dense_aggregate/equalities.rs`) relies on this to hand fused conditions
-/// to `merge_batch` as per-row masks, so keep the two in step.
+/// The state is that mask, and one row's state the mask of the conditions it meets, which
+/// [`takes_condition_masks`] promises: keep the two in step.
 #[derive(Debug)]
 struct RetentionGroups {
     conditions: usize,
