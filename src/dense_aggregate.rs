@@ -15,6 +15,11 @@
 //! more than the input's statistics say (at least 2^20, at most [`MAX_SLOTS`]) hand the groups
 //! to DataFusion's own group values, which go on from there.
 //!
+//! Its arguments' comparisons of one column with constants are evaluated in one pass
+//! ([`equalities`]); when the column is a timestamp truncated by the projection below, and
+//! every use of the truncation is such a comparison, the projection is folded into the
+//! aggregation and the truncation never computed.
+//!
 //! `SET persona.dense_grouping = false` plans DataFusion's aggregation instead.
 
 use std::collections::VecDeque;
@@ -43,8 +48,11 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, aggregate_expressions};
+use datafusion::physical_plan::aggregates::{
+    AggregateExec, AggregateMode, PhysicalGroupBy, aggregate_expressions,
+};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::{
     ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements,
     InputOrderMode, PhysicalExpr, PlanProperties, StatisticsArgs, StatisticsContext, displayable,
@@ -129,6 +137,15 @@ impl DenseAggregateExec {
         if !supported {
             return Ok(None);
         }
+        match Self::through_projection(agg)? {
+            Some(dense) => Ok(Some(dense)),
+            None => Self::plan(agg),
+        }
+    }
+
+    /// The dense form of a supported `agg`, or None when its key's type is not one it takes.
+    fn plan(agg: &AggregateExec) -> Result<Option<Self>> {
+        let group_by = agg.group_expr();
         let input_schema = agg.input().schema();
         let key = &group_by.expr()[0].0;
         let probe = Field::new("key", key.data_type(&input_schema)?, true);
@@ -158,6 +175,98 @@ impl DenseAggregateExec {
             metrics: ExecutionPlanMetricsSet::new(),
         }))
     }
+}
+
+impl DenseAggregateExec {
+    /// The dense form of `agg` over the input of the projections it reads (one, or a chain
+    /// of them), with the projected expressions in its own, when every value they compute is
+    /// a truncated timestamp that `agg` only compares with constants looked up by day
+    /// ([`equalities`]): `date_trunc('month', ts) AS m` is then never computed. None when the
+    /// input is no such projection.
+    fn through_projection(agg: &AggregateExec) -> Result<Option<Self>> {
+        let Some(top) = agg.input().downcast_ref::<ProjectionExec>() else {
+            return Ok(None);
+        };
+        // Each output of the chain as an expression over the input below it.
+        let mut projected: Vec<Arc<dyn PhysicalExpr>> =
+            top.expr().iter().map(|p| Arc::clone(&p.expr)).collect();
+        let mut input = top.input();
+        while let Some(below) = input.downcast_ref::<ProjectionExec>() {
+            let exprs: Vec<_> = below.expr().iter().map(|p| Arc::clone(&p.expr)).collect();
+            projected = projected
+                .iter()
+                .map(|e| inline(e, &exprs))
+                .collect::<Result<_>>()?;
+            input = below.input();
+        }
+        let computed = |expr: &Arc<dyn PhysicalExpr>| {
+            let mut found = false;
+            expr.apply(|e| {
+                if let Some(c) = e.downcast_ref::<Column>() {
+                    found |= projected[c.index()].downcast_ref::<Column>().is_none();
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .map(|_| found)
+        };
+        let inline = |expr: &Arc<dyn PhysicalExpr>| inline(expr, &projected);
+        let (key, name) = &agg.group_expr().expr()[0];
+        let filters = agg.filter_expr();
+        if computed(key)?
+            || filters
+                .iter()
+                .flatten()
+                .any(|f| computed(f).unwrap_or(true))
+        {
+            return Ok(None);
+        }
+        let mut aggregates = Vec::with_capacity(agg.aggr_expr().len());
+        for a in agg.aggr_expr() {
+            let args = a.expressions().iter().map(inline).collect::<Result<_>>()?;
+            match a.with_new_expressions(args, Vec::new()) {
+                Some(inlined) => aggregates.push(Arc::new(inlined)),
+                None => return Ok(None),
+            }
+        }
+        let inlined = AggregateExec::try_new(
+            AggregateMode::Partial,
+            PhysicalGroupBy::new_single(vec![(inline(key)?, name.clone())]),
+            aggregates,
+            filters
+                .iter()
+                .map(|f| f.as_ref().map(inline).transpose())
+                .collect::<Result<_>>()?,
+            Arc::clone(input),
+            input.schema(),
+        )?;
+        if inlined.schema() != agg.schema() {
+            return Ok(None);
+        }
+        let Some(dense) = Self::plan(&inlined)? else {
+            return Ok(None);
+        };
+        for (a, aggregate) in agg.aggr_expr().iter().enumerate() {
+            for (i, arg) in aggregate.expressions().iter().enumerate() {
+                if computed(arg)? && !dense.arguments.looked_up_by_day(a, i) {
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(dense))
+    }
+}
+
+/// `expr` with each column `i` replaced by `exprs[i]`.
+fn inline(
+    expr: &Arc<dyn PhysicalExpr>,
+    exprs: &[Arc<dyn PhysicalExpr>],
+) -> Result<Arc<dyn PhysicalExpr>> {
+    Arc::clone(expr)
+        .transform_up(|e| match e.downcast_ref::<Column>() {
+            Some(c) => Ok(Transformed::yes(Arc::clone(&exprs[c.index()]))),
+            None => Ok(Transformed::no(e)),
+        })
+        .map(|t| t.data)
 }
 
 /// max - min + 1 of an input column, from its statistics: a hint to size the table, not a

@@ -13,6 +13,14 @@
 //! same type, at least [`MIN_FUSED`] times, are fused; every other argument is evaluated as
 //! DataFusion evaluates it.
 //!
+//! A zone-less timestamp truncated to the day or coarser (`date_trunc('month', ts) = c`, the
+//! cohort question) is fused too, and better: the truncation depends on the value's day alone,
+//! so a [`DayTable`] says which constant each day truncates to, and a row costs a division by
+//! a constant and one look-up, without the truncated values. A batch holding a value outside
+//! the calendar of `date_trunc`'s tables is truncated instead, so DataFusion's answer or error
+//! stands. The dense aggregation then takes such truncations out of the projection below it
+//! (`DenseAggregateExec::through_projection`).
+//!
 //! An accumulator whose state for one row is the mask of the conditions the row meets
 //! (`retention`: bit k for condition k + 1, merged by OR) and whose conditions are all fused
 //! comparisons with one column skips its conditions altogether: the same table lookup gives
@@ -20,16 +28,17 @@
 //! retention's twelve months this replaced twelve bitmaps and twelve passes over them with
 //! one array of masks.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::Operator;
+use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_plan::PhysicalExpr;
+use persona_udfs::builtins::date_trunc::DayTruncation;
 
 /// The fewest comparisons with one column worth a fused pass.
 const MIN_FUSED: usize = 3;
@@ -69,15 +78,16 @@ struct ConditionMasks {
     bits: Vec<u32>,
 }
 
-/// One column's comparisons with constants.
+/// One operand's comparisons with constants.
 #[derive(Debug)]
 struct EqualitySet {
-    column: usize,
-    /// The column's values are 32-bit (Int32, Date32), else 64-bit.
-    narrow: bool,
-    /// The distinct constants, each compared with the column by one argument or more.
+    operand: Operand,
+    /// The distinct constants, each compared with the operand by one argument or more.
     constants: Vec<i64>,
     table: SlotTable,
+    /// For a truncated timestamp, the constant each day truncates to, when the constants
+    /// span few enough days: the truncation is then never computed.
+    days: Option<DayTable>,
 }
 
 /// A hash table of the constants with one probe: `slots[(v * multiplier) >> shift]` holds
@@ -167,43 +177,108 @@ impl SlotTable {
     }
 }
 
-/// The column and constant of `expr` when it is `column = constant` (either way round) with
-/// a non-NULL constant of the column's own integer-backed type; the flag tells a 32-bit
-/// column.
-fn column_equals_constant(
+/// What a set of comparisons compares with its constants.
+#[derive(Debug, Clone)]
+enum Operand {
+    /// A column's own values; `narrow` tells a 32-bit column (Int32, Date32).
+    Column { index: usize, narrow: bool },
+    /// `date_trunc(granularity, column)` of a zone-less timestamp column, to the day or
+    /// coarser: `call` is the whole call, `per_day` the column's units in a day.
+    Truncated {
+        call: Arc<dyn PhysicalExpr>,
+        column: usize,
+        truncation: DayTruncation,
+        per_day: i64,
+    },
+}
+
+impl Operand {
+    /// The operand `expr` is, when it is one of these.
+    fn of(expr: &Arc<dyn PhysicalExpr>, schema: &Schema) -> Option<Self> {
+        if let Some(column) = expr.downcast_ref::<Column>() {
+            let narrow = matches!(
+                schema.fields().get(column.index())?.data_type(),
+                DataType::Int32 | DataType::Date32
+            );
+            return Some(Self::Column {
+                index: column.index(),
+                narrow,
+            });
+        }
+        let call = expr.downcast_ref::<ScalarFunctionExpr>()?;
+        let [granularity, column] = call.args() else {
+            return None;
+        };
+        let truncation =
+            DayTruncation::of_call(call.fun(), granularity.downcast_ref::<Literal>()?.value())?;
+        let column = column.downcast_ref::<Column>()?;
+        let per_day = match schema.fields().get(column.index())?.data_type() {
+            DataType::Timestamp(TimeUnit::Second, None) => 86_400,
+            DataType::Timestamp(TimeUnit::Millisecond, None) => 86_400_000,
+            DataType::Timestamp(TimeUnit::Microsecond, None) => 86_400_000_000,
+            DataType::Timestamp(TimeUnit::Nanosecond, None) => 86_400_000_000_000,
+            _ => return None,
+        };
+        Some(Self::Truncated {
+            call: Arc::clone(expr),
+            column: column.index(),
+            truncation,
+            per_day,
+        })
+    }
+
+    /// Two operands are the same when they compute the same values.
+    fn key(&self) -> (usize, Option<DayTruncation>) {
+        match self {
+            Self::Column { index, .. } => (*index, None),
+            Self::Truncated {
+                column, truncation, ..
+            } => (*column, Some(*truncation)),
+        }
+    }
+
+    /// The operand's values over `batch`, 32-bit or 64-bit as `narrow()` says.
+    fn values(&self, batch: &RecordBatch) -> Result<ArrayRef> {
+        match self {
+            Self::Column { index, .. } => Ok(Arc::clone(batch.column(*index))),
+            Self::Truncated { call, .. } => call.evaluate(batch)?.into_array(batch.num_rows()),
+        }
+    }
+
+    fn narrow(&self) -> bool {
+        matches!(self, Self::Column { narrow: true, .. })
+    }
+}
+
+/// The operand and constant of `expr` when it is `operand = constant` (either way round)
+/// with a non-NULL constant of the operand's own integer-backed type.
+fn operand_equals_constant(
     expr: &Arc<dyn PhysicalExpr>,
     schema: &Schema,
-) -> Option<(usize, bool, i64)> {
+) -> Option<(Operand, i64)> {
     let binary = expr.downcast_ref::<BinaryExpr>()?;
     if *binary.op() != Operator::Eq {
         return None;
     }
     let (left, right) = (binary.left(), binary.right());
-    let (column, literal) = match (
-        left.downcast_ref::<Column>(),
-        right.downcast_ref::<Literal>(),
-    ) {
-        (Some(c), Some(l)) => (c, l),
-        _ => (
-            right.downcast_ref::<Column>()?,
-            left.downcast_ref::<Literal>()?,
-        ),
+    let (operand, literal) = match right.downcast_ref::<Literal>() {
+        Some(literal) => (left, literal),
+        None => (right, left.downcast_ref::<Literal>()?),
     };
-    let data_type = schema.fields().get(column.index())?.data_type();
-    if literal.value().data_type() != *data_type {
+    if literal.value().data_type() != operand.data_type(schema).ok()? {
         return None;
     }
-    let (narrow, value) = match *literal.value() {
+    let value = match *literal.value() {
         ScalarValue::Int64(Some(v))
         | ScalarValue::Date64(Some(v))
         | ScalarValue::TimestampSecond(Some(v), _)
         | ScalarValue::TimestampMillisecond(Some(v), _)
         | ScalarValue::TimestampMicrosecond(Some(v), _)
-        | ScalarValue::TimestampNanosecond(Some(v), _) => (false, v),
-        ScalarValue::Int32(Some(v)) | ScalarValue::Date32(Some(v)) => (true, i64::from(v)),
+        | ScalarValue::TimestampNanosecond(Some(v), _) => v,
+        ScalarValue::Int32(Some(v)) | ScalarValue::Date32(Some(v)) => i64::from(v),
         _ => return None,
     };
-    Some((column.index(), narrow, value))
+    Some((Operand::of(operand, schema)?, value))
 }
 
 impl Arguments {
@@ -215,20 +290,26 @@ impl Arguments {
         schema: &Schema,
         mask_states: &[bool],
     ) -> Self {
-        // Per column: whether it is 32-bit, and the comparisons with it.
-        let mut by_column: BTreeMap<usize, (bool, Vec<Use>)> = BTreeMap::new();
+        // Per operand, in the order first met: the comparisons with it.
+        let mut by_operand: Vec<(Operand, Vec<Use>)> = Vec::new();
         for (a, arguments) in exprs.iter().enumerate() {
             for (i, expr) in arguments.iter().enumerate() {
-                if let Some((column, narrow, value)) = column_equals_constant(expr, schema) {
-                    let entry = by_column.entry(column).or_insert((narrow, Vec::new()));
-                    entry.1.push((a, i, value));
+                let Some((operand, value)) = operand_equals_constant(expr, schema) else {
+                    continue;
+                };
+                match by_operand
+                    .iter_mut()
+                    .find(|(o, _)| o.key() == operand.key())
+                {
+                    Some((_, uses)) => uses.push((a, i, value)),
+                    None => by_operand.push((operand, vec![(a, i, value)])),
                 }
             }
         }
         let mut fused: Vec<Vec<Option<(usize, usize)>>> =
             exprs.iter().map(|args| vec![None; args.len()]).collect();
         let mut sets = Vec::new();
-        for (column, (narrow, uses)) in by_column {
+        for (operand, uses) in by_operand {
             let mut constants: Vec<i64> = uses.iter().map(|u| u.2).collect();
             constants.sort_unstable();
             constants.dedup();
@@ -242,11 +323,19 @@ impl Arguments {
                 let k = constants.binary_search(&value).unwrap_or_default();
                 fused[a][i] = Some((sets.len(), k));
             }
+            let days = match operand {
+                Operand::Truncated {
+                    truncation,
+                    per_day,
+                    ..
+                } => DayTable::new(truncation, per_day, &constants),
+                Operand::Column { .. } => None,
+            };
             sets.push(EqualitySet {
-                column,
-                narrow,
+                operand,
                 constants,
                 table,
+                days,
             });
         }
         let masks: Vec<Option<ConditionMasks>> = fused
@@ -285,6 +374,13 @@ impl Arguments {
         }
     }
 
+    /// Whether accumulator `a`'s argument `i` is a comparison looked up by day, which never
+    /// computes its truncation.
+    pub(super) fn looked_up_by_day(&self, a: usize, i: usize) -> bool {
+        let fused = self.fused.get(a).and_then(|f| f.get(i).copied().flatten());
+        fused.is_some_and(|(set, _)| self.sets[set].days.is_some())
+    }
+
     /// What `batch` gives each accumulator.
     pub(super) fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<Input>> {
         let results: Vec<Vec<ArrayRef>> = self
@@ -295,17 +391,17 @@ impl Arguments {
                 if *wanted {
                     s.evaluate(batch)
                 } else {
-                    Vec::new()
+                    Ok(Vec::new())
                 }
             })
-            .collect();
+            .collect::<Result<_>>()?;
         self.exprs
             .iter()
             .zip(&self.fused)
             .zip(&self.masks)
             .map(|((exprs, fused), masks)| {
                 if let Some(m) = masks {
-                    return Ok(Input::RowStates(self.sets[m.set].masks(batch, &m.bits)));
+                    return Ok(Input::RowStates(self.sets[m.set].masks(batch, &m.bits)?));
                 }
                 exprs
                     .iter()
@@ -322,49 +418,201 @@ impl Arguments {
 }
 
 impl EqualitySet {
-    /// Per row, the OR of `bits[j]` over the constants j the value equals (at most one);
-    /// NULL where the column is NULL.
-    fn masks(&self, batch: &RecordBatch, bits: &[u32]) -> ArrayRef {
-        let column = batch.column(self.column);
-        let rows = column.len();
-        let data = column.to_data();
-        let masks = if self.narrow {
+    /// Per row, the OR of `bits[j]` over the constants j the operand equals (at most one);
+    /// NULL where the operand is NULL.
+    fn masks(&self, batch: &RecordBatch, bits: &[u32]) -> Result<ArrayRef> {
+        if let (Some(days), Operand::Truncated { column, .. }) = (&self.days, &self.operand) {
+            let column = batch.column(*column);
+            if let Some(masks) = days.lookup(column, bits, 0) {
+                return Ok(Arc::new(UInt32Array::new(
+                    masks.into(),
+                    column.nulls().cloned(),
+                )));
+            }
+        }
+        let operand = self.operand.values(batch)?;
+        let rows = operand.len();
+        let data = operand.to_data();
+        let masks = if self.operand.narrow() {
             self.table.masks(&data.buffer::<i32>(0)[..rows], bits)
         } else {
             self.table.masks(&data.buffer::<i64>(0)[..rows], bits)
         };
-        Arc::new(UInt32Array::new(masks.into(), column.nulls().cloned()))
+        Ok(Arc::new(UInt32Array::new(
+            masks.into(),
+            operand.nulls().cloned(),
+        )))
     }
 
-    /// One `column = constant` array per constant.
-    fn evaluate(&self, batch: &RecordBatch) -> Vec<ArrayRef> {
-        let column = batch.column(self.column);
-        let rows = column.len();
+    /// One `operand = constant` array per constant.
+    fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let n = self.constants.len();
-        // The column's values as integers, whatever type they carry.
-        let data = column.to_data();
-        let bits = if self.narrow {
-            self.table.bitmaps(&data.buffer::<i32>(0)[..rows], n)
-        } else {
-            self.table.bitmaps(&data.buffer::<i64>(0)[..rows], n)
+        let by_day = match (&self.days, &self.operand) {
+            (Some(days), Operand::Truncated { column, .. }) => {
+                let column = batch.column(*column);
+                let indices: Vec<u8> = (0..n as u8).collect();
+                // Constant n is none: its bitmap is dropped.
+                days.lookup(column, &indices, n as u8).map(|found| {
+                    let mut bits = bitmaps(&found, n + 1);
+                    bits.truncate(n * found.len().div_ceil(64));
+                    (bits, Arc::clone(column))
+                })
+            }
+            _ => None,
         };
+        let (bits, operand) = match by_day {
+            Some(found) => found,
+            None => {
+                // The operand's values as integers, whatever type they carry.
+                let operand = self.operand.values(batch)?;
+                let rows = operand.len();
+                let data = operand.to_data();
+                let bits = if self.operand.narrow() {
+                    self.table.bitmaps(&data.buffer::<i32>(0)[..rows], n)
+                } else {
+                    self.table.bitmaps(&data.buffer::<i64>(0)[..rows], n)
+                };
+                (bits, operand)
+            }
+        };
+        let rows = operand.len();
         let words = rows.div_ceil(64);
         let buffer = Buffer::from_vec(bits);
-        (0..n)
+        Ok((0..n)
             .map(|k| {
                 let values =
                     BooleanBuffer::new(buffer.slice_with_length(k * words * 8, words * 8), 0, rows);
-                Arc::new(BooleanArray::new(values, column.nulls().cloned())) as ArrayRef
+                Arc::new(BooleanArray::new(values, operand.nulls().cloned())) as ArrayRef
             })
-            .collect()
+            .collect())
     }
+}
+
+/// `n` bitmaps over the rows, one after the other, each `rows.div_ceil(64)` words: bit r of
+/// bitmap k is set when `found[r] == k`.
+fn bitmaps(found: &[u8], n: usize) -> Vec<u64> {
+    let words = found.len().div_ceil(64);
+    let mut bits = vec![0u64; words * n];
+    for (word, chunk) in found.chunks(64).enumerate() {
+        for (bit, &k) in chunk.iter().enumerate() {
+            bits[k as usize * words + word] |= 1 << bit;
+        }
+    }
+    bits
+}
+
+/// The most days a [`DayTable`] spans.
+const MAX_TABLE_DAYS: i64 = 1 << 16;
+
+/// Which constant the truncation of each day in a span equals: comparing a truncated
+/// timestamp with constants then takes a division by a constant and one look-up per row,
+/// without the truncated values. The span covers every day that truncates to a constant:
+/// from the earliest constant to a year past the latest.
+#[derive(Debug)]
+struct DayTable {
+    per_day: i64,
+    first: i64,
+    /// Per day from `first`: 1 + the index of the constant it truncates to, or 0.
+    constants: Vec<u8>,
+}
+
+impl DayTable {
+    /// The table of `constants` (sorted, distinct, in units of which `per_day` make a day),
+    /// or None when they span too many days or none is the start of a period.
+    fn new(truncation: DayTruncation, per_day: i64, constants: &[i64]) -> Option<Self> {
+        // A constant that is not a period's first instant within the calendar is never equal
+        // to a truncation there; values outside the calendar are not looked up.
+        let starts: Vec<i64> = constants
+            .iter()
+            .filter(|c| c.rem_euclid(per_day) == 0)
+            .map(|c| c.div_euclid(per_day))
+            .filter(|&day| DayTruncation::DAYS.contains(&day) && truncation.start(day) == day)
+            .collect();
+        let first = *starts.first()?;
+        // No period is longer than a leap year.
+        let end = (starts.last()? + 366).min(DayTruncation::DAYS.end);
+        if end - first > MAX_TABLE_DAYS {
+            return None;
+        }
+        let constants = (first..end)
+            .map(|day| {
+                let start = truncation.start(day) * per_day;
+                constants.binary_search(&start).map_or(0, |k| k as u8 + 1)
+            })
+            .collect();
+        Some(Self {
+            per_day,
+            first,
+            constants,
+        })
+    }
+
+    /// Per value of `column` (a timestamp of `per_day` units a day), `entries[k]` when its
+    /// truncation equals constant k, else `none`; None when a value that is not NULL lies
+    /// outside the calendar, where the truncation is DataFusion's to compute (or refuse).
+    fn lookup<E: Copy>(&self, column: &ArrayRef, entries: &[E], none: E) -> Option<Vec<E>> {
+        let by_day: Vec<E> = self
+            .constants
+            .iter()
+            .map(|&k| {
+                if k == 0 {
+                    none
+                } else {
+                    entries[k as usize - 1]
+                }
+            })
+            .collect();
+        let data = column.to_data();
+        let values = &data.buffer::<i64>(0)[..column.len()];
+        let (found, outside) = match self.per_day {
+            86_400 => by_days::<E, 86_400>(values, self.first, &by_day, none),
+            86_400_000 => by_days::<E, 86_400_000>(values, self.first, &by_day, none),
+            86_400_000_000 => by_days::<E, 86_400_000_000>(values, self.first, &by_day, none),
+            _ => by_days::<E, 86_400_000_000_000>(values, self.first, &by_day, none),
+        };
+        // Slots under a NULL may hold anything; only valid values must lie within.
+        let within = |i: usize| DayTruncation::DAYS.contains(&values[i].div_euclid(self.per_day));
+        let all_within = !outside
+            || match column.nulls() {
+                None => (0..values.len()).all(within),
+                Some(nulls) => nulls.valid_indices().all(within),
+            };
+        all_within.then_some(found)
+    }
+}
+
+/// Per value, `by_day[day - first]` for its day (`PER_DAY` units each), else `none`; and
+/// whether some value lies outside the calendar. A constant divisor is a multiplication.
+fn by_days<E: Copy, const PER_DAY: i64>(
+    values: &[i64],
+    first: i64,
+    by_day: &[E],
+    none: E,
+) -> (Vec<E>, bool) {
+    let calendar = DayTruncation::DAYS;
+    let calendar_days = (calendar.end - calendar.start) as u64;
+    let mut outside = false;
+    let found = values
+        .iter()
+        .map(|&v| {
+            let day = v.div_euclid(PER_DAY);
+            outside |= day.wrapping_sub(calendar.start) as u64 >= calendar_days;
+            *by_day
+                .get(day.wrapping_sub(first) as u64 as usize)
+                .unwrap_or(&none)
+        })
+        .collect();
+    (found, outside)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Date32Array, Int64Array, TimestampMicrosecondArray};
-    use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+    use chrono::NaiveDate;
+    use datafusion::arrow::array::{
+        Date32Array, Int64Array, TimestampMicrosecondArray, TimestampMillisecondArray,
+    };
+    use datafusion::arrow::datatypes::Field;
     use datafusion::physical_expr::expressions::{binary, col, lit};
 
     /// `column op value` over `schema`.
@@ -457,6 +705,123 @@ mod tests {
         // The table really separates 51 constants with one probe each.
         let constants: Vec<i64> = (-25..=25).collect();
         assert!(SlotTable::new(&constants).is_some());
+    }
+
+    /// `date_trunc(granularity, t)` compared with month starts, a constant within a month and
+    /// a repeated one: looked up by day, the comparisons and the masks equal DataFusion's,
+    /// with NULLs; a batch holding a value outside the calendar (1700) is truncated instead,
+    /// with the same answers, or DataFusion's error for a value it cannot truncate (1500).
+    #[test]
+    fn truncated_timestamps_are_compared_by_day() {
+        use datafusion::config::ConfigOptions;
+        use persona_udfs::builtins::date_trunc::date_trunc_udf;
+
+        let schema = Schema::new(vec![Field::new(
+            "t",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        )]);
+        let day_ms = 86_400_000_i64;
+        // 2023-01-01 (day 19358) and the next 900 days, at any time of day.
+        let mut x = 0x2545_F491_4F6C_DD1D_u64;
+        let times: Vec<Option<i64>> = (0..5_000)
+            .map(|r| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let day = 19_358 + (x % 900) as i64;
+                (r % 11 != 0).then_some(day * day_ms + ((x >> 32) % day_ms as u64) as i64)
+            })
+            .collect();
+        let within = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(TimestampMillisecondArray::from(times.clone()))],
+        )
+        .unwrap();
+        let with = |value: i64| {
+            let mut times = times.clone();
+            times[7] = Some(value);
+            RecordBatch::try_new(
+                Arc::new(schema.clone()),
+                vec![Arc::new(TimestampMillisecondArray::from(times))],
+            )
+            .unwrap()
+        };
+        // 1700, outside the calendar; 1500, beyond what DataFusion truncates.
+        let (outside, refused) = (with(-8_600_000_000_000), with(-15_000_000_000_000));
+        let month_start = |year: i64, month: i64| {
+            let days = NaiveDate::from_ymd_opt(year as i32, month as u32, 1)
+                .unwrap()
+                .signed_duration_since(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap())
+                .num_days();
+            ScalarValue::TimestampMillisecond(Some(days * day_ms), None)
+        };
+        for granularity in ["month", "quarter"] {
+            let truncated: Arc<dyn PhysicalExpr> = Arc::new(
+                ScalarFunctionExpr::try_new(
+                    date_trunc_udf(),
+                    vec![
+                        lit(ScalarValue::Utf8(Some(granularity.into()))),
+                        col("t", &schema).unwrap(),
+                    ],
+                    &schema,
+                    Arc::new(ConfigOptions::default()),
+                )
+                .unwrap(),
+            );
+            let equals = |value: ScalarValue| {
+                binary(Arc::clone(&truncated), Operator::Eq, lit(value), &schema).unwrap()
+            };
+            let mut conditions: Vec<_> = (1..=12).map(|m| equals(month_start(2024, m))).collect();
+            conditions.push(equals(month_start(2023, 4)));
+            // Within a month: never a truncation.
+            conditions.push(equals(ScalarValue::TimestampMillisecond(
+                Some(19_800 * day_ms + 5),
+                None,
+            )));
+            let arguments = Arguments::new(
+                vec![conditions.clone(), conditions.clone()],
+                &schema,
+                &[true, false],
+            );
+            assert!(
+                arguments.sets[0].days.is_some(),
+                "{granularity}: a day table"
+            );
+            let refusal = conditions[0].evaluate(&refused).err().unwrap();
+            let got = arguments
+                .evaluate(&refused)
+                .err()
+                .expect("DataFusion's refusal");
+            assert_eq!(got.to_string(), refusal.to_string());
+            for batch in [&within, &outside] {
+                let got = arguments.evaluate(batch).unwrap();
+                let (Input::RowStates(masks), Input::Arguments(truths)) = (&got[0], &got[1]) else {
+                    panic!("masks for the first accumulator, arguments for the second")
+                };
+                let masks = masks.as_any().downcast_ref::<UInt32Array>().unwrap();
+                for (k, (condition, got)) in conditions.iter().zip(truths).enumerate() {
+                    let expected = condition
+                        .evaluate(batch)
+                        .unwrap()
+                        .into_array(batch.num_rows())
+                        .unwrap();
+                    assert_eq!(
+                        got.as_ref(),
+                        expected.as_ref(),
+                        "{granularity}: {condition}"
+                    );
+                    let expected = expected.as_any().downcast_ref::<BooleanArray>().unwrap();
+                    for row in 0..batch.num_rows() {
+                        assert_eq!(masks.is_null(row), expected.is_null(row));
+                        if expected.is_valid(row) {
+                            let bit = masks.value(row) >> k & 1 == 1;
+                            assert_eq!(bit, expected.value(row), "{granularity} {k} row {row}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// An accumulator said to take condition masks gets, per row, the bits of the conditions

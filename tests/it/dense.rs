@@ -40,7 +40,16 @@ const QUERIES: &[&str] = &[
     // Retention's fused conditions come as per-row masks, except under a FILTER or with a
     // condition of another kind
     "SELECT small, retention(k = 1, k = -1, k = 24999) FILTER (WHERE v % 2 = 0), retention(k = 1, k = 2, k = 3, k > 100) FROM facts GROUP BY small",
+    // Truncated timestamps compared with constants are looked up by day, through the
+    // projection that truncates them (month starts, a repeat, an instant within a month, a
+    // FILTER on a passed-through column), or not when a comparison of another kind uses them
+    MONTHS,
+    "SELECT small, retention(m = TIMESTAMP '1970-01-05 00:00:00', m = TIMESTAMP '1970-01-06 00:00:00', m = TIMESTAMP '1971-01-01 00:00:00'), count(*) FILTER (WHERE v % 5 = 0) FROM (SELECT small, v, date_trunc('day', ts) AS m FROM facts) GROUP BY small",
+    QUARTERS_AND_MORE,
 ];
+
+const MONTHS: &str = "SELECT k, retention(m = TIMESTAMP '1970-01-01 00:00:00', m = TIMESTAMP '1970-02-01 00:00:00', m = TIMESTAMP '1971-03-01 00:00:00', m = TIMESTAMP '1970-02-01 00:00:00', m = TIMESTAMP '1972-05-01 12:00:00') FROM (SELECT k, date_trunc('month', ts) AS m FROM facts WHERE k IS NOT NULL) GROUP BY k";
+const QUARTERS_AND_MORE: &str = "SELECT small, retention(m = TIMESTAMP '1970-01-01 00:00:00', m = TIMESTAMP '1970-04-01 00:00:00', m = TIMESTAMP '1971-07-01 00:00:00', m > TIMESTAMP '1971-01-01 00:00:00') FROM (SELECT small, date_trunc('quarter', ts) AS m FROM facts) GROUP BY small";
 
 async fn rows(dense: bool, sql: &str) -> (String, String) {
     let s = SessionBuilder::new()
@@ -73,6 +82,22 @@ async fn dense_grouping_gives_the_rows_datafusion_gives() {
         assert!(plan.contains("DenseAggregateExec: mode=Partial"), "{plan}");
         assert_eq!(got, want, "{sql}");
     }
+}
+
+/// The projection truncating timestamps goes when the dense aggregation looks every use up by
+/// day, and stays when one use is of another kind.
+#[tokio::test]
+async fn truncations_compared_only_with_constants_are_not_computed() {
+    let truncated_below = |plan: &str| {
+        plan.lines()
+            .skip_while(|l| !l.contains("DenseAggregateExec"))
+            .skip(1)
+            .any(|l| l.contains("ProjectionExec") && l.contains("date_trunc"))
+    };
+    let (_, plan) = rows(true, MONTHS).await;
+    assert!(!truncated_below(&plan), "{plan}");
+    let (_, plan) = rows(true, QUARTERS_AND_MORE).await;
+    assert!(truncated_below(&plan), "{plan}");
 }
 
 #[tokio::test]

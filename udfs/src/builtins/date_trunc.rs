@@ -50,20 +50,58 @@ enum Coarse {
 impl Coarse {
     /// The granularity named by `date_trunc`'s first argument, when it is one of these.
     fn parse(arg: &ColumnarValue) -> Option<Self> {
-        let ColumnarValue::Scalar(
-            ScalarValue::Utf8(Some(name))
-            | ScalarValue::Utf8View(Some(name))
-            | ScalarValue::LargeUtf8(Some(name)),
-        ) = arg
+        let ColumnarValue::Scalar(name) = arg else {
+            return None;
+        };
+        Self::named(name)?
+    }
+
+    /// `Some(None)` for "day", `Some(Some(_))` for the granularities computed here.
+    fn named(name: &ScalarValue) -> Option<Option<Self>> {
+        let (ScalarValue::Utf8(Some(name))
+        | ScalarValue::Utf8View(Some(name))
+        | ScalarValue::LargeUtf8(Some(name))) = name
         else {
             return None;
         };
         match name.to_ascii_lowercase().as_str() {
-            "week" => Some(Self::Week),
-            "month" => Some(Self::Month),
-            "quarter" => Some(Self::Quarter),
-            "year" => Some(Self::Year),
+            "day" => Some(None),
+            "week" => Some(Some(Self::Week)),
+            "month" => Some(Some(Self::Month)),
+            "quarter" => Some(Some(Self::Quarter)),
+            "year" => Some(Some(Self::Year)),
             _ => None,
+        }
+    }
+}
+
+/// `date_trunc` of a zone-less timestamp to the day or coarser, as a map from the value's day
+/// to the first day of its period: the truncation depends on the day alone, so a caller can
+/// decide a comparison of the truncated value once per day rather than once per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayTruncation(Option<Coarse>);
+
+impl DayTruncation {
+    /// The days (since 1970-01-01) whose truncation [`DayTruncation::start`] gives: 1800 to
+    /// 2158. Outside them, `date_trunc` is DataFusion's own code, errors included.
+    pub const DAYS: std::ops::Range<i64> = OFFSETS_FROM..OFFSETS_FROM + OFFSETS_LEN as i64;
+
+    /// The truncation a call of `udf` with this first argument makes, when `udf` is
+    /// persona's `date_trunc` and the granularity a day or coarser.
+    pub fn of_call(udf: &ScalarUDF, granularity: &ScalarValue) -> Option<Self> {
+        if !udf.inner().is::<DateTrunc>() {
+            return None;
+        }
+        Coarse::named(granularity).map(Self)
+    }
+
+    /// The first day of the period holding `day`, a day of [`DayTruncation::DAYS`].
+    pub fn start(self, day: i64) -> i64 {
+        match self.0 {
+            None => day,
+            Some(granularity) => {
+                day - i64::from(offsets(granularity)[(day - OFFSETS_FROM) as usize])
+            }
         }
     }
 }
@@ -350,6 +388,35 @@ mod tests {
                 "{granularity}"
             );
         }
+    }
+
+    /// Every day the truncation covers, at its first and last microsecond, maps to the start
+    /// of the period DataFusion truncates it to; other functions and granularities get none.
+    #[test]
+    fn day_truncation_starts_the_periods_datafusion_truncates_to() {
+        let theirs = DateTruncFunc::new();
+        let day_us = 86_400_000_000_i64;
+        let days: Vec<i64> = DayTruncation::DAYS.collect();
+        let at = |within: i64| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                days.iter().map(|d| d * day_us + within),
+            ))
+        };
+        for granularity in ["day", "week", "month", "quarter", "Year"] {
+            let name = ScalarValue::Utf8(Some(granularity.into()));
+            let truncation = DayTruncation::of_call(&date_trunc_udf(), &name).unwrap();
+            let starts: Vec<i64> = days.iter().map(|&d| truncation.start(d) * day_us).collect();
+            for within in [0, day_us - 1] {
+                let expected = call(&theirs, granularity, at(within)).unwrap();
+                let expected = expected.as_primitive::<TimestampMicrosecondType>().values();
+                assert!(starts == expected[..], "{granularity} at {within}");
+            }
+        }
+        let hour = ScalarValue::Utf8(Some("hour".into()));
+        assert!(DayTruncation::of_call(&date_trunc_udf(), &hour).is_none());
+        let datafusions = ScalarUDF::new_from_impl(DateTruncFunc::new());
+        let month = ScalarValue::Utf8(Some("month".into()));
+        assert!(DayTruncation::of_call(&datafusions, &month).is_none());
     }
 
     #[test]
