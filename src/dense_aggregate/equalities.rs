@@ -582,7 +582,9 @@ impl DayTable {
 }
 
 /// Per value, `by_day[day - first]` for its day (`PER_DAY` units each), else `none`; and
-/// whether some value lies outside the calendar. A constant divisor is a multiplication.
+/// whether some value lies outside the calendar. Both tests are on unsigned offsets, where a
+/// value before the start wraps to beyond the end, and the day is an unsigned division by a
+/// constant: a multiplication and a shift.
 fn by_days<E: Copy, const PER_DAY: i64>(
     values: &[i64],
     first: i64,
@@ -590,16 +592,20 @@ fn by_days<E: Copy, const PER_DAY: i64>(
     none: E,
 ) -> (Vec<E>, bool) {
     let calendar = DayTruncation::DAYS;
-    let calendar_days = (calendar.end - calendar.start) as u64;
+    let calendar_start = calendar.start * PER_DAY;
+    // 2^17 days of nanoseconds pass i64::MAX, not u64::MAX.
+    let calendar_units = (calendar.end - calendar.start) as u64 * PER_DAY as u64;
+    // A value within the calendar but before the table wraps to at least 2^64 less the
+    // calendar's units: more than MAX_TABLE_DAYS days past the table's start (82K days in
+    // nanoseconds, the least).
+    let table_start = first * PER_DAY;
     let mut outside = false;
     let found = values
         .iter()
         .map(|&v| {
-            let day = v.div_euclid(PER_DAY);
-            outside |= day.wrapping_sub(calendar.start) as u64 >= calendar_days;
-            *by_day
-                .get(day.wrapping_sub(first) as u64 as usize)
-                .unwrap_or(&none)
+            outside |= v.wrapping_sub(calendar_start) as u64 >= calendar_units;
+            let day = v.wrapping_sub(table_start) as u64 / PER_DAY as u64;
+            *by_day.get(day as usize).unwrap_or(&none)
         })
         .collect();
     (found, outside)

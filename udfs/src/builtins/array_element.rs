@@ -52,6 +52,9 @@ fn positions<O: OffsetSizeTrait, I: ArrowPrimitiveType>(
     index: impl Fn(usize) -> I::Native,
 ) -> PrimitiveArray<I> {
     let offsets = list.value_offsets();
+    if let Some(indices) = strided(list, k, &index) {
+        return indices;
+    }
     let at = |row: usize| -> Option<usize> {
         let (start, end) = (offsets[row].as_usize(), offsets[row + 1].as_usize());
         let len = (end - start) as i64;
@@ -71,6 +74,32 @@ fn positions<O: OffsetSizeTrait, I: ArrowPrimitiveType>(
         None => found,
     };
     PrimitiveArray::new(values.into(), Some(NullBuffer::new(valid)))
+}
+
+/// [`positions`] when every list has the same length (as `retention`'s do): the elements lie
+/// one stride apart, so no row is tested. None when the lengths differ.
+fn strided<O: OffsetSizeTrait, I: ArrowPrimitiveType>(
+    list: &GenericListArray<O>,
+    k: i64,
+    index: impl Fn(usize) -> I::Native,
+) -> Option<PrimitiveArray<I>> {
+    let offsets = list.value_offsets();
+    let (first, second) = (offsets.first()?.as_usize(), offsets.get(1)?.as_usize());
+    let stride = second - first;
+    if offsets
+        .windows(2)
+        .any(|w| w[1].as_usize() - w[0].as_usize() != stride)
+    {
+        return None;
+    }
+    let within = if k > 0 { k - 1 } else { stride as i64 + k };
+    let rows = list.len();
+    if !(0..stride as i64).contains(&within) {
+        return Some(PrimitiveArray::new_null(rows));
+    }
+    let start = first + within as usize;
+    let values: Vec<I::Native> = (0..rows).map(|row| index(start + row * stride)).collect();
+    Some(PrimitiveArray::new(values.into(), list.nulls().cloned()))
 }
 
 /// The fast path's answer, when this call is one it takes.
@@ -169,7 +198,7 @@ impl ExprPlanner for ListIndexPlanner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::{Int64Array, ListArray, StringArray};
+    use datafusion::arrow::array::{Int32Array, Int64Array, ListArray, StringArray};
     use datafusion::arrow::buffer::OffsetBuffer;
     use datafusion::arrow::datatypes::{Field, Int32Type};
     use datafusion::config::ConfigOptions;
@@ -218,11 +247,34 @@ mod tests {
             Arc::new(words),
             None,
         ));
+        // Lists all of one length (the strided path), NULL ones too, and lists all empty.
+        let fixed: ArrayRef = Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Int32, true)),
+            OffsetBuffer::from_lengths([3; 40]),
+            Arc::new(Int32Array::from_iter(
+                (0..120).map(|v| (v % 7 != 0).then_some(v)),
+            )),
+            Some(NullBuffer::from_iter((0..40).map(|r| r % 6 != 1))),
+        ));
+        let empty: ArrayRef = Arc::new(ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Int32, true)),
+            OffsetBuffer::from_lengths([0; 5]),
+            Arc::new(Int32Array::from(Vec::<i32>::new())),
+            None,
+        ));
         let ours = ArrayElementFunc {
             inner: ArrayElement::new(),
         };
         let theirs = ArrayElement::new();
-        for list in [ints.slice(5, 50), large.slice(1, 40), ints, strings] {
+        for list in [
+            ints.slice(5, 50),
+            large.slice(1, 40),
+            ints,
+            strings,
+            fixed.slice(3, 30),
+            fixed,
+            empty,
+        ] {
             for k in -6..=6_i64 {
                 let k = || ColumnarValue::Scalar(ScalarValue::Int64(Some(k)));
                 let got = call(&ours, Arc::clone(&list), k()).unwrap();
