@@ -1,5 +1,5 @@
-//! Partial aggregation by one integer key through a direct-mapped table: a "perfect hash"
-//! aggregate, as DuckDB and ClickHouse use for small key ranges.
+//! Aggregation by one integer key through a direct-mapped table: a "perfect hash" aggregate,
+//! as DuckDB and ClickHouse use for small key ranges.
 //!
 //! Profiling is grouping by customer: RFM, retention, funnels and the 360 view all aggregate
 //! millions of rows into a group per customer id, a dense integer. DataFusion's
@@ -8,12 +8,14 @@
 //! third of a funnel's time. Here the key minus the smallest key seen indexes a table of group
 //! ids directly: one access per row, no hashing.
 //!
-//! [`DenseGroupBy`] replaces each `AggregateExec` in `Partial` mode that groups by a single
-//! integer expression with a [`DenseAggregateExec`] that runs the same accumulators. The final
-//! stage stays DataFusion's, which spills under a memory limit. The partial stage, like
-//! DataFusion's, emits its groups early when the memory pool refuses it more. Keys that span
-//! more than the input's statistics say (at least 2^20, at most [`MAX_SLOTS`]) hand the groups
-//! to DataFusion's own group values, which go on from there.
+//! [`DenseGroupBy`] replaces each `AggregateExec` in `Partial`, `Final` or `FinalPartitioned`
+//! mode that groups by a single integer expression with a [`DenseAggregateExec`] that runs the
+//! same accumulators. The partial stage, like DataFusion's, emits its groups early when the
+//! memory pool refuses it more. A final stage cannot: refused, it hands its groups (as partial
+//! states) and the rest of its input to DataFusion's final aggregation, which spills, and
+//! passes that one's output on. Keys that span more than the input's statistics say (at least
+//! 2^20, at most [`MAX_SLOTS`]) hand the groups to DataFusion's own group values, which go on
+//! from there.
 //!
 //! Its arguments' comparisons of one column with constants are evaluated in one pass
 //! ([`equalities`]); when the column is a timestamp truncated by the projection below, and
@@ -25,7 +27,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use datafusion::arrow::array::{
@@ -46,13 +48,18 @@ use datafusion::execution::{RecordBatchStream, SendableRecordBatchStream, TaskCo
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::EmptyRecordBatchStream;
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::physical_plan::aggregates::{
     AggregateExec, AggregateMode, PhysicalGroupBy, aggregate_expressions,
 };
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::metrics::{Count, MetricBuilder};
 use datafusion::physical_plan::projection::ProjectionExec;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::{
     ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, InputDistributionRequirements,
     InputOrderMode, PhysicalExpr, PlanProperties, StatisticsArgs, StatisticsContext, displayable,
@@ -124,8 +131,10 @@ impl DenseAggregateExec {
     /// key whose aggregates all run on group indices.
     pub fn try_new(agg: &AggregateExec) -> Result<Option<Self>> {
         let group_by = agg.group_expr();
-        let supported = *agg.mode() == AggregateMode::Partial
-            && group_by.is_single()
+        let supported = matches!(
+            agg.mode(),
+            AggregateMode::Partial | AggregateMode::Final | AggregateMode::FinalPartitioned
+        ) && group_by.is_single()
             && group_by.expr().len() == 1
             && agg.limit_options().is_none()
             && agg.dynamic_expressions_produced().is_empty()
@@ -137,10 +146,17 @@ impl DenseAggregateExec {
         if !supported {
             return Ok(None);
         }
-        match Self::through_projection(agg)? {
-            Some(dense) => Ok(Some(dense)),
-            None => Self::plan(agg),
+        if *agg.mode() == AggregateMode::Partial
+            && let Some(dense) = Self::through_projection(agg)?
+        {
+            return Ok(Some(dense));
         }
+        Self::plan(agg)
+    }
+
+    /// The stage it runs: `Partial`, `Final` or `FinalPartitioned`.
+    pub fn mode(&self) -> &AggregateMode {
+        self.agg.mode()
     }
 
     /// The dense form of a supported `agg`, or None when its key's type is not one it takes.
@@ -156,12 +172,13 @@ impl DenseAggregateExec {
             .downcast_ref::<Column>()
             .and_then(|c| column_span(agg.input().as_ref(), c.index()));
         // `retention`'s fused conditions come as per-row masks (see `equalities`), unless a
-        // FILTER clause picks its rows.
+        // FILTER clause picks its rows. A final stage's arguments are states, never fused.
+        let partial = *agg.mode() == AggregateMode::Partial;
         let mask_states: Vec<bool> = agg
             .aggr_expr()
             .iter()
             .zip(agg.filter_expr())
-            .map(|(a, filter)| filter.is_none() && takes_condition_masks(a.fun()))
+            .map(|(a, filter)| partial && filter.is_none() && takes_condition_masks(a.fun()))
             .collect();
         let arguments = equalities::Arguments::new(
             aggregate_expressions(agg.aggr_expr(), agg.mode(), 1)?,
@@ -293,7 +310,7 @@ impl DisplayAs for DenseAggregateExec {
         let inner = displayable(self.agg.as_ref()).one_line().to_string();
         let inner = inner.trim_end();
         match t {
-            DisplayFormatType::TreeRender => write!(f, "mode=Partial, dense"),
+            DisplayFormatType::TreeRender => write!(f, "mode={:?}, dense", self.agg.mode()),
             _ => write!(
                 f,
                 "DenseAggregateExec{}",
@@ -367,12 +384,26 @@ impl ExecutionPlan for DenseAggregateExec {
             .collect::<Result<_>>()?;
         let reservation = MemoryConsumer::new(format!("DenseAggregateExec[{partition}]"))
             .register(context.memory_pool());
+        let stage = match agg.mode() {
+            AggregateMode::Partial => Stage::Partial,
+            _ => Stage::Final {
+                agg: Arc::clone(agg),
+                context: Arc::clone(&context),
+                handed_over: MetricBuilder::new(&self.metrics).counter("handed_over", partition),
+            },
+        };
         Ok(Box::pin(DenseStream {
             schema: agg.schema(),
             input,
             key: Arc::clone(key),
             arguments: Arc::clone(&self.arguments),
-            filters: agg.filter_expr().to_vec(),
+            // A final stage merges states, whatever FILTER chose their rows.
+            filters: match stage {
+                Stage::Partial => agg.filter_expr().to_vec(),
+                Stage::Final { .. } => vec![None; agg.aggr_expr().len()],
+            },
+            stage,
+            passing_on: false,
             accumulators,
             groups: match interner(key_field, self.span_hint) {
                 Some(groups) => groups,
@@ -404,10 +435,28 @@ impl ExecutionPlan for DenseAggregateExec {
     }
 }
 
+/// Which stage of a two-stage aggregation a stream runs.
+enum Stage {
+    /// Rows in, each group's partial states out; groups go out early under memory pressure.
+    Partial,
+    /// Partial states in (every state of a key in this partition), final values out. Under
+    /// memory pressure the groups, as states, and the rest of the input go to `agg`, which is
+    /// DataFusion's final aggregation and spills; `handed_over` counts the times.
+    Final {
+        agg: Arc<AggregateExec>,
+        context: Arc<TaskContext>,
+        handed_over: Count,
+    },
+}
+
 /// One partition's aggregation.
 struct DenseStream {
     schema: SchemaRef,
+    /// The rows or states to aggregate; once handed over, DataFusion's final aggregation.
     input: SendableRecordBatchStream,
+    stage: Stage,
+    /// The input is DataFusion's final aggregation, whose batches go out as they are.
+    passing_on: bool,
     key: Arc<dyn PhysicalExpr>,
     arguments: Arc<equalities::Arguments>,
     filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
@@ -437,6 +486,10 @@ impl DenseStream {
                 }
                 equalities::Input::Arguments(values) => values,
             };
+            if let Stage::Final { .. } = self.stage {
+                accumulator.merge_batch(&values, &self.group_ids, self.groups.len())?;
+                continue;
+            }
             let filter = match filter {
                 Some(f) => Some(f.evaluate(batch)?.into_array(batch.num_rows())?),
                 None => None,
@@ -455,14 +508,18 @@ impl DenseStream {
         self.reservation.try_resize(size).is_ok()
     }
 
-    /// Every group so far with its partial states, into `output`; the groups start over.
+    /// Every group so far with its partial states, or its final values in a final stage, into
+    /// `output`; the groups start over.
     fn emit(&mut self) -> Result<()> {
         if self.groups.len() == 0 {
             return Ok(());
         }
         let mut columns = vec![self.groups.emit()?];
         for accumulator in &mut self.accumulators {
-            columns.extend(accumulator.state(EmitTo::All)?);
+            match self.stage {
+                Stage::Partial => columns.extend(accumulator.state(EmitTo::All)?),
+                Stage::Final { .. } => columns.push(accumulator.evaluate(EmitTo::All)?),
+            }
         }
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns)?;
         let mut offset = 0;
@@ -479,10 +536,60 @@ impl DenseStream {
         let _timer = elapsed.timer();
         self.aggregate(batch)?;
         if !self.reserve() {
-            // As DataFusion's partial aggregation: hand the groups on and start over.
-            self.emit()?;
+            match self.stage {
+                // As DataFusion's partial aggregation: hand the groups on and start over.
+                Stage::Partial => self.emit()?,
+                Stage::Final { .. } => self.hand_over()?,
+            }
             self.reservation.free();
         }
+        Ok(())
+    }
+
+    /// A final stage the pool refuses more memory: its groups, as partial states, and the
+    /// rest of its input go to DataFusion's final aggregation, which spills, and its output
+    /// becomes this stream's.
+    fn hand_over(&mut self) -> Result<()> {
+        let Stage::Final {
+            agg,
+            context,
+            handed_over,
+        } = &self.stage
+        else {
+            return internal_err!("DenseAggregateExec: only a final stage hands over");
+        };
+        let schema = self.input.schema();
+        let mut states = vec![self.groups.emit()?];
+        for accumulator in &mut self.accumulators {
+            states.extend(accumulator.state(EmitTo::All)?);
+        }
+        let states = RecordBatch::try_new(Arc::clone(&schema), states)?;
+        let rest = std::mem::replace(
+            &mut self.input,
+            Box::pin(EmptyRecordBatchStream::new(Arc::clone(&schema))),
+        );
+        let input = RecordBatchStreamAdapter::new(
+            Arc::clone(&schema),
+            futures::stream::once(async move { Ok(states) }).chain(rest),
+        );
+        let input = StreamingTableExec::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(OneStream(
+                Mutex::new(Some(Box::pin(input))),
+                schema,
+            ))],
+            None,
+            Vec::new(),
+            false,
+            None,
+        )?;
+        let fallback = Arc::clone(agg).replace_children(
+            vec![Arc::new(input)],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?;
+        self.input = fallback.execute(0, Arc::clone(context))?;
+        handed_over.add(1);
+        self.passing_on = true;
         Ok(())
     }
 }
@@ -500,6 +607,7 @@ impl Stream for DenseStream {
                 return Poll::Ready(None);
             }
             match futures::ready!(self.input.poll_next_unpin(cx)) {
+                Some(Ok(batch)) if self.passing_on => self.output.push_back(batch),
                 Some(Ok(batch)) => {
                     if let Err(e) = self.step(&batch) {
                         self.done = true;
@@ -524,6 +632,26 @@ impl Stream for DenseStream {
                 }
             }
         }
+    }
+}
+
+/// A stream as the one partition of a plan, read once: the input of a handed-over final stage.
+struct OneStream(Mutex<Option<SendableRecordBatchStream>>, SchemaRef);
+
+impl fmt::Debug for OneStream {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("OneStream")
+    }
+}
+
+impl PartitionStream for OneStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.1
+    }
+
+    fn execute(&self, _: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let taken = self.0.lock().ok().and_then(|mut s| s.take());
+        taken.unwrap_or_else(|| Box::pin(EmptyRecordBatchStream::new(Arc::clone(&self.1))))
     }
 }
 

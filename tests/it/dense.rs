@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::physical_plan::aggregates::AggregateMode;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use persona::SessionBuilder;
 use persona::dense_aggregate::DenseAggregateExec;
@@ -80,6 +81,10 @@ async fn dense_grouping_gives_the_rows_datafusion_gives() {
         assert!(!plan.contains("DenseAggregateExec"), "{plan}");
         let (got, plan) = rows(true, sql).await;
         assert!(plan.contains("DenseAggregateExec: mode=Partial"), "{plan}");
+        assert!(
+            plan.contains("DenseAggregateExec: mode=FinalPartitioned"),
+            "{plan}"
+        );
         assert_eq!(got, want, "{sql}");
     }
 }
@@ -104,7 +109,7 @@ async fn truncations_compared_only_with_constants_are_not_computed() {
 async fn dense_grouping_under_a_memory_limit_emits_early_and_gives_the_same_rows() {
     // 300,000 groups a partition, each key twice, with four accumulators: more than a 16 MB
     // pool holds. The partial stage hands its groups on when refused, and the final stage
-    // spills.
+    // hands its groups and the rest of its input to DataFusion's, which spills.
     let sql = "SELECT count(*), sum(g), sum(n), sum(s), sum(m) FROM (
                  SELECT v % 300000 AS g, count(*) AS n, sum(v) AS s, max(v) AS m
                  FROM big GROUP BY v % 300000)";
@@ -131,19 +136,28 @@ async fn dense_grouping_under_a_memory_limit_emits_early_and_gives_the_same_rows
             .unwrap();
         let batches = collect(Arc::clone(&plan), s.ctx.task_ctx()).await.unwrap();
         answers.push(pretty_format_batches(&batches).unwrap().to_string());
-        // Without early emission each partition emits its 300,000 groups once.
-        let mut partial_rows = None;
+        // Without early emission each partition emits its 300,000 groups once, and the
+        // final stage keeps its groups.
+        let (mut partial_rows, mut handed_over) = (None, None);
         plan.apply(|node| {
             if let Some(dense) = node.downcast_ref::<DenseAggregateExec>() {
-                partial_rows = dense.metrics().and_then(|m| m.output_rows());
+                let metrics = dense.metrics().unwrap();
+                match dense.mode() {
+                    AggregateMode::Partial => partial_rows = metrics.output_rows(),
+                    _ => handed_over = metrics.sum_by_name("handed_over").map(|c| c.as_usize()),
+                }
             }
             Ok(TreeNodeRecursion::Continue)
         })
         .unwrap();
-        let partial_rows = partial_rows.expect("a DenseAggregateExec ran");
+        let partial_rows = partial_rows.expect("a dense partial stage ran");
+        let handed_over = handed_over.expect("a dense final stage ran");
         match memory_limit {
-            None => assert_eq!(partial_rows, 600_000),
-            Some(_) => assert!(partial_rows > 600_000, "{partial_rows}"),
+            None => assert_eq!((partial_rows, handed_over), (600_000, 0)),
+            Some(_) => assert!(
+                partial_rows > 600_000 && handed_over > 0,
+                "{partial_rows} {handed_over}"
+            ),
         }
     }
     assert_eq!(answers[0], answers[1]);
