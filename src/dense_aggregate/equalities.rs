@@ -40,12 +40,12 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
 use datafusion::physical_plan::PhysicalExpr;
 use persona_udfs::builtins::date_trunc::DayTruncation;
 
-/// The fewest comparisons with one column worth a fused pass.
+/// The fewest comparisons with one operand worth a fused pass.
 const MIN_FUSED: usize = 3;
-/// The most distinct constants of one fused column.
+/// The most distinct constants of one fused operand.
 const MAX_CONSTANTS: usize = 64;
 
-/// A comparison of a column with a constant: (accumulator, argument, constant).
+/// A comparison of an operand with a constant: (accumulator, argument, constant).
 type Use = (usize, usize, i64);
 
 /// How each accumulator's arguments are computed from a batch.
@@ -71,11 +71,13 @@ pub(super) enum Input {
 }
 
 /// An accumulator's conditions as bits of a mask: `bits[j]` has bit k set when condition k
-/// compares the set's column with constant j.
+/// compares the set's operand with constant j.
 #[derive(Debug)]
 struct ConditionMasks {
     set: usize,
     bits: Vec<u32>,
+    /// When the set looks its operand up by day: each day's mask, from the set's day table.
+    by_day: Option<Vec<u32>>,
 }
 
 /// One operand's comparisons with constants.
@@ -353,7 +355,12 @@ impl Arguments {
                             bits[*j] |= 1 << k;
                         }
                     }
-                    ConditionMasks { set, bits }
+                    // A day of no constant (index `bits.len()`) has no bits.
+                    let by_day = sets[set].days.as_ref().map(|days| {
+                        let mask = |&k: &u8| bits.get(usize::from(k)).copied().unwrap_or(0);
+                        days.by_day.iter().map(mask).collect()
+                    });
+                    ConditionMasks { set, bits, by_day }
                 })
             })
             .collect();
@@ -401,7 +408,7 @@ impl Arguments {
             .zip(&self.masks)
             .map(|((exprs, fused), masks)| {
                 if let Some(m) = masks {
-                    return Ok(Input::RowStates(self.sets[m.set].masks(batch, &m.bits)?));
+                    return Ok(Input::RowStates(self.sets[m.set].masks(batch, m)?));
                 }
                 exprs
                     .iter()
@@ -418,12 +425,15 @@ impl Arguments {
 }
 
 impl EqualitySet {
-    /// Per row, the OR of `bits[j]` over the constants j the operand equals (at most one);
+    /// Per row, the OR of `m.bits[j]` over the constants j the operand equals (at most one);
     /// NULL where the operand is NULL.
-    fn masks(&self, batch: &RecordBatch, bits: &[u32]) -> Result<ArrayRef> {
-        if let (Some(days), Operand::Truncated { column, .. }) = (&self.days, &self.operand) {
+    fn masks(&self, batch: &RecordBatch, m: &ConditionMasks) -> Result<ArrayRef> {
+        let bits = &m.bits;
+        if let (Some(days), Some(by_day), Operand::Truncated { column, .. }) =
+            (&self.days, &m.by_day, &self.operand)
+        {
             let column = batch.column(*column);
-            if let Some(masks) = days.lookup(column, bits, 0) {
+            if let Some(masks) = days.lookup(column, by_day, 0) {
                 return Ok(Arc::new(UInt32Array::new(
                     masks.into(),
                     column.nulls().cloned(),
@@ -450,9 +460,8 @@ impl EqualitySet {
         let by_day = match (&self.days, &self.operand) {
             (Some(days), Operand::Truncated { column, .. }) => {
                 let column = batch.column(*column);
-                let indices: Vec<u8> = (0..n as u8).collect();
                 // Constant n is none: its bitmap is dropped.
-                days.lookup(column, &indices, n as u8).map(|found| {
+                days.lookup(column, &days.by_day, n as u8).map(|found| {
                     let mut bits = bitmaps(&found, n + 1);
                     bits.truncate(n * found.len().div_ceil(64));
                     (bits, Arc::clone(column))
@@ -512,8 +521,9 @@ const MAX_TABLE_DAYS: i64 = 1 << 16;
 struct DayTable {
     per_day: i64,
     first: i64,
-    /// Per day from `first`: 1 + the index of the constant it truncates to, or 0.
-    constants: Vec<u8>,
+    /// Per day from `first`: the index of the constant it truncates to, or the number of
+    /// constants when it truncates to none.
+    by_day: Vec<u8>,
 }
 
 impl DayTable {
@@ -534,41 +544,31 @@ impl DayTable {
         if end - first > MAX_TABLE_DAYS {
             return None;
         }
-        let constants = (first..end)
+        let by_day = (first..end)
             .map(|day| {
                 let start = truncation.start(day) * per_day;
-                constants.binary_search(&start).map_or(0, |k| k as u8 + 1)
+                constants.binary_search(&start).unwrap_or(constants.len()) as u8
             })
             .collect();
         Some(Self {
             per_day,
             first,
-            constants,
+            by_day,
         })
     }
 
-    /// Per value of `column` (a timestamp of `per_day` units a day), `entries[k]` when its
-    /// truncation equals constant k, else `none`; None when a value that is not NULL lies
-    /// outside the calendar, where the truncation is DataFusion's to compute (or refuse).
-    fn lookup<E: Copy>(&self, column: &ArrayRef, entries: &[E], none: E) -> Option<Vec<E>> {
-        let by_day: Vec<E> = self
-            .constants
-            .iter()
-            .map(|&k| {
-                if k == 0 {
-                    none
-                } else {
-                    entries[k as usize - 1]
-                }
-            })
-            .collect();
+    /// Per value of `column` (a timestamp of `per_day` units a day), the entry of its day in
+    /// `by_day` (which follows this table's days), else `none`; None when a value that is not
+    /// NULL lies outside the calendar, where the truncation is DataFusion's to compute (or
+    /// refuse).
+    fn lookup<E: Copy>(&self, column: &ArrayRef, by_day: &[E], none: E) -> Option<Vec<E>> {
         let data = column.to_data();
         let values = &data.buffer::<i64>(0)[..column.len()];
         let (found, outside) = match self.per_day {
-            86_400 => by_days::<E, 86_400>(values, self.first, &by_day, none),
-            86_400_000 => by_days::<E, 86_400_000>(values, self.first, &by_day, none),
-            86_400_000_000 => by_days::<E, 86_400_000_000>(values, self.first, &by_day, none),
-            _ => by_days::<E, 86_400_000_000_000>(values, self.first, &by_day, none),
+            86_400 => by_days::<E, 86_400>(values, self.first, by_day, none),
+            86_400_000 => by_days::<E, 86_400_000>(values, self.first, by_day, none),
+            86_400_000_000 => by_days::<E, 86_400_000_000>(values, self.first, by_day, none),
+            _ => by_days::<E, 86_400_000_000_000>(values, self.first, by_day, none),
         };
         // Slots under a NULL may hold anything; only valid values must lie within.
         let within = |i: usize| DayTruncation::DAYS.contains(&values[i].div_euclid(self.per_day));
