@@ -116,7 +116,7 @@ impl AggregateUDFImpl for RetentionFunc {
 }
 
 /// Whether `udf`'s state for one row is the UInt32 mask of the conditions the row meets (bit k
-/// for condition k + 1), merged by OR: true of `retention` (see [`RetentionGroups`]). The
+/// for condition k + 1), merged by OR: true of `retention` (see `RetentionGroups`). The
 /// dense aggregation (`src/dense_aggregate/equalities.rs`) then hands it fused conditions as
 /// per-row masks to `merge_batch` instead of evaluating them.
 pub fn takes_condition_masks(udf: &AggregateUDF) -> bool {
