@@ -424,6 +424,21 @@ impl Arguments {
     }
 }
 
+/// `$body` over the values of `$operand` (the set's operand evaluated) as the integers they
+/// are, 32-bit or 64-bit: a macro, as the body is generic over the two.
+macro_rules! probe {
+    ($set:expr, $operand:expr, |$values:ident| $body:expr) => {{
+        let (rows, data) = ($operand.len(), $operand.to_data());
+        if $set.operand.narrow() {
+            let $values = &data.buffer::<i32>(0)[..rows];
+            $body
+        } else {
+            let $values = &data.buffer::<i64>(0)[..rows];
+            $body
+        }
+    }};
+}
+
 impl EqualitySet {
     /// Per row, the OR of `m.bits[j]` over the constants j the operand equals (at most one);
     /// NULL where the operand is NULL.
@@ -441,13 +456,7 @@ impl EqualitySet {
             }
         }
         let operand = self.operand.values(batch)?;
-        let rows = operand.len();
-        let data = operand.to_data();
-        let masks = if self.operand.narrow() {
-            self.table.masks(&data.buffer::<i32>(0)[..rows], bits)
-        } else {
-            self.table.masks(&data.buffer::<i64>(0)[..rows], bits)
-        };
+        let masks = probe!(self, &operand, |values| self.table.masks(values, bits));
         Ok(Arc::new(UInt32Array::new(
             masks.into(),
             operand.nulls().cloned(),
@@ -472,15 +481,8 @@ impl EqualitySet {
         let (bits, operand) = match by_day {
             Some(found) => found,
             None => {
-                // The operand's values as integers, whatever type they carry.
                 let operand = self.operand.values(batch)?;
-                let rows = operand.len();
-                let data = operand.to_data();
-                let bits = if self.operand.narrow() {
-                    self.table.bitmaps(&data.buffer::<i32>(0)[..rows], n)
-                } else {
-                    self.table.bitmaps(&data.buffer::<i64>(0)[..rows], n)
-                };
+                let bits = probe!(self, &operand, |values| self.table.bitmaps(values, n));
                 (bits, operand)
             }
         };
