@@ -397,11 +397,7 @@ impl ExecutionPlan for DenseAggregateExec {
             input,
             key: Arc::clone(key),
             arguments: Arc::clone(&self.arguments),
-            // A final stage merges states, whatever FILTER chose their rows.
-            filters: match stage {
-                Stage::Partial => agg.filter_expr().to_vec(),
-                Stage::Final { .. } => vec![None; agg.aggr_expr().len()],
-            },
+            filters: agg.filter_expr().to_vec(),
             stage,
             passing_on: false,
             accumulators,
@@ -486,6 +482,7 @@ impl DenseStream {
                 }
                 equalities::Input::Arguments(values) => values,
             };
+            // A final stage merges states, whatever FILTER chose their rows.
             if let Stage::Final { .. } = self.stage {
                 accumulator.merge_batch(&values, &self.group_ids, self.groups.len())?;
                 continue;

@@ -325,14 +325,7 @@ impl Arguments {
                 let k = constants.binary_search(&value).unwrap_or_default();
                 fused[a][i] = Some((sets.len(), k));
             }
-            let days = match operand {
-                Operand::Truncated {
-                    truncation,
-                    per_day,
-                    ..
-                } => DayTable::new(truncation, per_day, &constants),
-                Operand::Column { .. } => None,
-            };
+            let days = DayTable::new(&operand, &constants);
             sets.push(EqualitySet {
                 operand,
                 constants,
@@ -444,10 +437,8 @@ impl EqualitySet {
     /// NULL where the operand is NULL.
     fn masks(&self, batch: &RecordBatch, m: &ConditionMasks) -> Result<ArrayRef> {
         let bits = &m.bits;
-        if let (Some(days), Some(by_day), Operand::Truncated { column, .. }) =
-            (&self.days, &m.by_day, &self.operand)
-        {
-            let column = batch.column(*column);
+        if let (Some(days), Some(by_day)) = (&self.days, &m.by_day) {
+            let column = batch.column(days.column);
             if let Some(masks) = days.lookup(column, by_day, 0) {
                 return Ok(Arc::new(UInt32Array::new(
                     masks.into(),
@@ -466,18 +457,15 @@ impl EqualitySet {
     /// One `operand = constant` array per constant.
     fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
         let n = self.constants.len();
-        let by_day = match (&self.days, &self.operand) {
-            (Some(days), Operand::Truncated { column, .. }) => {
-                let column = batch.column(*column);
-                // Constant n is none: its bitmap is dropped.
-                days.lookup(column, &days.by_day, n as u8).map(|found| {
-                    let mut bits = bitmaps(&found, n + 1);
-                    bits.truncate(n * found.len().div_ceil(64));
-                    (bits, Arc::clone(column))
-                })
-            }
-            _ => None,
-        };
+        let by_day = self.days.as_ref().and_then(|days| {
+            let column = batch.column(days.column);
+            // Constant n is none: its bitmap is dropped.
+            days.lookup(column, &days.by_day, n as u8).map(|found| {
+                let mut bits = bitmaps(&found, n + 1);
+                bits.truncate(n * found.len().div_ceil(64));
+                (bits, Arc::clone(column))
+            })
+        });
         let (bits, operand) = match by_day {
             Some(found) => found,
             None => {
@@ -521,6 +509,8 @@ const MAX_TABLE_DAYS: i64 = 1 << 16;
 /// from the earliest constant to a year past the latest.
 #[derive(Debug)]
 struct DayTable {
+    /// The truncated timestamp column, of `per_day` units a day.
+    column: usize,
     per_day: i64,
     first: i64,
     /// Per day from `first`: the index of the constant it truncates to, or the number of
@@ -529,9 +519,19 @@ struct DayTable {
 }
 
 impl DayTable {
-    /// The table of `constants` (sorted, distinct, in units of which `per_day` make a day),
-    /// or None when they span too many days or none is the start of a period.
-    fn new(truncation: DayTruncation, per_day: i64, constants: &[i64]) -> Option<Self> {
+    /// The table of `constants` (sorted, distinct) for a truncated `operand`, or None when
+    /// the operand is a plain column, or the constants span too many days or none is the start
+    /// of a period.
+    fn new(operand: &Operand, constants: &[i64]) -> Option<Self> {
+        let Operand::Truncated {
+            column,
+            truncation,
+            per_day,
+            ..
+        } = *operand
+        else {
+            return None;
+        };
         // A constant that is not a period's first instant within the calendar is never equal
         // to a truncation there; values outside the calendar are not looked up.
         let starts: Vec<i64> = constants
@@ -553,6 +553,7 @@ impl DayTable {
             })
             .collect();
         Some(Self {
+            column,
             per_day,
             first,
             by_day,
