@@ -15,6 +15,7 @@ pub mod error;
 pub mod exec;
 pub mod generate;
 pub mod ingest;
+pub mod local_files;
 pub mod output;
 pub mod report;
 pub mod serve;

@@ -148,6 +148,13 @@ impl SessionBuilder {
             Some(address) => connect_cluster(address, config, runtime).await?,
         }
         .enable_url_table();
+        // Local files are read in place; see `local_files`. A cluster's nodes read their own.
+        if self.cluster.is_none() {
+            ctx.register_object_store(
+                datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
+                std::sync::Arc::new(crate::local_files::LocalFiles::new()),
+            );
+        }
         persona_udfs::register_all(&mut ctx)?;
         persona_udfs::register_table_functions(&ctx);
 

@@ -53,6 +53,46 @@ async fn a_bare_session_has_functions_and_a_date() {
 }
 
 #[tokio::test]
+async fn local_files_are_read_in_place() {
+    let s = SessionBuilder::new()
+        .with_as_of("2024-06-30")
+        .build()
+        .await
+        .unwrap();
+    let url = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
+    let store = s.ctx.runtime_env().object_store(&url).unwrap();
+    assert!(store.to_string().starts_with("LocalFiles("), "{store}");
+    // And a Parquet file reads through it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.parquet");
+    s.ctx
+        .sql(&format!(
+            "COPY (SELECT v, v * 2 AS w FROM generate_series(1, 100000) AS t(v)) TO '{}'",
+            file.display()
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let batches = s
+        .ctx
+        .sql(&format!("SELECT sum(v), sum(w) FROM '{}'", file.display()))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("5000050000") && text.contains("10000100000"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn memory_limit_is_enforced_with_spilling() {
     let s = SessionBuilder::new()
         .with_sample()
