@@ -19,6 +19,9 @@ use crate::dense_aggregate::DenseGroupBy;
 use crate::error::{PersonaError, Result, clean_message};
 use crate::{snapshot, sources, views};
 
+/// The bytes read from the end of a Parquet file in the hope of its whole footer.
+pub const METADATA_SIZE_HINT: usize = 64 << 10;
+
 /// Builds a [`SessionContext`] with every persona function, source and view registered.
 ///
 /// ```text
@@ -121,6 +124,12 @@ impl SessionBuilder {
         if let Some(tz) = &settings.timezone {
             config.options_mut().execution.time_zone = Some(tz.clone());
         }
+        // DataFusion reads the last 512 KiB of every Parquet file to find its footer in one
+        // request. Footers are a few KiB, and a session reads every file's at start to learn
+        // its table's schema: at 360 local files that was 108 MB read and 16 ms of a 0.16 s
+        // start. 64 KiB still gets most footers in one object store request; `[settings]` can
+        // set it back.
+        config.options_mut().execution.parquet.metadata_size_hint = Some(METADATA_SIZE_HINT);
         if let Some(project) = &self.project {
             for (key, value) in project.config.setting_pairs() {
                 config.options_mut().set(&key, &value).map_err(|e| {

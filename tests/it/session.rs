@@ -59,6 +59,16 @@ async fn local_files_are_read_in_place() {
         .build()
         .await
         .unwrap();
+    // Footers are found in the last 64 KiB, not DataFusion's 512.
+    let hint = s
+        .ctx
+        .state()
+        .config()
+        .options()
+        .execution
+        .parquet
+        .metadata_size_hint;
+    assert_eq!(hint, Some(persona::session::METADATA_SIZE_HINT));
     let url = datafusion::execution::object_store::ObjectStoreUrl::local_filesystem();
     let store = s.ctx.runtime_env().object_store(&url).unwrap();
     assert!(store.to_string().starts_with("LocalFiles("), "{store}");
