@@ -294,7 +294,9 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     }
     let interactive =
         cli.commands.is_empty() && cli.files.is_empty() && std::io::stdin().is_terminal();
-    let session = open_session(&cli).await?;
+    // A run of statements (`-c`, files, standard input) loads the views only if it needs them.
+    let scripts_only = cli.command.is_none() && !interactive;
+    let mut session = open_session(&cli, scripts_only).await?;
     // Ingest reports its own problems; the session's (views that cannot load before the first
     // ingest, say) concern queries.
     if !matches!(cli.command, Some(Command::Ingest(_))) {
@@ -338,13 +340,17 @@ async fn run_inner(cli: Cli) -> Result<i32> {
     if interactive {
         return crate::shell::run(session, &cli).await;
     }
-    run_scripts(&session, &cli).await
+    run_scripts(&mut session, &cli).await
 }
 
-/// Builds the session the options ask for.
-pub async fn open_session(cli: &Cli) -> Result<Session> {
+/// Builds the session the options ask for; `defer_views` leaves the views for
+/// [`Session::load_views`].
+pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     let project = Project::discover(cli.project.as_deref())?;
     let mut builder = SessionBuilder::new().with_project(project);
+    if defer_views {
+        builder = builder.defer_views();
+    }
     if let Some(bytes) = cli.memory_limit {
         builder = builder.with_memory_limit(bytes);
     }
@@ -542,7 +548,7 @@ pub fn print_options(cli: &Cli) -> PrintOptions {
     }
 }
 
-async fn run_scripts(session: &Session, cli: &Cli) -> Result<i32> {
+async fn run_scripts(session: &mut Session, cli: &Cli) -> Result<i32> {
     let mut scripts: Vec<(String, String)> = Vec::new();
     for sql in &cli.commands {
         scripts.push(("-c".to_string(), sql.clone()));
@@ -563,6 +569,12 @@ async fn run_scripts(session: &Session, cli: &Cli) -> Result<i32> {
             .read_to_string(&mut text)
             .map_err(|e| PersonaError::io("<stdin>", &e))?;
         scripts.push(("<stdin>".to_string(), text));
+    }
+    // Planning the views is most of a start; statements that read only sources go without.
+    if scripts.iter().any(|(_, text)| session.needs_views(text)) {
+        for problem in session.load_views().await {
+            eprintln!("warning: {problem}");
+        }
     }
     let opts = print_options(cli);
     let stdout = std::io::stdout();

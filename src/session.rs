@@ -4,7 +4,9 @@
 //! The order matters: functions before views (views call them), sources before the as-of date
 //! (it is read from the data), built-in views before the project's (which build on them).
 //! Problems with one source or one view are collected, not fatal: the session still opens with
-//! everything else, and the caller shows the problems.
+//! everything else, and the caller shows the problems. Planning the views is most of the time
+//! a session takes to open, so a caller may defer them ([`SessionBuilder::defer_views`]) and
+//! load them when its statements may need them ([`Session::needs_views`]).
 
 use datafusion::arrow::array::{Array, Date32Array};
 use datafusion::arrow::datatypes::DataType;
@@ -35,6 +37,7 @@ pub struct SessionBuilder {
     as_of: Option<String>,
     target_partitions: Option<usize>,
     cluster: Option<String>,
+    defer_views: bool,
 }
 
 /// A built session and the problems met while building it.
@@ -45,6 +48,14 @@ pub struct Session {
     pub project: Option<Project>,
     /// The memory limit in bytes.
     pub memory_limit: usize,
+    /// The views not loaded yet, from [`SessionBuilder::defer_views`].
+    deferred: Option<DeferredViews>,
+}
+
+/// What loading the views needs, kept while they wait.
+struct DeferredViews {
+    builtin: bool,
+    tags_dir: Option<std::path::PathBuf>,
 }
 
 impl SessionBuilder {
@@ -86,6 +97,14 @@ impl SessionBuilder {
     /// needs the `cluster` feature.
     pub fn with_cluster(mut self, address: impl Into<String>) -> Self {
         self.cluster = Some(address.into());
+        self
+    }
+
+    /// Leaves the views (built-in, snapshot and project) unloaded until
+    /// [`Session::load_views`], for a caller that may not need them: planning them is most of
+    /// the time a session takes to open.
+    pub fn defer_views(mut self) -> Self {
+        self.defer_views = true;
         self
     }
 
@@ -206,21 +225,22 @@ impl SessionBuilder {
         let as_of = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive().to_string());
         ctx.sql(&format!("SET persona.as_of = '{as_of}'")).await?;
 
-        if settings.builtin_views.unwrap_or(true) {
-            let tags_dir = self.project.as_ref().map(|p| p.sql_dir().join("tags"));
-            problems.extend(views::load_builtin(&ctx, tags_dir.as_deref()).await);
-        }
-        let project_dir = self.project.as_ref().map(|p| p.dir.as_path());
-        problems.extend(snapshot::register(&ctx, project_dir).await);
-        if let Some(project) = &self.project {
-            problems.extend(views::load_dir(&ctx, &project.sql_dir()).await);
-        }
-        Ok(Session {
+        let deferred = DeferredViews {
+            builtin: settings.builtin_views.unwrap_or(true),
+            tags_dir: self.project.as_ref().map(|p| p.sql_dir().join("tags")),
+        };
+        let mut session = Session {
             ctx,
             problems,
             project: self.project,
             memory_limit,
-        })
+            deferred: Some(deferred),
+        };
+        if !self.defer_views {
+            let problems = session.load_views().await;
+            session.problems.extend(problems);
+        }
+        Ok(session)
     }
 }
 
@@ -262,9 +282,90 @@ pub fn as_of(ctx: &SessionContext) -> Option<String> {
 }
 
 impl Session {
+    /// Loads the views a [`SessionBuilder::defer_views`] session left out: the built-in views
+    /// and tags, the snapshot views, then the project's `sql/`. Returns the problems met
+    /// (nothing when the views are loaded already).
+    pub async fn load_views(&mut self) -> Vec<PersonaError> {
+        let Some(views) = self.deferred.take() else {
+            return Vec::new();
+        };
+        let mut problems = Vec::new();
+        if views.builtin {
+            problems.extend(views::load_builtin(&self.ctx, views.tags_dir.as_deref()).await);
+        }
+        let project_dir = self.project.as_ref().map(|p| p.dir.as_path());
+        problems.extend(snapshot::register(&self.ctx, project_dir).await);
+        if let Some(project) = &self.project {
+            problems.extend(views::load_dir(&self.ctx, &project.sql_dir()).await);
+        }
+        problems
+    }
+
+    /// Whether the views wait for [`Session::load_views`].
+    pub fn views_deferred(&self) -> bool {
+        self.deferred.is_some()
+    }
+
+    /// Whether running the SQL `text` may need the views: false only when every statement
+    /// parses and is a query, an `EXPLAIN` of one or a `SET`, and reads nothing but tables
+    /// registered already (the sources). `information_schema`, `SHOW` and table functions
+    /// (`audience` reads `tag_bitmaps`) count as needing them.
+    pub fn needs_views(&self, text: &str) -> bool {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        crate::sql_split::split_statements(text).iter().any(|stmt| {
+            let Ok(statement) = state.sql_to_statement(&stmt.sql, &dialect) else {
+                return true;
+            };
+            if !reads_only_relations(&statement) {
+                return true;
+            }
+            let Ok(tables) = state.resolve_table_references(&statement) else {
+                return true;
+            };
+            tables.into_iter().any(|table| {
+                table.schema() == Some("information_schema")
+                    || !matches!(self.ctx.table_exist(table), Ok(true))
+            })
+        })
+    }
+
     /// The session's context, for embedders that handle problems themselves.
     pub fn into_context(self) -> SessionContext {
         self.ctx
+    }
+}
+
+/// Whether `statement` is a query, an `EXPLAIN` of one or a `SET`, without table functions:
+/// the statements whose every table [`SessionState::resolve_table_references`] names.
+///
+/// [`SessionState::resolve_table_references`]: datafusion::execution::session_state::SessionState::resolve_table_references
+fn reads_only_relations(statement: &datafusion::sql::parser::Statement) -> bool {
+    use datafusion::sql::parser::Statement as DfStatement;
+    use datafusion::sql::sqlparser::ast::{Statement as SqlStatement, TableFactor, Visit, Visitor};
+    use std::ops::ControlFlow;
+
+    /// Stops at a table function: `FROM f(...)`, `FROM TABLE(f(...))`, `UNNEST`.
+    struct TableFunctions;
+    impl Visitor for TableFunctions {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Table { args: None, .. }
+                | TableFactor::Derived { .. }
+                | TableFactor::NestedJoin { .. } => ControlFlow::Continue(()),
+                _ => ControlFlow::Break(()),
+            }
+        }
+    }
+    match statement {
+        DfStatement::Statement(sql) => match sql.as_ref() {
+            SqlStatement::Set(_) => true,
+            SqlStatement::Query(query) => query.visit(&mut TableFunctions).is_continue(),
+            _ => false,
+        },
+        DfStatement::Explain(explain) => reads_only_relations(&explain.statement),
+        _ => false,
     }
 }
 

@@ -505,10 +505,22 @@ fn a_project_of_other_shapes_can_leave_the_built_in_views_out() {
     fs::write(d.path().join("orders.csv"), "id,total\n1,2.5\n").unwrap();
     let toml = "[[source]]\nname = \"orders\"\npath = \"orders.csv\"\nformat = \"csv\"\n";
     fs::write(d.path().join("persona.toml"), toml).unwrap();
-    // The built-in views expect persona's columns: each start says which it could not load.
-    let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT 1"]);
-    assert_eq!(code, 0, "{err}");
+    // The built-in views expect persona's columns: a run that needs the views says which it
+    // could not load; one that reads only sources loads none and has nothing to say.
+    let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT * FROM customer_rfm"]);
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("built-in views are not loaded"), "{err}");
+    let (out, err, code) = run(
+        d.path(),
+        &[
+            "-q",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT count(*) AS n FROM orders",
+        ],
+    );
+    assert_eq!((code, err.as_str(), out.trim_end()), (0, "", "n\n1"));
 
     let toml = format!("[project]\nbuiltin_views = false\n\n{toml}");
     fs::write(d.path().join("persona.toml"), toml).unwrap();

@@ -103,6 +103,52 @@ async fn local_files_are_read_in_place() {
 }
 
 #[tokio::test]
+async fn deferred_views_load_only_for_statements_that_may_need_them() {
+    let mut s = SessionBuilder::new()
+        .with_sample()
+        .unwrap()
+        .defer_views()
+        .build()
+        .await
+        .unwrap();
+    assert!(s.views_deferred());
+    assert!(s.ctx.table_provider("customer_rfm").await.is_err());
+    for sources_only in [
+        "SELECT 1",
+        "SELECT count(*) FROM orders",
+        "SET persona.lang = 'en'; SELECT * FROM orders LIMIT 1",
+        "EXPLAIN SELECT * FROM orders",
+        "WITH o AS (SELECT * FROM orders) SELECT * FROM o JOIN customers c USING (customer_id)",
+        "SELECT * FROM (SELECT customer_id FROM orders) AS x",
+    ] {
+        assert!(!s.needs_views(sources_only), "{sources_only}");
+    }
+    for needing in [
+        "SELECT * FROM customer_rfm",
+        "SELECT * FROM orders WHERE customer_id IN (SELECT customer_id FROM customer_rfm)",
+        "SELECT 1; SELECT * FROM customer_360",
+        "SELECT * FROM information_schema.tables",
+        "SHOW TABLES",
+        "DESCRIBE customer_rfm",
+        "SELECT count(*) FROM audience('vip', 'tag_bitmaps')",
+        "SELECT * FROM generate_series(1, 3)",
+        "CREATE VIEW v AS SELECT * FROM orders",
+        "SELECT * FROM nowhere",
+        "SELEC oops",
+    ] {
+        assert!(s.needs_views(needing), "{needing}");
+    }
+    let problems = s.load_views().await;
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(!s.views_deferred());
+    assert!(s.ctx.table_provider("customer_rfm").await.is_ok());
+    assert!(
+        s.load_views().await.is_empty(),
+        "a second load does nothing"
+    );
+}
+
+#[tokio::test]
 async fn memory_limit_is_enforced_with_spilling() {
     let s = SessionBuilder::new()
         .with_sample()
