@@ -175,8 +175,11 @@ mod tests {
         assert_eq!(ours.to_string(), theirs.to_string());
         let missing = Path::from_filesystem_path(dir.path())
             .unwrap()
-            .child("gone.bin");
-        let err = store.get_ranges(&missing, &[0..1]).await.unwrap_err();
+            .join("gone.bin");
+        let err = store
+            .get_ranges(&missing, std::slice::from_ref(&(0..1)))
+            .await
+            .unwrap_err();
         assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
     }
 }
