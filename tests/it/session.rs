@@ -1,7 +1,16 @@
 //! The library surface: `SessionBuilder` for embedders.
 
 use datafusion::execution::FunctionRegistry;
+use datafusion::prelude::SessionContext;
 use persona::SessionBuilder;
+
+/// The result of `sql` as a printed table.
+async fn query_text(ctx: &SessionContext, sql: &str) -> String {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string()
+}
 
 #[tokio::test]
 async fn builder_registers_functions_sources_and_views() {
@@ -36,17 +45,7 @@ async fn a_bare_session_has_functions_and_a_date() {
         .build()
         .await
         .unwrap();
-    let batches = s
-        .ctx
-        .sql("SELECT CAST(as_of() AS VARCHAR) AS d")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
+    let text = query_text(&s.ctx, "SELECT CAST(as_of() AS VARCHAR) AS d").await;
     assert!(text.contains("2024-06-30"), "{text}");
     // Without a project the built-in views have no tables to read: that is reported per view.
     assert!(!s.problems.is_empty());
@@ -75,27 +74,10 @@ async fn local_files_are_read_in_place() {
     // And a Parquet file reads through it.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("t.parquet");
-    s.ctx
-        .sql(&format!(
-            "COPY (SELECT v, v * 2 AS w FROM generate_series(1, 100000) AS t(v)) TO '{}'",
-            file.display()
-        ))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let batches = s
-        .ctx
-        .sql(&format!("SELECT sum(v), sum(w) FROM '{}'", file.display()))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
+    let copy = "COPY (SELECT v, v * 2 AS w FROM generate_series(1, 100000) AS t(v)) TO";
+    query_text(&s.ctx, &format!("{copy} '{}'", file.display())).await;
+    let sums = format!("SELECT sum(v), sum(w) FROM '{}'", file.display());
+    let text = query_text(&s.ctx, &sums).await;
     assert!(
         text.contains("5000050000") && text.contains("10000100000"),
         "{text}"
@@ -160,10 +142,7 @@ async fn memory_limit_is_enforced_with_spilling() {
     assert_eq!(s.memory_limit, 32 << 20);
     // A sort larger than the limit finishes by spilling to disk.
     let sql = "SELECT count(*) FROM (SELECT v, md5(CAST(v AS VARCHAR)) AS h FROM generate_series(1, 1500000) t(v) ORDER BY h)";
-    let batches = s.ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
-        .unwrap()
-        .to_string();
+    let text = query_text(&s.ctx, sql).await;
     assert!(text.contains("1500000"), "{text}");
 }
 
