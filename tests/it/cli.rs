@@ -510,30 +510,13 @@ fn a_project_of_other_shapes_can_leave_the_built_in_views_out() {
     let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT * FROM customer_rfm"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("built-in views are not loaded"), "{err}");
-    let (out, err, code) = run(
-        d.path(),
-        &[
-            "-q",
-            "--format",
-            "csv",
-            "-c",
-            "SELECT count(*) AS n FROM orders",
-        ],
-    );
+    let csv = |sql: &str| run(d.path(), &["-q", "--format", "csv", "-c", sql]);
+    let (out, err, code) = csv("SELECT count(*) AS n FROM orders");
     assert_eq!((code, err.as_str(), out.trim_end()), (0, "", "n\n1"));
 
     let toml = format!("[project]\nbuiltin_views = false\n\n{toml}");
     fs::write(d.path().join("persona.toml"), toml).unwrap();
-    let (out, err, code) = run(
-        d.path(),
-        &[
-            "-q",
-            "--format",
-            "csv",
-            "-c",
-            "SELECT sum(total) AS t FROM orders",
-        ],
-    );
+    let (out, err, code) = csv("SELECT sum(total) AS t FROM orders");
     assert_eq!((code, err.as_str()), (0, ""));
     assert_eq!(out, "t\n2.5\n");
     let (_, err, code) = run(d.path(), &["-q", "-c", "SELECT * FROM customer_rfm"]);
