@@ -78,9 +78,10 @@ pub enum Command {
     Gen(GenArgs),
     /// Train the Chinese sentiment model from labelled texts and report its held-out accuracy.
     TrainSentiment(TrainArgs),
-    /// Snapshot customer_360, customer_segments, customer_tags and customer_clv as of the
-    /// as-of date into the project's snapshots/ (atomic; the same date twice gives the same bytes).
-    Refresh,
+    /// Build the profile's models once each, in dependency order, then snapshot customer_360,
+    /// customer_segments, customer_tags and customer_clv as of the as-of date into the
+    /// project's snapshots/ (atomic; the same date twice gives the same bytes).
+    Refresh(RefreshArgs),
     /// Run the data-quality checks of persona.toml and sql/checks/; exit 1 when one errors.
     Check(CheckArgs),
     /// Write one self-contained HTML report with charts of segments, retention, funnel, CLV,
@@ -97,6 +98,49 @@ pub enum Command {
     /// with the `cluster` feature).
     #[command(subcommand)]
     Cluster(ClusterCommand),
+}
+
+/// `persona refresh` options.
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Print the models the refresh would build, in order, with what each reads; build nothing.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// Runs `persona refresh`: one line per model as it is built (a status line on a terminal
+/// while it builds), then the snapshot summary.
+async fn refresh(session: &Session, project_dir: &std::path::Path, quiet: bool) -> Result<i32> {
+    use crate::snapshot::Progress;
+    let status = std::io::stderr().is_terminal() && !quiet;
+    let mut progress = |p: Progress<'_>| match p {
+        Progress::Started(i, n, name) if status => {
+            eprint!("\r\x1b[2K[{i}/{n}] building {name}…");
+            let _ = std::io::stderr().flush();
+        }
+        Progress::Started(..) => {}
+        Progress::Built(run) => {
+            if status {
+                eprint!("\r\x1b[2K");
+            }
+            if !quiet {
+                println!("{}", crate::snapshot::model_line(run));
+                let _ = std::io::stdout().flush();
+            }
+        }
+    };
+    let result = crate::snapshot::refresh(&session.ctx, project_dir, &mut progress).await;
+    if status {
+        eprint!("\r\x1b[2K");
+    }
+    let (as_of, runs, done) = result?;
+    if !quiet {
+        print!(
+            "{}",
+            crate::snapshot::summary(project_dir, &as_of, &runs, &done)
+        );
+    }
+    Ok(0)
 }
 
 /// `persona cluster` nodes.
@@ -305,13 +349,13 @@ async fn run_inner(cli: Cli) -> Result<i32> {
         }
     }
     match &cli.command {
-        Some(Command::Refresh) => {
+        Some(Command::Refresh(args)) => {
             let project = own_project(&session, "refresh")?;
-            let (as_of, done) = crate::snapshot::refresh(&session.ctx, &project.dir).await?;
-            if !cli.quiet {
-                print!("{}", crate::snapshot::summary(&project.dir, &as_of, &done));
+            if args.explain {
+                print!("{}", crate::snapshot::explain(&session.ctx)?);
+                return Ok(0);
             }
-            return Ok(0);
+            return refresh(&session, &project.dir, cli.quiet).await;
         }
         Some(Command::Check(args)) => return run_checks(&session, &cli, args).await,
         Some(Command::Ingest(args)) => {

@@ -16,6 +16,7 @@ pub mod exec;
 pub mod generate;
 pub mod ingest;
 pub mod local_files;
+pub mod models;
 pub mod output;
 pub mod report;
 pub mod serve;

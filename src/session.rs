@@ -137,6 +137,12 @@ impl SessionBuilder {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_option_extension(options);
+        // Local sessions keep the views' graph and compute each model once (see `models`); a
+        // cluster's plans are sent to its scheduler, so its views stay DataFusion's own.
+        if self.cluster.is_none() {
+            config =
+                config.with_extension(std::sync::Arc::new(crate::models::ModelRegistry::default()));
+        }
         if let Some(n) = self.target_partitions {
             config = config.with_target_partitions(n);
         }
@@ -182,6 +188,9 @@ impl SessionBuilder {
                 datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
                 std::sync::Arc::new(crate::local_files::LocalFiles::new()),
             );
+        }
+        if self.cluster.is_none() {
+            crate::models::install(&ctx)?;
         }
         persona_udfs::register_all(&mut ctx)?;
         persona_udfs::register_table_functions(&ctx);

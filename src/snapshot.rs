@@ -6,9 +6,12 @@
 //! `snapshots/.tmp-…` directory and published by one `rename` of that directory, so readers see
 //! all of a new date or none of it, and an interrupted refresh leaves only the temporary
 //! directory behind (removed by the next refresh). Refreshing a date that exists compares each
-//! new file with the old one: identical files are left untouched (the same data and as-of give
-//! the same bytes: rows are sorted and written in fixed-size chunks), changed ones are renamed
-//! over the old file, which is atomic per file.
+//! new file with the old one (the same data and as-of give the same bytes: rows are sorted and
+//! written in fixed-size chunks); when any differs, the new directory and the old one are
+//! swapped in one `renameat2(RENAME_EXCHANGE)`, so a date is always all old or all new.
+//!
+//! Before writing, a refresh builds every model the four views need (see `models`), once
+//! each, in dependency order, reporting each one's rows, time and peak memory.
 //!
 //! Each session registers `snapshot_<view>` over the files it finds (an empty table with the
 //! view's columns when there are none), then the views over them from `sql/snapshots/views.sql`.
@@ -192,10 +195,74 @@ async fn register_view(ctx: &SessionContext, view: &str, files: &[PathBuf]) -> R
     Ok(())
 }
 
-/// Materialises the snapshot views as of the session's as-of date under `project_dir`.
-pub async fn refresh(ctx: &SessionContext, project_dir: &Path) -> Result<(String, Vec<Refreshed>)> {
+/// One model built by a refresh: its rows, time and the process's peak memory meanwhile.
+#[derive(Debug, Clone)]
+pub struct ModelRun {
+    pub name: String,
+    pub rows: usize,
+    pub seconds: f64,
+    /// The process's peak resident memory while the model was built, in bytes (Linux only).
+    pub peak_bytes: Option<u64>,
+    pub spilled: bool,
+}
+
+/// What a refresh reports as it goes: `Started(i, n, name)` before the i-th of n models,
+/// `Built(run)` after it.
+pub enum Progress<'a> {
+    Started(usize, usize, &'a str),
+    Built(&'a ModelRun),
+}
+
+/// The models a refresh builds, in the order it builds them, each with the views it reads:
+/// what `persona refresh --explain` prints.
+pub fn explain(ctx: &SessionContext) -> Result<String> {
+    let Some(registry) = crate::models::registry(ctx) else {
+        return Err(PersonaError::Usage(
+            "this session has no model graph (a cluster session plans views as DataFusion does)"
+                .into(),
+        ));
+    };
+    let targets: Vec<&str> = SNAPSHOT_VIEWS.iter().map(|(v, _)| *v).collect();
+    let order = registry.build_order(&targets)?;
+    let mut out = format!(
+        "{} models, built in this order (each once; a model reads the kept rows of those before it):\n",
+        order.len()
+    );
+    for (i, m) in order.iter().enumerate() {
+        let reads: Vec<&str> = m.depends_on().iter().map(String::as_str).collect();
+        let sources = m.sources().join(", ");
+        let snapshot = if targets.contains(&m.name()) {
+            "  [snapshot]"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:>3}. {}{snapshot}\n     reads: {}\n     sources: {}\n",
+            i + 1,
+            m.name(),
+            if reads.is_empty() {
+                "-".to_string()
+            } else {
+                reads.join(", ")
+            },
+            if sources.is_empty() { "-" } else { &sources },
+        ));
+    }
+    Ok(out)
+}
+
+/// Builds every model the snapshot views need, once each and in dependency order, then writes
+/// the snapshot views as of the session's as-of date under `project_dir` and publishes the
+/// date as one unit. A model that fails stops the models above it (the others still build, so
+/// every failure is named at once) and nothing is published.
+pub async fn refresh(
+    ctx: &SessionContext,
+    project_dir: &Path,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<(String, Vec<ModelRun>, Vec<Refreshed>)> {
     let as_of = session_as_of(ctx)?;
     ensure_data(ctx, &as_of).await?;
+    let runs = build_models(ctx, &as_of, progress).await?;
     let root = snapshots_dir(project_dir);
     std::fs::create_dir_all(&root).map_err(|e| PersonaError::io(&root, &e))?;
     remove_stale_temporaries(&root);
@@ -219,12 +286,105 @@ pub async fn refresh(ctx: &SessionContext, project_dir: &Path) -> Result<(String
             })?;
         rows.push((view, n));
     }
+    let done = publish(&root, &tmp, &as_of, rows)?;
+    drop(guard);
+    Ok((as_of, runs, done))
+}
 
+async fn build_models(
+    ctx: &SessionContext,
+    as_of: &str,
+    progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<Vec<ModelRun>> {
+    let Some(registry) = crate::models::registry(ctx) else {
+        return Ok(Vec::new());
+    };
+    let targets: Vec<&str> = SNAPSHOT_VIEWS.iter().map(|(v, _)| *v).collect();
+    let order = registry.build_order(&targets)?;
+    let state = ctx.state();
+    let mut runs = Vec::new();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<String> = Vec::new();
+    for (i, model) in order.iter().enumerate() {
+        let blocked = model
+            .depends_on()
+            .iter()
+            .any(|d| failed.iter().any(|(f, _)| f == d) || skipped.contains(d));
+        if blocked {
+            skipped.push(model.name().to_string());
+            continue;
+        }
+        progress(Progress::Started(i + 1, order.len(), model.name()));
+        reset_peak_memory();
+        let started = std::time::Instant::now();
+        match model.materialise(&state).await {
+            Ok(_) => {
+                let stats = model.stats();
+                let run = ModelRun {
+                    name: model.name().to_string(),
+                    rows: stats.rows,
+                    seconds: started.elapsed().as_secs_f64(),
+                    peak_bytes: peak_memory(),
+                    spilled: stats.spilled,
+                };
+                progress(Progress::Built(&run));
+                runs.push(run);
+            }
+            Err(e) => failed.push((model.name().to_string(), clean_message(&e))),
+        }
+    }
+    if failed.is_empty() {
+        return Ok(runs);
+    }
+    let mut message = format!("cannot build the profile as of {as_of}; nothing was published:");
+    for (name, error) in &failed {
+        message.push_str(&format!("\n  model {name} failed: {error}"));
+        if error.contains("Resources exhausted") || error.contains("Not enough memory") {
+            message.push_str(&format!(
+                "\n    (the memory limit is too small for {name}: give --memory-limit more, e.g. twice the current limit)"
+            ));
+        }
+    }
+    if !skipped.is_empty() {
+        message.push_str(&format!(
+            "\n  not built, as they read a failed model: {}",
+            skipped.join(", ")
+        ));
+    }
+    Err(PersonaError::Usage(message))
+}
+
+/// Starts a new measurement of the process's peak resident memory (Linux: `clear_refs` 5
+/// resets VmHWM); elsewhere nothing.
+fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The process's peak resident memory since the last [`reset_peak_memory`], in bytes.
+fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Publishes the files written into `tmp` as the date `as_of`, as one unit: a new date is one
+/// rename of the directory; a date that exists is swapped with `tmp` in one
+/// `renameat2(RENAME_EXCHANGE)` (or, where the file system cannot, renamed aside first and
+/// restored by the next refresh if a crash falls between the two renames), so readers see all
+/// of the old date or all of the new one, never a mix.
+fn publish(
+    root: &Path,
+    tmp: &Path,
+    as_of: &str,
+    rows: Vec<(&'static str, usize)>,
+) -> Result<Vec<Refreshed>> {
     let target = root.join(format!("as_of={as_of}"));
     let mut done = Vec::new();
     if !target.exists() {
-        sync_dir(&tmp);
-        std::fs::rename(&tmp, &target).map_err(|e| PersonaError::io(&target, &e))?;
+        sync_dir(tmp);
+        std::fs::rename(tmp, &target).map_err(|e| PersonaError::io(&target, &e))?;
+        sync_dir(root);
         for (view, n) in rows {
             done.push(Refreshed {
                 view,
@@ -232,40 +392,105 @@ pub async fn refresh(ctx: &SessionContext, project_dir: &Path) -> Result<(String
                 outcome: Outcome::Written,
             });
         }
-    } else {
-        for (view, n) in rows {
-            let name = format!("{view}.parquet");
-            let (new, old) = (tmp.join(&name), target.join(&name));
-            let same = match (std::fs::read(&new), std::fs::read(&old)) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            };
-            let outcome = if same {
+        return Ok(done);
+    }
+    for (view, n) in rows {
+        let name = format!("{view}.parquet");
+        let same = match (
+            std::fs::read(tmp.join(&name)),
+            std::fs::read(target.join(&name)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        };
+        done.push(Refreshed {
+            view,
+            rows: n,
+            outcome: if same {
                 Outcome::Unchanged
             } else {
-                std::fs::rename(&new, &old).map_err(|e| PersonaError::io(&old, &e))?;
                 Outcome::Replaced
-            };
-            done.push(Refreshed {
-                view,
-                rows: n,
-                outcome,
-            });
-        }
+            },
+        });
     }
-    sync_dir(&root);
-    drop(guard);
-    Ok((as_of, done))
+    if done.iter().all(|d| d.outcome == Outcome::Unchanged) {
+        return Ok(done);
+    }
+    sync_dir(tmp);
+    exchange(tmp, &target).map_err(|e| PersonaError::io(&target, &e))?;
+    sync_dir(root);
+    // `tmp` now holds the old date; the guard removes it.
+    Ok(done)
+}
+
+/// Swaps two directories atomically.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        // A file system without RENAME_EXCHANGE.
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {
+            exchange_by_renames(a, b)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    exchange_by_renames(a, b)
+}
+
+/// `b` moves aside to `.old-<name>-PID`, `a` takes its place, the old one moves to `a`. A
+/// crash between the first two renames leaves no `b`: [`remove_stale_temporaries`] puts the
+/// aside copy back.
+fn exchange_by_renames(a: &Path, b: &Path) -> std::io::Result<()> {
+    let parent = b.parent().unwrap_or(Path::new("."));
+    let name = b.file_name().map(|n| n.to_string_lossy().into_owned());
+    let aside = parent.join(format!(
+        ".old-{}-{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::rename(b, &aside)?;
+    std::fs::rename(a, b)?;
+    std::fs::rename(&aside, a)
+}
+
+/// One model's line of a refresh: rows, seconds and the peak memory while it was built.
+pub fn model_line(run: &ModelRun) -> String {
+    let peak = run
+        .peak_bytes
+        .map(|b| format!("{:>8.1} MiB peak", b as f64 / (1u64 << 20) as f64))
+        .unwrap_or_default();
+    let spilled = if run.spilled {
+        "  (spilled to disk)"
+    } else {
+        ""
+    };
+    format!(
+        "  model {:<28} {:>9} rows {:>8.2} s {peak}{spilled}",
+        run.name, run.rows, run.seconds
+    )
 }
 
 /// The summary `persona refresh` prints.
-pub fn summary(project_dir: &Path, as_of: &str, done: &[Refreshed]) -> String {
+pub fn summary(project_dir: &Path, as_of: &str, runs: &[ModelRun], done: &[Refreshed]) -> String {
+    let seconds: f64 = runs.iter().map(|r| r.seconds).sum();
+    let peak = runs.iter().filter_map(|r| r.peak_bytes).max();
     let mut out = format!(
+        "built {} models in {seconds:.1} s{}\n",
+        runs.len(),
+        peak.map(|b| format!(", peak {:.0} MiB", b as f64 / (1u64 << 20) as f64))
+            .unwrap_or_default()
+    );
+    out.push_str(&format!(
         "snapshot as of {as_of} in {}\n",
         snapshots_dir(project_dir)
             .join(format!("as_of={as_of}"))
             .display()
-    );
+    ));
     for r in done {
         out.push_str(&format!(
             "  {:<20} {:>9} rows  {}\n",
@@ -314,19 +539,33 @@ async fn write_view(
     crate::output::parquet::write_chunked(stream, path).await
 }
 
-/// Removes `.tmp-…-PID` directories of refreshes that are no longer running.
+/// Removes `.tmp-…-PID` directories of refreshes that are no longer running, and puts back a
+/// date that one of them had moved aside (`.old-as_of=…-PID`) when it died before putting the
+/// new one in its place.
 fn remove_stale_temporaries(root: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.filter_map(|e| e.ok()) {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix(".tmp-") else {
+        let (rest, aside) = match (name.strip_prefix(".tmp-"), name.strip_prefix(".old-")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => continue,
+        };
+        let Some((date, pid)) = rest.rsplit_once('-') else {
             continue;
         };
-        let pid = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
-        let running = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !running {
+        let running = pid
+            .parse::<u32>()
+            .is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if running {
+            continue;
+        }
+        let target = root.join(date);
+        if aside && !target.exists() {
+            let _ = std::fs::rename(entry.path(), &target);
+        } else {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -10,6 +10,7 @@ mod datasets;
 mod dense;
 mod generate;
 mod ingest;
+mod models;
 mod readme;
 mod report;
 mod s3;

@@ -387,7 +387,7 @@ fn secured_project() -> tempfile::TempDir {
 #[test]
 fn grants_tls_timeouts_and_cancel() {
     let dir = secured_project();
-    let server = start(dir.path(), &["--statement-timeout", "2s"]);
+    let server = start(dir.path(), &["--statement-timeout", "10s"]);
     let port = server.port;
     let psql_tls =
         |user: &str, password: &str, sql: &str| psql_ssl(port, user, password, sql, "require");

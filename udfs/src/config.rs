@@ -40,6 +40,9 @@ pub struct PersonaOptions {
     /// Whether partial aggregations by one integer key run on a direct-mapped table (the
     /// engine's `DenseAggregateExec`) rather than DataFusion's hash table.
     pub dense_grouping: bool,
+    /// Whether views that aggregate, join or window (models) are computed once per session and
+    /// as-of date and read from memory afterwards (true), or planned again at every reference.
+    pub model_cache: bool,
 }
 
 impl Default for PersonaOptions {
@@ -212,6 +215,7 @@ impl PersonaOptions {
             id_dictionary: String::new(),
             date_order: DateOrder::Mdy,
             dense_grouping: true,
+            model_cache: true,
         }
     }
 
@@ -239,7 +243,7 @@ impl PersonaOptions {
 }
 
 /// Every setting: its key under `persona.`, and its description.
-const SETTINGS: [(&str, &str); 14] = [
+const SETTINGS: [(&str, &str); 15] = [
     (
         "as_of",
         "The date every profile is computed as of (YYYY-MM-DD); as_of() returns it.",
@@ -296,12 +300,24 @@ const SETTINGS: [(&str, &str); 14] = [
         "dense_grouping",
         "Whether GROUP BY one integer key aggregates through a table indexed by the key (true, default) or DataFusion's hash table (false).",
     ),
+    (
+        "model_cache",
+        "Whether views that aggregate, join or window are computed once per session and as-of date and then read from memory (true, default), or computed again at every reference (false).",
+    ),
 ];
 
 fn parse_number(key: &str, value: &str) -> Result<f64> {
     match value.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
         _ => plan_err!("persona.{key} must be a number of at least 0, got '{value}'"),
+    }
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" => Ok(true),
+        "false" | "off" | "0" => Ok(false),
+        _ => plan_err!("persona.{key} must be true or false, got '{value}'"),
     }
 }
 
@@ -383,17 +399,8 @@ impl ExtensionOptions for PersonaOptions {
                 };
                 self.date_order = order;
             }
-            "dense_grouping" => {
-                self.dense_grouping = match trimmed.to_ascii_lowercase().as_str() {
-                    "true" | "on" | "1" => true,
-                    "false" | "off" | "0" => false,
-                    _ => {
-                        return plan_err!(
-                            "persona.dense_grouping must be true or false, got '{trimmed}'"
-                        );
-                    }
-                }
-            }
+            "dense_grouping" => self.dense_grouping = parse_bool(key, trimmed)?,
+            "model_cache" => self.model_cache = parse_bool(key, trimmed)?,
             _ => {
                 let known: Vec<String> = SETTINGS
                     .iter()
@@ -426,6 +433,7 @@ impl ExtensionOptions for PersonaOptions {
                     "id_dictionary" => Some(self.id_dictionary.clone()),
                     "date_order" => Some(self.date_order.name().to_string()),
                     "dense_grouping" => Some(self.dense_grouping.to_string()),
+                    "model_cache" => Some(self.model_cache.to_string()),
                     _ => Some(
                         self.loyalty_levels()
                             .iter()

@@ -67,7 +67,22 @@ impl Accumulator for SampleAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        (self.finish)(&self.rows, self.width)
+        // Rows arrive in whatever order the partitions finish, and a fit sums over them (its
+        // starting point, its likelihood): in one canonical order the same data give the same
+        // bits, so a refresh of unchanged data writes the same bytes.
+        let w = self.width.max(1);
+        let mut order: Vec<usize> = (0..self.rows.len() / w).collect();
+        let row = |i: usize| &self.rows[i * w..(i + 1) * w];
+        order.sort_unstable_by(|&a, &b| {
+            row(a)
+                .iter()
+                .zip(row(b))
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let sorted: Vec<f64> = order.iter().flat_map(|&i| row(i).iter().copied()).collect();
+        (self.finish)(&sorted, self.width)
     }
 
     fn size(&self) -> usize {
