@@ -11,9 +11,10 @@
 //!   Parquet scan;
 //! - a **model** (anything that aggregates, joins, windows, unions or calls a table function)
 //!   is not inlined: the views above it hold a scan of it, and the first scan in a session
-//!   computes it once and keeps its rows (Arrow batches reserved in the memory pool, or a
-//!   Parquet file in the spill directory when the pool refuses them). Later scans, in the same
-//!   query or the next, read those rows.
+//!   computes it once and keeps its rows (Arrow batches reserved in the memory pool, all models
+//!   together up to half the memory limit, so queries keep room for what cannot spill; beyond
+//!   that, or when the pool refuses, a Parquet file in the spill directory). Later scans, in
+//!   the same query or the next, read those rows.
 //!
 //! A kept result belongs to one *key*: the session's `persona.*` settings (the as-of date among
 //! them) and time zone, and the size and modification time of every local file the model reads
@@ -34,6 +35,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -58,7 +60,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SpillFile;
-use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryReservation};
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{
@@ -75,6 +77,8 @@ use persona_udfs::PersonaOptions;
 #[derive(Debug, Default)]
 pub struct ModelRegistry {
     views: Mutex<Vec<Arc<ModelView>>>,
+    /// Bytes of model rows kept in memory, over all models.
+    kept: Arc<AtomicUsize>,
 }
 
 impl ModelRegistry {
@@ -202,6 +206,8 @@ pub struct ModelView {
     files: Vec<Arc<dyn TableProvider>>,
     cache: tokio::sync::Mutex<Option<Cached>>,
     stats: Mutex<ModelStats>,
+    /// The registry's count of kept bytes.
+    kept: Arc<AtomicUsize>,
 }
 
 /// What computing a model cost, the last time it was computed.
@@ -226,12 +232,36 @@ enum Materialised {
     Memory {
         batches: Vec<RecordBatch>,
         _reservation: MemoryReservation,
+        _kept: KeptBytes,
     },
     Spilled {
         table: Box<ListingTable>,
         _file: Arc<dyn SpillFile>,
     },
 }
+
+/// Bytes counted in the registry's kept total while a model's rows are held.
+struct KeptBytes {
+    counter: Arc<AtomicUsize>,
+    bytes: usize,
+}
+
+impl KeptBytes {
+    fn add(&mut self, n: usize) {
+        self.counter.fetch_add(n, Ordering::Relaxed);
+        self.bytes += n;
+    }
+}
+
+impl Drop for KeptBytes {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// The share of the memory limit that kept model rows may hold together; the rest stays for
+/// the queries (a hash join cannot spill, and it must not find the pool full of kept rows).
+const KEPT_SHARE: f64 = 0.5;
 
 impl fmt::Debug for ModelView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -310,6 +340,7 @@ impl ModelView {
             files,
             cache: tokio::sync::Mutex::new(None),
             stats: Mutex::new(ModelStats::default()),
+            kept: registry.kept.clone(),
         }
     }
 
@@ -409,6 +440,14 @@ impl ModelView {
         let mut stream = df.execute_stream().await?;
         let pool = &state.runtime_env().memory_pool;
         let reservation = MemoryConsumer::new(format!("model {}", self.name)).register(pool);
+        let budget = match pool.memory_limit() {
+            MemoryLimit::Finite(limit) => (limit as f64 * KEPT_SHARE) as usize,
+            _ => usize::MAX,
+        };
+        let mut kept = KeptBytes {
+            counter: self.kept.clone(),
+            bytes: 0,
+        };
         let (mut batches, mut rows, mut bytes) = (Vec::new(), 0usize, 0usize);
         let mut spill: Option<Spill> = None;
         while let Some(batch) = stream.next().await {
@@ -419,8 +458,10 @@ impl ModelView {
                 continue;
             }
             let size = batch.get_array_memory_size();
-            if reservation.try_grow(size).is_ok() {
+            let within = self.kept.load(Ordering::Relaxed).saturating_add(size) <= budget;
+            if within && reservation.try_grow(size).is_ok() {
                 bytes += size;
+                kept.add(size);
                 batches.push(batch);
                 continue;
             }
@@ -430,6 +471,10 @@ impl ModelView {
                 s.writer.write(&b)?;
             }
             reservation.free();
+            kept = KeptBytes {
+                counter: self.kept.clone(),
+                bytes: 0,
+            };
             spill = Some(s);
         }
         match spill {
@@ -437,6 +482,7 @@ impl ModelView {
                 Materialised::Memory {
                     batches,
                     _reservation: reservation,
+                    _kept: kept,
                 },
                 rows,
                 bytes,

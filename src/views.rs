@@ -114,18 +114,156 @@ fn missing_table(message: &str) -> Option<String> {
         .then(|| name.rsplit('.').next().unwrap_or(name).to_string())
 }
 
-/// Loads every `*.sql` file directly in `dir`, in file-name order; a missing `dir` is fine.
+/// Loads every `*.sql` file directly in `dir` (a missing `dir` is fine): the statements of all
+/// files in file-name order, except that a view waits for the project views it reads, so a view
+/// may read one defined in a later file (as dbt's `ref()` allows). Views that read each other
+/// in a circle are not loaded, and each gets an error naming the circle.
 pub async fn load_dir(ctx: &SessionContext, dir: &Path) -> Vec<PersonaError> {
     let mut problems = Vec::new();
+    let mut statements = Vec::new();
     for file in sql_files(dir, &mut problems) {
         match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                problems.extend(load_sql_text(ctx, &file.display().to_string(), &text).await)
-            }
+            Ok(text) => statements.extend(
+                split_statements(&text)
+                    .into_iter()
+                    .map(|s| (file.display().to_string(), s)),
+            ),
             Err(e) => problems.push(PersonaError::io(&file, &e)),
         }
     }
+    let (order, circles) = dependency_order(ctx, &statements);
+    for (i, inside, circle) in circles {
+        let (file, stmt) = &statements[i];
+        let message = if inside {
+            format!(
+                "the views {} read each other in a circle, so none of them is loaded",
+                circle.join(" -> ")
+            )
+        } else {
+            format!(
+                "this view reads {}, which read each other in a circle, so it is not loaded",
+                circle.join(" -> ")
+            )
+        };
+        problems.push(PersonaError::View {
+            file: file.clone(),
+            line: stmt.line,
+            message,
+        });
+    }
+    for i in order {
+        let (file, stmt) = &statements[i];
+        if let Err(e) = run_ddl(ctx, &stmt.sql).await {
+            let (line, message) = locate(&clean_message(&e), stmt.line);
+            problems.push(PersonaError::View {
+                file: file.clone(),
+                line,
+                message,
+            });
+        }
+    }
     problems
+}
+
+/// The order to run `statements` in: file order, each statement after the statements that
+/// create the project views it reads. Statements caught in a circle, or reading one, are left
+/// out and returned with whether they are in it and the circle's view names (the first one
+/// repeated at the end).
+type Circle = (usize, bool, Vec<String>);
+
+fn dependency_order(
+    ctx: &SessionContext,
+    statements: &[(String, crate::sql_split::Statement)],
+) -> (Vec<usize>, Vec<Circle>) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let names: Vec<Option<String>> = statements
+        .iter()
+        .map(|(_, s)| crate::docs::created_view_name(&s.sql))
+        .collect();
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let deps: Vec<Vec<usize>> = statements
+        .iter()
+        .enumerate()
+        .map(|(i, (_, s))| {
+            let Ok(statement) = state.sql_to_statement(&s.sql, &dialect) else {
+                return Vec::new();
+            };
+            let tables = state
+                .resolve_table_references(&statement)
+                .unwrap_or_default();
+            let mut deps: Vec<usize> = tables
+                .iter()
+                .filter_map(|t| {
+                    let table = t.table().to_ascii_lowercase();
+                    names
+                        .iter()
+                        .position(|n| n.as_deref() == Some(table.as_str()))
+                        .filter(|&j| j != i && names[i].as_deref() != Some(table.as_str()))
+                })
+                .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            deps
+        })
+        .collect();
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut readers: Vec<Vec<usize>> = vec![Vec::new(); statements.len()];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            readers[j].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..statements.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(Reverse)
+        .collect();
+    let mut order = Vec::with_capacity(statements.len());
+    while let Some(Reverse(i)) = ready.pop() {
+        order.push(i);
+        for &r in &readers[i] {
+            waiting[r] -= 1;
+            if waiting[r] == 0 {
+                ready.push(Reverse(r));
+            }
+        }
+    }
+    let mut circles = Vec::new();
+    for start in (0..statements.len()).filter(|&i| waiting[i] > 0) {
+        // Follow unfinished dependencies until one repeats: that repeat closes a circle.
+        let mut path = vec![start];
+        let mut at = start;
+        let circle = loop {
+            let Some(&next) = deps[at].iter().find(|&&d| waiting[d] > 0) else {
+                break None;
+            };
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                break Some(path[pos..].to_vec());
+            }
+            path.push(next);
+            at = next;
+        };
+        let names_of = |c: &[usize]| {
+            let mut v: Vec<String> = c
+                .iter()
+                .map(|&k| names[k].clone().unwrap_or_else(|| "?".into()))
+                .collect();
+            v.push(v[0].clone());
+            v
+        };
+        match circle {
+            Some(c) if c.contains(&start) => {
+                // Start the circle at this statement's own view.
+                let pos = c.iter().position(|&k| k == start).unwrap_or(0);
+                let rotated: Vec<usize> = c[pos..].iter().chain(&c[..pos]).copied().collect();
+                circles.push((start, true, names_of(&rotated)));
+            }
+            Some(c) => circles.push((start, false, names_of(&c))),
+            None => {}
+        }
+    }
+    (order, circles)
 }
 
 /// The `*.sql` files directly in `dir`, sorted by name; a missing directory has none, an

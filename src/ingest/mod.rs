@@ -156,6 +156,7 @@ pub async fn ingest_source(
     for d in [dir.clone(), dir.join("_rejects"), dir.join("_state")] {
         std::fs::create_dir_all(&d).map_err(|e| PersonaError::io(&d, &e))?;
     }
+    finish_publishes(&dir);
     remove_stale_temporaries(&dir);
     let curated = dir.join(format!("{}.parquet", source.name));
     let rejects_path = dir
@@ -555,10 +556,74 @@ async fn clean_and_write(
     let _rguard = RemoveOnDrop(rtmp.clone());
     write_rejects(ctx, &source.name, &rejects, &rtmp).await?;
 
-    // Publish: curated first, so the state file never claims files the curated rows lack.
-    std::fs::rename(&tmp, curated).map_err(|e| PersonaError::io(curated, &e))?;
-    std::fs::rename(&rtmp, rejects_path).map_err(|e| PersonaError::io(rejects_path, &e))?;
+    // Publish: curated first, so the state file never claims files the curated rows lack; the
+    // two renames as one unit (see `publish`).
+    // From here the temporaries are complete: a failure leaves them to the journal, or to the
+    // next run's clean-up, rather than removing one of a pair.
+    std::mem::forget(_guard);
+    std::mem::forget(_rguard);
+    let state_dir = curated_dir(&project.dir).join("_state");
+    publish(
+        &state_dir,
+        &source.name,
+        &[(tmp.as_path(), curated), (rtmp.as_path(), rejects_path)],
+    )
+}
+
+/// Renames each complete temporary file into place, as one unit: the pairs are first written
+/// to a journal, `_state/<source>.publish`, which is removed once every rename is done. A run
+/// killed between the renames leaves the journal, and the next persona process to open the
+/// project ([`finish_publishes`]) makes the remaining renames, so curated rows and their
+/// rejects are never read from two different runs for longer than it takes to start again.
+fn publish(state_dir: &Path, source: &str, pairs: &[(&Path, &Path)]) -> Result<()> {
+    let journal = state_dir.join(format!("{source}.publish"));
+    let mut text = format!("{}\n", std::process::id());
+    for (from, to) in pairs {
+        text.push_str(&format!("{}\t{}\n", from.display(), to.display()));
+    }
+    let partial = state_dir.join(format!("{source}.publish.partial"));
+    std::fs::write(&partial, text).map_err(|e| PersonaError::io(&partial, &e))?;
+    std::fs::rename(&partial, &journal).map_err(|e| PersonaError::io(&journal, &e))?;
+    for (from, to) in pairs {
+        std::fs::rename(from, to).map_err(|e| PersonaError::io(to, &e))?;
+    }
+    std::fs::remove_file(&journal).map_err(|e| PersonaError::io(&journal, &e))?;
     Ok(())
+}
+
+/// Finishes the publishes of runs that died between their renames (see [`publish`]): every
+/// temporary file a journal names that still exists is renamed into place. Journals of runs
+/// still going are left to them.
+pub fn finish_publishes(dir: &Path) {
+    let state = dir.join("_state");
+    let Ok(entries) = std::fs::read_dir(&state) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let path = entry.path();
+        if path.extension().is_none_or(|x| x != "publish") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        let mut lines = text.lines();
+        let running = lines
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| p != std::process::id() && Path::new(&format!("/proc/{p}")).exists());
+        if running {
+            continue;
+        }
+        for line in lines {
+            if let Some((from, to)) = line.split_once('\t')
+                && Path::new(from).exists()
+            {
+                let _ = std::fs::rename(from, to);
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// The batches put in (`_file`, `_line`) order by their first rows, when that orders every row
@@ -782,7 +847,8 @@ fn temporary(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".tmp-{}-{name}", std::process::id()))
+    // Not `.parquet`: a listing of the folder (the `rejects` table) must not read it.
+    path.with_file_name(format!(".tmp-{}-{name}.partial", std::process::id()))
 }
 
 /// Removes `.tmp-PID-…` files of runs that are no longer running.
@@ -924,6 +990,7 @@ pub async fn run(
 /// are left out without a warning; the tables appear with the first `persona ingest`.
 pub async fn register(ctx: &SessionContext, project: &Project) -> Vec<PersonaError> {
     let dir = curated_dir(&project.dir);
+    finish_publishes(&dir);
     let mut problems = Vec::new();
     let mut register = async |name: String, path: PathBuf| {
         if !path.exists() {

@@ -468,16 +468,21 @@ fn read_csv(
     };
     let quote = o.quote.as_deref().and_then(single_byte).unwrap_or(b'"');
     let escape = o.escape.as_deref().and_then(single_byte);
+    let delimiter = o
+        .delimiter
+        .as_deref()
+        .and_then(single_byte)
+        .unwrap_or(default_delimiter);
+    let quoting = Quoting {
+        quote,
+        delimiter,
+        escape,
+    };
     let mut builder = csv::ReaderBuilder::new();
     builder
         .has_headers(false)
         .flexible(true)
-        .delimiter(
-            o.delimiter
-                .as_deref()
-                .and_then(single_byte)
-                .unwrap_or(default_delimiter),
-        )
+        .delimiter(delimiter)
         .quote(quote);
     if let Some(e) = escape {
         builder.escape(Some(e)).double_quote(false);
@@ -545,8 +550,7 @@ fn read_csv(
         name,
         shown: file.path.display().to_string(),
         names: &names,
-        quote,
-        escape,
+        quoting,
         encoding,
         null_re: null_re.as_ref(),
         bad_encoding: &bad_encoding,
@@ -554,15 +558,7 @@ fn read_csv(
     let rest = &text[body_start.min(text.len())..];
     // Files over 32 MiB are parsed in parts, one per core.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = split_records(
-        rest,
-        quote,
-        escape,
-        body_start,
-        body_line,
-        threads,
-        32 << 20,
-    );
+    let parts = split_records(rest, quoting, body_start, body_line, threads, 32 << 20);
     if parts.len() == 1 {
         return body.parse(rest, body_start, body_line, true, &columns, out);
     }
@@ -603,31 +599,32 @@ fn read_csv(
 }
 
 /// Where the records of a CSV body can be cut for parallel parsing: (from, to, first line)
-/// triples, one when the body is small or has an escape character (which makes quote counting
-/// unreliable). A cut is made only at a line end with an even number of quotes before it.
+/// triples, one when the body is small or has an escape character. A cut is made only at a
+/// line end outside quotes, as the CSV reader sees quotes ([`QuoteScanner`]): a quote opens a
+/// quoted field only at the start of a field, so a literal `"` inside an unquoted field
+/// (`TV 65" screen`) does not flip the state.
 fn split_records(
     body: &[u8],
-    quote: u8,
-    escape: Option<u8>,
+    quoting: Quoting,
     base: usize,
     base_line: i64,
     threads: usize,
     min_bytes: usize,
 ) -> Vec<(usize, usize, i64)> {
-    if escape.is_some() || threads < 2 || body.len() < min_bytes {
+    if quoting.escape.is_some() || threads < 2 || body.len() < min_bytes {
         return vec![(base, base + body.len(), base_line)];
     }
     let step = body.len() / threads;
     let mut parts = Vec::with_capacity(threads);
     let (mut from, mut line, mut newlines) = (0usize, base_line, 0i64);
-    let mut in_quotes = false;
-    for at in memchr::memchr2_iter(quote, b'\n', body) {
-        if body[at] == quote {
-            in_quotes = !in_quotes;
+    let mut scanner = QuoteScanner::new(quoting);
+    for (at, &b) in body.iter().enumerate() {
+        let outside = scanner.step(b);
+        if b != b'\n' {
             continue;
         }
         newlines += 1;
-        if !in_quotes && at + 1 - from >= step && parts.len() + 1 < threads {
+        if outside && at + 1 - from >= step && parts.len() + 1 < threads {
             parts.push((base + from, base + at + 1, line));
             from = at + 1;
             line = base_line + newlines;
@@ -637,14 +634,93 @@ fn split_records(
     parts
 }
 
+/// How a CSV file quotes its fields.
+#[derive(Debug, Clone, Copy)]
+struct Quoting {
+    quote: u8,
+    delimiter: u8,
+    escape: Option<u8>,
+}
+
+/// Follows quoting through CSV bytes the way the `csv` crate reads them: a quote at the start
+/// of a field opens a quoted field, two quotes inside one are a literal quote, a quote then
+/// ends it; a quote anywhere else is an ordinary character. With an escape character, inside
+/// quotes it makes the next byte literal.
+struct QuoteScanner {
+    quoting: Quoting,
+    in_quotes: bool,
+    /// Inside quotes, the last byte was a quote: the field ends unless a second quote follows.
+    quote_seen: bool,
+    escaped: bool,
+    field_start: bool,
+}
+
+impl QuoteScanner {
+    fn new(quoting: Quoting) -> Self {
+        Self {
+            quoting,
+            in_quotes: false,
+            quote_seen: false,
+            escaped: false,
+            field_start: true,
+        }
+    }
+
+    /// Takes one byte; returns whether it stands outside a quoted field.
+    fn step(&mut self, b: u8) -> bool {
+        let Quoting {
+            quote,
+            delimiter,
+            escape,
+        } = self.quoting;
+        if self.in_quotes {
+            if self.escaped {
+                self.escaped = false;
+                return false;
+            }
+            if self.quote_seen {
+                self.quote_seen = false;
+                if b == quote {
+                    // A doubled quote: a literal one, still inside.
+                    return false;
+                }
+                self.in_quotes = false;
+                // Falls through: `b` is the first byte after the closing quote.
+            } else {
+                if Some(b) == escape {
+                    self.escaped = true;
+                } else if b == quote {
+                    if escape.is_some() {
+                        self.in_quotes = false;
+                    } else {
+                        self.quote_seen = true;
+                    }
+                }
+                return false;
+            }
+        }
+        if b == quote && self.field_start {
+            self.in_quotes = true;
+            self.field_start = false;
+            return false;
+        }
+        self.field_start = b == delimiter || b == b'\n' || b == b'\r';
+        true
+    }
+
+    /// Whether the bytes so far leave a quoted field open.
+    fn open(&self) -> bool {
+        self.in_quotes && !self.quote_seen
+    }
+}
+
 /// What parsing a CSV file's records needs to know.
 struct Body<'a> {
     builder: &'a csv::ReaderBuilder,
     name: &'a str,
     shown: String,
     names: &'a [String],
-    quote: u8,
-    escape: Option<u8>,
+    quoting: Quoting,
     encoding: &'static encoding_rs::Encoding,
     null_re: Option<&'a NullMatcher>,
     bad_encoding: &'a str,
@@ -683,7 +759,7 @@ impl Body<'_> {
             out.records += 1;
             // A quote opened and never closed runs to the end of the file: the last record
             // then holds an odd number of quote characters (escaped ones aside).
-            if last && end >= text.len() && unbalanced_quotes(raw, self.quote, self.escape) {
+            if last && end >= text.len() && unbalanced_quotes(raw, self.quoting) {
                 let lines = raw.iter().filter(|&&b| b == b'\n').count() + 1;
                 out.reject(
                     self.name,
@@ -768,19 +844,13 @@ fn regex_lite_match(pattern: &str) -> Result<NullMatcher, String> {
     ))
 }
 
-fn unbalanced_quotes(raw: &[u8], quote: u8, escape: Option<u8>) -> bool {
-    let mut count = 0usize;
-    let mut escaped = false;
-    for &b in raw {
-        if escaped {
-            escaped = false;
-        } else if Some(b) == escape {
-            escaped = true;
-        } else if b == quote {
-            count += 1;
-        }
-    }
-    count % 2 == 1
+/// Whether a record leaves a quoted field open (its quote never closed).
+fn unbalanced_quotes(raw: &[u8], quoting: Quoting) -> bool {
+    let mut scanner = QuoteScanner::new(quoting);
+    raw.iter().for_each(|&b| {
+        scanner.step(b);
+    });
+    scanner.open()
 }
 
 fn trim_newline(raw: &[u8]) -> &[u8] {
@@ -1011,6 +1081,12 @@ mod tests {
         toml::from_str("name = 's'\npath = 's.csv'\nformat = 'csv'\n").unwrap()
     }
 
+    const CSV: Quoting = Quoting {
+        quote: b'"',
+        delimiter: b',',
+        escape: None,
+    };
+
     fn read(text: &str) -> Result<RawData, String> {
         let mut out = Collector::default();
         let mut header = None;
@@ -1028,7 +1104,7 @@ mod tests {
     #[test]
     fn parts_are_cut_at_line_ends_outside_quotes_with_their_first_lines() {
         let body = b"1,\"a\nb\"\n2,x\n3,\"c\n\nd\"\n4,y\n5,z\n6,w\n";
-        let parts = split_records(body, b'"', None, 100, 2, 3, 0);
+        let parts = split_records(body, CSV, 100, 2, 3, 0);
         assert!(parts.len() > 1, "{parts:?}");
         assert_eq!(parts[0].0, 100);
         assert_eq!(parts.last().unwrap().1, 100 + body.len());
@@ -1047,7 +1123,21 @@ mod tests {
             assert_eq!(line, 2 + before);
         }
         // An escape character makes quote counting unreliable: one part.
-        assert_eq!(split_records(body, b'"', Some(b'\\'), 0, 1, 3, 0).len(), 1);
+        assert_eq!(
+            split_records(
+                body,
+                Quoting {
+                    escape: Some(b'\\'),
+                    ..CSV
+                },
+                0,
+                1,
+                3,
+                0
+            )
+            .len(),
+            1
+        );
     }
 
     #[test]
@@ -1073,6 +1163,44 @@ mod tests {
         assert_eq!(d.rejects[0].line, 3);
         assert_eq!(d.rejects[0].raw, "3,4,5");
         assert_eq!(d.rejects[0].reason, "3 fields, the header has 2");
+    }
+
+    /// Regression: a CSV over 32 MiB with a literal `"` early (in an unquoted field) and a
+    /// quoted field with a newline later was cut inside the quoted field: `read 420,001 = kept
+    /// 419,999 + rejected 2` for a file of 420,000 records.
+    #[test]
+    fn a_csv_over_32_mib_is_not_split_inside_a_quoted_field_after_a_literal_quote() {
+        let mut body = String::from("Q001,TV 65\" screen\n");
+        for i in 0..40 {
+            body.push_str(&format!("{i},plain\n"));
+        }
+        body.push_str("Q002,\"two\nlines\"\n");
+        for i in 0..40 {
+            body.push_str(&format!("{i},plain\n"));
+        }
+        let bytes = body.as_bytes();
+        for threads in 2..12 {
+            for &(from, to, _) in &split_records(bytes, CSV, 0, 2, threads, 0) {
+                assert!(
+                    !bytes[from..to].starts_with(b"lines"),
+                    "cut inside the quoted field with {threads} threads"
+                );
+            }
+        }
+    }
+
+    /// Regression: a valid last line with a `"` inside an unquoted field was rejected as an
+    /// unterminated quote running to the end of the file.
+    #[test]
+    fn a_last_line_with_a_quote_inside_an_unquoted_field_is_kept() {
+        for text in [
+            "sku,name,price\nQ003,TV 65\" screen,100",
+            "sku,name,price\nQ003,TV 65\" screen,100\n",
+            "sku,name,price\nQ001,\"a \"\"b\"\"\",1\nQ003,TV 65\" screen,100\n",
+        ] {
+            let d = read(text).unwrap();
+            assert!(d.rejects.is_empty(), "{text:?}: {:?}", d.rejects[0].reason);
+        }
     }
 
     #[test]

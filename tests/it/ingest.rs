@@ -552,3 +552,51 @@ fn a_long_source_shows_a_progress_bar_on_a_terminal() {
     );
     p.exp_eof().unwrap();
 }
+
+/// Regression: `persona ingest SOURCE` killed between its renames left new curated rows with
+/// the old rejects file, and its leftover `.tmp-PID-….parquet` in `curated/_rejects/` was read
+/// as part of `rejects` until the next ingest. Killed at each rename in turn, the next process
+/// sees the curated rows and rejects of one run, and `rejects` holds only published files.
+#[test]
+fn ingest_killed_between_renames_publishes_curated_rows_and_rejects_together() {
+    let old_csv = "id,name,phone,email,amount\n1,Ann,138,a@x.com,1\n2,Bob,139,b@x.com,x\n";
+    let new_csv = "id,name,phone,email,amount\n1,Ann,138,a@x.com,1\n2,Bob,139,b@x.com,2\n3,Cy,137,c@x.com,y\n4,Di,136,d@x.com,z\n";
+    let pair = |dir: &Path| {
+        (
+            fs::read(dir.join("curated/people.parquet")).unwrap_or_default(),
+            fs::read(dir.join("curated/_rejects/people.parquet")).unwrap_or_default(),
+        )
+    };
+    let d = scratch("ingest-kill");
+    people_project(d.path(), old_csv);
+    assert_eq!(run(d.path(), &["--project", ".", "ingest"]).2, 0);
+    let old = pair(d.path());
+    let other = scratch("ingest-kill-new");
+    people_project(other.path(), new_csv);
+    assert_eq!(run(other.path(), &["--project", ".", "ingest"]).2, 0);
+    let new = pair(other.path());
+    assert!(old.0 != new.0 && old.1 != new.1);
+
+    fs::write(d.path().join("raw/people1.csv"), new_csv).unwrap();
+    for when in 1..=6 {
+        let status = std::process::Command::new("strace")
+            .current_dir(d.path())
+            .args(["-f", "-qq", "-o", "/dev/null", "-e"])
+            .arg(format!(
+                "inject=rename,renameat,renameat2:error=EIO:signal=KILL:when={when}"
+            ))
+            .arg(env!("CARGO_BIN_EXE_persona"))
+            .args(["--project", ".", "ingest", "-q", "people"])
+            .status()
+            .expect("strace runs (installed by .ci/run)");
+        // Any persona process finishes what the killed one published halfway.
+        let rejects = one(d.path(), "SELECT count(*) FROM rejects");
+        let now = pair(d.path());
+        assert!(
+            now == old || now == new,
+            "killed at rename {when} ({status}): curated rows and rejects of two runs"
+        );
+        let expected = if now == new { "2" } else { "1" };
+        assert_eq!(rejects, expected, "killed at rename {when}");
+    }
+}

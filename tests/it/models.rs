@@ -301,3 +301,52 @@ fn refresh_killed_between_renames_publishes_a_date_whole() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// Project views load in the order they read each other, whatever their file names; views
+/// that read each other in a circle are one error naming the circle, and the rest still load.
+#[test]
+fn project_views_load_in_dependency_order_and_a_circle_is_named() {
+    let dir = sample_copy("models-order");
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("sql")).unwrap();
+    std::fs::write(
+        p.join("sql/a_top.sql"),
+        "CREATE VIEW top_buyers AS SELECT customer_id FROM buyers ORDER BY orders DESC LIMIT 3;",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("sql/b_buyers.sql"),
+        "CREATE VIEW buyers AS SELECT customer_id, orders FROM customer_orders WHERE orders > 0;",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("sql/c_circle.sql"),
+        "CREATE VIEW ping AS SELECT * FROM pong;\nCREATE VIEW pong AS SELECT * FROM ping;\n\
+         CREATE VIEW echo AS SELECT * FROM ping;\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(
+        p,
+        &[
+            "--format",
+            "csv",
+            "-q",
+            "-c",
+            "SELECT count(*) FROM top_buyers",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "count(*)\n3");
+    assert!(
+        err.contains("c_circle.sql:1: the views ping -> pong -> ping read each other in a circle"),
+        "{err}"
+    );
+    assert!(
+        err.contains("c_circle.sql:2: the views pong -> ping -> pong read each other in a circle"),
+        "{err}"
+    );
+    assert!(
+        err.contains("c_circle.sql:3: this view reads ping -> pong -> ping, which read each other in a circle"),
+        "{err}"
+    );
+}
