@@ -350,3 +350,31 @@ fn project_views_load_in_dependency_order_and_a_circle_is_named() {
         "{err}"
     );
 }
+
+/// A model that fails stops only the models above it: the refresh names it and its error,
+/// names the models it kept from building, and publishes nothing.
+#[test]
+fn a_failing_model_stops_the_models_above_it_and_nothing_is_published() {
+    let dir = sample_copy("models-fail");
+    let p = dir.path();
+    std::fs::create_dir_all(p.join("sql/tags")).unwrap();
+    std::fs::write(
+        p.join("sql/tags/boom.sql"),
+        "-- tag: boom\n-- group: risk\nSELECT customer_id, CAST(1 / (orders - orders) AS VARCHAR) AS value FROM customer_orders\n",
+    )
+    .unwrap();
+    let (out, err, code) = run(p, &["refresh", "--as-of", "2024-06-30"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("nothing was published"), "{err}");
+    assert!(
+        err.contains("model tag_boom failed: ") && err.contains("Divide by zero"),
+        "{err}"
+    );
+    assert!(
+        err.contains("not built, as they read a failed model: customer_tags, customer_360"),
+        "{err}"
+    );
+    // The models beside it were built.
+    assert!(out.contains("model customer_clv "), "{out}");
+    assert!(!p.join("snapshots/as_of=2024-06-30").exists());
+}
