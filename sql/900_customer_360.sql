@@ -2,7 +2,10 @@
 -- as 'tag=value' in a list, web and app behaviour, sentiment, and the marketing action. The view analysts start from.
 CREATE OR REPLACE VIEW customer_360 AS
 WITH tags AS (
-    SELECT customer_id, array_agg(tag || '=' || value ORDER BY tag) AS tags
+    -- Sorted after aggregating: array_agg(… ORDER BY tag) sorted inside every group state and
+    -- took 1.3 s at 30,000 customers against 25 ms. Tag names are letters, digits and '_', so
+    -- 'tag=value' sorts by tag except where one name extends another with a digit.
+    SELECT customer_id, array_sort(array_agg(tag || '=' || value)) AS tags
     FROM customer_tags
     GROUP BY customer_id
 )

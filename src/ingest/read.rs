@@ -13,9 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder, StringViewBuilder,
-};
+use datafusion::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 
@@ -327,8 +325,11 @@ struct Collector {
     names: Vec<String>,
     index: std::collections::HashMap<String, usize>,
     columns: Vec<StringBuilder>,
-    /// One file name per row, stored once per batch (views into one deduplicated buffer).
-    file: Option<StringViewBuilder>,
+    /// One file name per row. Plain strings, not views into one deduplicated buffer: the
+    /// sorts of deduplication interleave rows of thousands of batches, and every view array
+    /// they produce keeps (and is charged for) the buffer of each batch it has a row from; at
+    /// 10M orders one sorted batch was charged 358 MB and ingest failed on memory it never used.
+    file: Option<StringBuilder>,
     line: Option<Int64Builder>,
     offset: Option<Int64Builder>,
     len: Option<Int64Builder>,
@@ -360,7 +361,7 @@ impl Collector {
             }
         }
         self.file
-            .get_or_insert_with(|| StringViewBuilder::new().with_deduplicate_strings())
+            .get_or_insert_with(StringBuilder::new)
             .append_value(file);
         self.line
             .get_or_insert_with(Int64Builder::new)
@@ -386,9 +387,7 @@ impl Collector {
             .map(|c| Arc::new(c.finish()) as ArrayRef)
             .collect();
         arrays.push(Arc::new(
-            self.file
-                .get_or_insert_with(|| StringViewBuilder::new().with_deduplicate_strings())
-                .finish(),
+            self.file.get_or_insert_with(StringBuilder::new).finish(),
         ));
         arrays.push(Arc::new(
             self.line.get_or_insert_with(Int64Builder::new).finish(),
@@ -419,7 +418,7 @@ impl Collector {
             .iter()
             .map(|n| Field::new(n, DataType::Utf8, true))
             .collect();
-        fields.push(Field::new("_file", DataType::Utf8View, false));
+        fields.push(Field::new("_file", DataType::Utf8, false));
         fields.push(Field::new("_line", DataType::Int64, false));
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
@@ -1017,7 +1016,7 @@ impl ParquetReader {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new("_file", DataType::Utf8View, false));
+        fields.push(Field::new("_file", DataType::Utf8, false));
         fields.push(Field::new("_line", DataType::Int64, false));
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
@@ -1032,7 +1031,7 @@ impl ParquetReader {
             let batch = batch.map_err(|e| format!("{shown}: {e}"))?;
             let n = batch.num_rows();
             let mut cols = batch.columns().to_vec();
-            let mut names = StringViewBuilder::new().with_deduplicate_strings();
+            let mut names = StringBuilder::new();
             (0..n).for_each(|_| names.append_value(&file.name));
             cols.push(Arc::new(names.finish()));
             cols.push(Arc::new(
