@@ -259,7 +259,7 @@ fn summarize_profiles_every_column() {
     assert_eq!(
         out,
         "column_name,column_type,count,null_percentage,approx_unique,min,max,avg,top_values\n\
-         status,Utf8View,20078,0.0,4,cancelled,shipped,,\"completed (18026), refunded (1185), cancelled (803)\"\n\
+         status,Utf8,20078,0.0,4,cancelled,shipped,,\"completed (18026), refunded (1185), cancelled (803)\"\n\
          item_count,Int32,20078,0.0,11,1,11,2.13,\"1 (9425), 2 (4837), 3 (2696)\"\n\
          campaign_id,Int64,20078,99.53,8,1,8,5.87,\"7 (23), 6 (22), 8 (18)\"\n"
     );

@@ -4,7 +4,7 @@
 //! Customers are summarised as (x, t_x, T): repeat purchases, the time of the last one, and
 //! the time observed, all measured from each customer's first purchase in one time unit.
 
-use super::math::{Fitted, bfgs, digamma, fit_log_params, hyp2f1, ln_gamma, well_defined_minimum};
+use super::math::{Fitted, digamma, fit_log_params_with_gradient, hyp2f1, ln_gamma};
 
 /// Fitted BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -218,23 +218,7 @@ pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fitted<BgNbd>> {
         let scaled = [p.r, p.alpha, p.a, p.b];
         (-ll, g.iter().zip(scaled).map(|(g, s)| -g * s).collect())
     };
-    let quick = bfgs(value_and_gradient, &x0, 1e-10, 500);
-    let mut fit = if quick.converged {
-        Fitted {
-            params: quick.x.iter().map(|v| v.exp()).collect(),
-            log_likelihood: -quick.value,
-            converged: true,
-        }
-    } else {
-        fit_log_params(
-            |theta: &[f64]| -summary.log_likelihood(&params(theta)).0,
-            &x0,
-        )
-    };
-    // Either optimiser can stop on a likelihood that keeps rising towards infinite parameters
-    // (too few customers): a log-parameter known only to within a factor e⁵ is not a fit.
-    let theta: Vec<f64> = fit.params.iter().map(|v| v.ln()).collect();
-    fit.converged = fit.converged && well_defined_minimum(value_and_gradient, &theta, 5.0);
+    let fit = fit_log_params_with_gradient(value_and_gradient, &x0);
     Some(fit.map(|p| BgNbd {
         r: p[0],
         alpha: p[1],

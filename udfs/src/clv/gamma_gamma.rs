@@ -5,7 +5,7 @@
 //! Customers are summarised as (x, m): repeat purchases and their mean value; only customers
 //! with x > 0 and m > 0 carry information.
 
-use super::math::{Fitted, bfgs, digamma, fit_log_params, ln_gamma, well_defined_minimum};
+use super::math::{Fitted, digamma, fit_log_params_with_gradient, ln_gamma};
 
 /// Fitted Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,21 +116,7 @@ pub fn fit(data: &[(f64, f64)]) -> Option<Fitted<GammaGamma>> {
         (-ll, g.iter().zip(scaled).map(|(g, s)| -g * s).collect())
     };
     let x0 = [0.0, 0.0, 0.0];
-    let quick = bfgs(value_and_gradient, &x0, 1e-10, 500);
-    let mut fit = if quick.converged {
-        Fitted {
-            params: quick.x.iter().map(|v| v.exp()).collect(),
-            log_likelihood: -quick.value,
-            converged: true,
-        }
-    } else {
-        fit_log_params(
-            |theta: &[f64]| -summary.log_likelihood(&params(theta)).0,
-            &x0,
-        )
-    };
-    let theta: Vec<f64> = fit.params.iter().map(|v| v.ln()).collect();
-    fit.converged = fit.converged && well_defined_minimum(value_and_gradient, &theta, 5.0);
+    let fit = fit_log_params_with_gradient(value_and_gradient, &x0);
     Some(fit.map(|p| GammaGamma {
         p: p[0],
         q: p[1],
@@ -141,6 +127,7 @@ pub fn fit(data: &[(f64, f64)]) -> Option<Fitted<GammaGamma>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clv::math::fit_log_params;
 
     #[test]
     fn expected_spend_shrinks_towards_the_population_mean() {

@@ -279,6 +279,31 @@ pub fn bfgs(
     }
 }
 
+/// Fits log-parameters by maximum likelihood: BFGS with the analytic gradient from `x0`
+/// (`value_and_gradient` returns the negative log-likelihood and its gradient in the
+/// log-parameters), Nelder–Mead on the value where BFGS stalls. Converged only where the
+/// minimum is a defined one ([`well_defined_minimum`]); the parameters come back exponentiated.
+pub fn fit_log_params_with_gradient(
+    value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x0: &[f64],
+) -> Fitted<Vec<f64>> {
+    let quick = bfgs(&value_and_gradient, x0, 1e-10, 500);
+    let mut fit = if quick.converged {
+        Fitted {
+            params: quick.x.iter().map(|v| v.exp()).collect(),
+            log_likelihood: -quick.value,
+            converged: true,
+        }
+    } else {
+        fit_log_params(|theta: &[f64]| value_and_gradient(theta).0, x0)
+    };
+    // Either optimiser can stop on a likelihood that keeps rising towards infinite parameters
+    // (too few customers): a log-parameter known only to within a factor e⁵ is not a fit.
+    let theta: Vec<f64> = fit.params.iter().map(|v| v.ln()).collect();
+    fit.converged = fit.converged && well_defined_minimum(&value_and_gradient, &theta, 5.0);
+    fit
+}
+
 /// Whether a minimum found by [`bfgs`] is a defined one: the curvature there (the Hessian, by
 /// central differences of the gradient) is positive definite and pins every coordinate down to
 /// within `max_spread` (the square root of the inverse Hessian's diagonal, which for a negative

@@ -6,7 +6,7 @@
 //! out only right after a purchase, Pareto/NBD lets them drop out at any moment (an exponential
 //! lifetime with a gamma-distributed rate: parameters s and beta).
 
-use super::math::{Fitted, bfgs, digamma, fit_log_params, hyp2f1, ln_gamma, well_defined_minimum};
+use super::math::{Fitted, digamma, fit_log_params_with_gradient, hyp2f1, ln_gamma};
 
 /// Fitted Pareto/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -299,21 +299,7 @@ pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fitted<ParetoNbd>> {
     let mean_t = data.iter().map(|d| d.2).sum::<f64>() / data.len() as f64;
     let scale = mean_t.max(1e-3).ln();
     let x0 = [0.0, scale, 0.0, scale];
-    let quick = bfgs(value_and_gradient, &x0, 1e-10, 500);
-    let mut fit = if quick.converged {
-        Fitted {
-            params: quick.x.iter().map(|v| v.exp()).collect(),
-            log_likelihood: -quick.value,
-            converged: true,
-        }
-    } else {
-        fit_log_params(
-            |theta: &[f64]| -summary.log_likelihood(&params(theta)).0,
-            &x0,
-        )
-    };
-    let theta: Vec<f64> = fit.params.iter().map(|v| v.ln()).collect();
-    fit.converged = fit.converged && well_defined_minimum(value_and_gradient, &theta, 5.0);
+    let fit = fit_log_params_with_gradient(value_and_gradient, &x0);
     Some(fit.map(|p| ParetoNbd {
         r: p[0],
         alpha: p[1],
@@ -325,6 +311,7 @@ pub fn fit(data: &[(f64, f64, f64)]) -> Option<Fitted<ParetoNbd>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clv::math::fit_log_params;
 
     /// The published parameters on the CDNOW sample (Fader, Hardie & Lee 2005).
     const CDNOW: ParetoNbd = ParetoNbd {
