@@ -87,11 +87,6 @@ impl ModelRegistry {
         self.views.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
-    /// The view named `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<ModelView>> {
-        self.views().into_iter().find(|v| v.name == name)
-    }
-
     fn adopt(&self, view: Arc<ModelView>) {
         if let Ok(mut views) = self.views.lock() {
             views.retain(|v| v.name != view.name);

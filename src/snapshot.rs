@@ -340,17 +340,15 @@ async fn build_models(
     for (name, error) in &failed {
         message.push_str(&format!("\n  model {name} failed: {error}"));
         if error.contains("Resources exhausted") || error.contains("Not enough memory") {
-            let limit = match state.runtime_env().memory_pool.memory_limit() {
-                datafusion::execution::memory_pool::MemoryLimit::Finite(b) => {
-                    format!("{} MB", b >> 20)
-                }
-                _ => "the current limit".to_string(),
-            };
-            let twice = match state.runtime_env().memory_pool.memory_limit() {
-                datafusion::execution::memory_pool::MemoryLimit::Finite(b) => {
-                    format!("--memory-limit {}MB", (b >> 20) * 2)
-                }
-                _ => "a larger --memory-limit".to_string(),
+            let (limit, twice) = match state.runtime_env().memory_pool.memory_limit() {
+                datafusion::execution::memory_pool::MemoryLimit::Finite(b) => (
+                    format!("{} MB", b >> 20),
+                    format!("--memory-limit {}MB", (b >> 20) * 2),
+                ),
+                _ => (
+                    "the current limit".to_string(),
+                    "a larger --memory-limit".to_string(),
+                ),
             };
             message.push_str(&format!(
                 "\n    the memory limit ({limit}) is too small for {name}; try {twice}"
