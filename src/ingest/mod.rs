@@ -4,7 +4,10 @@
 //!
 //! 1. **Read** ([`read`]): the files (a path, a directory or a glob) are read as text columns
 //!    (CSV/TSV in UTF-8, GBK or GB18030; NDJSON; JSON arrays) or as they are (Parquet), each row
-//!    with its file and line. A record that cannot be read is a reject.
+//!    with its file and line. A record that cannot be read is a reject. UTF-8 CSV and NDJSON
+//!    files are read a piece at a time, and a source's rows past 64 MiB wait in Parquet files of
+//!    the spill directory, so memory does not grow with the size of a source; the checked and
+//!    ranked rows of steps 2 and 3 go to a spill file too, and every sort in them may spill.
 //! 2. **Clean and check**: the `select` items (SQL over the raw columns, the `clean` functions
 //!    among them) make the curated columns; a row with a NULL key column or failing a `rule` is
 //!    a reject with the rule's reason.
@@ -30,7 +33,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
-use datafusion::catalog::MemTable;
+use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::prelude::SessionContext;
 
 use crate::config::{Dedup, IngestConfig, Project, SourceConfig, SourceFormat};
@@ -200,17 +203,21 @@ pub async fn ingest_source(
         return Ok(summary);
     }
 
+    let spill = || read::Spiller::new(ctx.runtime_env().disk_manager.clone());
     let raw: RawData = if source.format == SourceFormat::Parquet {
-        read_all(ctx, read::ParquetReader::default(), &to_read, bar)
+        let reader = read::ParquetReader::default().with_spill(spill());
+        read_all(ctx, reader, &to_read, bar)
             .await
             .map_err(fail)?
             .finish()
             .map_err(fail)?
     } else {
-        read_all(ctx, read::TextReader::new(source), &to_read, bar)
+        let reader = read::TextReader::new(source).with_spill(spill());
+        read_all(ctx, reader, &to_read, bar)
             .await
             .map_err(fail)?
             .finish()
+            .map_err(fail)?
     };
     summary.read = raw.records;
 
@@ -243,14 +250,40 @@ pub async fn ingest_source(
     Ok(summary)
 }
 
-/// A reader that takes a source's files one at a time.
+/// A reader that takes a source's files one at a time, whole or in pieces.
 trait FileReader: Send + 'static {
     fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> std::result::Result<(), String>;
+
+    fn in_pieces(&self) -> bool {
+        false
+    }
+
+    fn add_piece(
+        &mut self,
+        _file: &FileStamp,
+        _bytes: &[u8],
+        _at_end: bool,
+    ) -> std::result::Result<(), String> {
+        Err("this reader takes whole files".into())
+    }
 }
 
 impl FileReader for read::TextReader {
     fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> std::result::Result<(), String> {
         read::TextReader::add(self, file, bytes)
+    }
+
+    fn in_pieces(&self) -> bool {
+        read::TextReader::in_pieces(self)
+    }
+
+    fn add_piece(
+        &mut self,
+        file: &FileStamp,
+        bytes: &[u8],
+        at_end: bool,
+    ) -> std::result::Result<(), String> {
+        read::TextReader::add_piece(self, file, bytes, at_end)
     }
 }
 
@@ -268,6 +301,28 @@ async fn read_all<R: FileReader>(
     bar: Option<&indicatif::ProgressBar>,
 ) -> std::result::Result<R, String> {
     for file in files {
+        if reader.in_pieces() {
+            // A piece at a time: memory holds one piece and the rows not yet spilled, however
+            // large the file, and the bar moves as the file is read.
+            let mut pieces = read::Pieces::open(ctx, &file.path).await?;
+            loop {
+                let bytes = pieces.next(read::PIECE_BYTES).await?;
+                let at_end = pieces.at_end();
+                let (f, n) = (file.clone(), bytes.len() as u64);
+                reader = tokio::task::spawn_blocking(move || {
+                    reader.add_piece(&f, &bytes, at_end).map(|_| reader)
+                })
+                .await
+                .map_err(|e| format!("the reader stopped: {e}"))??;
+                if let Some(b) = bar {
+                    b.inc(n);
+                }
+                if at_end {
+                    break;
+                }
+            }
+            continue;
+        }
         let bytes = read::fetch(ctx, &file.path).await?;
         let f = file.clone();
         reader = tokio::task::spawn_blocking(move || reader.add(&f, bytes).map(|_| reader))
@@ -299,9 +354,13 @@ async fn clean_and_write(
         .map(|f| f.name().clone())
         .filter(|n| !read::LINEAGE.contains(&n.as_str()))
         .collect();
-    let parts = partition(raw.batches, ctx.state().config().target_partitions());
-    let table = MemTable::try_new(raw.schema.clone(), parts)?;
-    ctx.register_table("__ingest_raw", Arc::new(table))?;
+    let raw_table: Arc<dyn TableProvider> = if raw.spilled.is_empty() {
+        let parts = partition(raw.batches, ctx.state().config().target_partitions());
+        Arc::new(MemTable::try_new(raw.schema.clone(), parts)?)
+    } else {
+        spilled_table(&raw.spilled, raw.schema.clone())?
+    };
+    ctx.register_table("__ingest_raw", raw_table)?;
 
     // Stage 1: curated columns, keys and rules.
     let select = if ingest.select.is_empty() {
@@ -441,8 +500,24 @@ async fn clean_and_write(
             }
         }
     };
-    let fin = ctx.sql(&final_sql).await?.cache().await?;
-    ctx.register_table("__ingest_final", fin.into_view())?;
+    // The checked and ranked rows go to a spill file rather than memory: the counts, the
+    // curated rows and the rejects below each read them once.
+    let final_file = ctx
+        .runtime_env()
+        .disk_manager
+        .create_tmp_file("ingest: checked rows")?;
+    let Some(final_path) = final_file.path().map(Path::to_path_buf) else {
+        return Err(PersonaError::Usage(
+            "ingest needs a spill directory on local disk".into(),
+        ));
+    };
+    let final_df = ctx.sql(&final_sql).await?;
+    let final_schema = Arc::new(final_df.schema().as_arrow().clone());
+    crate::output::parquet::write_chunked(final_df.execute_stream().await?, &final_path).await?;
+    ctx.register_table(
+        "__ingest_final",
+        spilled_table(std::slice::from_ref(&final_file), final_schema)?,
+    )?;
 
     // Counts.
     let counts = ctx
@@ -480,26 +555,11 @@ async fn clean_and_write(
     let kept = format!(
         "SELECT {cols}, _file, _line FROM __ingest_final WHERE _reject IS NULL AND NOT _merged"
     );
-    // Without a key the rows only need to be in file order, which the engine keeps within
-    // each batch it hands back: putting the batches in order is enough, and much cheaper than
-    // sorting every row. A full sort remains the way when they do not line up.
-    let in_order = if ingest.key.is_empty() {
-        let batches = ctx.sql(&kept).await?.collect().await?;
-        batches_in_file_order(batches)
-    } else {
-        None
-    };
-    let stream: datafusion::execution::SendableRecordBatchStream = match in_order {
-        Some((schema, batches)) => Box::pin(
-            datafusion::physical_plan::memory::MemoryStream::try_new(batches, schema, None)?,
-        ),
-        None => {
-            ctx.sql(&format!("{kept} ORDER BY {order}"))
-                .await?
-                .execute_stream()
-                .await?
-        }
-    };
+    let stream = ctx
+        .sql(&format!("{kept} ORDER BY {order}"))
+        .await?
+        .execute_stream()
+        .await?;
     let _guard = RemoveOnDrop(tmp.clone());
     crate::output::parquet::write_chunked(stream, &tmp).await?;
 
@@ -510,8 +570,10 @@ async fn clean_and_write(
         .collect()
         .await?;
     let mut rejects: Vec<Reject> = raw.rejects;
-    let mut texts: std::collections::HashMap<String, Vec<u8>> = Default::default();
-    let encoding = read::source_encoding(source);
+    // (file, line, reason, the record's bytes in the decoded file), grouped by file so each
+    // file is opened once and only the rejected records are read back.
+    let mut by_file: std::collections::BTreeMap<String, Vec<(i64, String, Option<(u64, u64)>)>> =
+        Default::default();
     for b in &sql_rejects {
         let file = b.column(0).as_string_view_or_utf8();
         let line = b.column(1).as_primitive::<Int64Type>();
@@ -519,30 +581,36 @@ async fn clean_and_write(
         let len = b.column(3).as_primitive::<Int64Type>();
         let reason = b.column(4).as_string_view_or_utf8();
         for i in 0..b.num_rows() {
-            let f = file[i].clone();
-            let raw_text = if off.is_null(i) {
-                String::new()
-            } else {
-                if !texts.contains_key(&f) {
-                    let path = if crate::storage::is_s3(&f) {
-                        PathBuf::from(&f)
-                    } else {
-                        project.dir.join(&f)
-                    };
-                    let text = match read::fetch(ctx, &path).await {
-                        Ok(bytes) => read::decode(bytes, &f, encoding).unwrap_or_default(),
-                        Err(_) => Vec::new(),
-                    };
-                    texts.insert(f.clone(), text);
-                }
-                let text = &texts[&f];
-                let (o, l) = (off.value(i) as usize, len.value(i) as usize);
-                String::from_utf8_lossy(text.get(o..o + l).unwrap_or_default()).into_owned()
+            let range = (!off.is_null(i)).then(|| (off.value(i) as u64, len.value(i) as u64));
+            by_file.entry(file[i].clone()).or_default().push((
+                line.value(i),
+                reason[i].clone(),
+                range,
+            ));
+        }
+    }
+    let encoding = read::source_encoding(source);
+    for (f, rows) in by_file {
+        let path = if crate::storage::is_s3(&f) {
+            PathBuf::from(&f)
+        } else {
+            project.dir.join(&f)
+        };
+        let ranges: Vec<(u64, u64)> = rows.iter().filter_map(|r| r.2).collect();
+        // A file that cannot be read again (gone since) leaves the raw text empty.
+        let mut texts = read::cut_records(ctx, &path, encoding, &ranges)
+            .await
+            .unwrap_or_default()
+            .into_iter();
+        for (line, reason, range) in rows {
+            let raw_text = match range {
+                Some(_) => texts.next().unwrap_or_default(),
+                None => String::new(),
             };
             rejects.push(Reject {
-                file: f,
-                line: line.value(i),
-                reason: reason[i].clone(),
+                file: f.clone(),
+                line,
+                reason,
                 raw: raw_text,
             });
         }
@@ -626,82 +694,34 @@ pub fn finish_publishes(dir: &Path) {
     }
 }
 
-/// The batches put in (`_file`, `_line`) order by their first rows, when that orders every row
-/// (each batch in order within, none overlapping the next); `None` when it does not.
-fn batches_in_file_order(batches: Vec<RecordBatch>) -> Option<(SchemaRef, Vec<RecordBatch>)> {
-    let schema = batches.first()?.schema();
-    let (fi, li) = (
-        schema.index_of("_file").ok()?,
-        schema.index_of("_line").ok()?,
-    );
-    let mut batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-    let key = |b: &RecordBatch, row: usize| -> Option<(String, i64)> {
-        let file = b.column(fi).as_string_view_or_utf8_at(row)?;
-        let line = b.column(li).as_primitive_opt::<Int64Type>()?.value(row);
-        Some((file, line))
+/// A table over Parquet spill files under `schema`; columns a file lacks read as NULL. The
+/// caller keeps the files' handles for as long as the table is read.
+fn spilled_table(
+    files: &[Arc<dyn datafusion::execution::SpillFile>],
+    schema: SchemaRef,
+) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::datasource::file_format::parquet::ParquetFormat;
+    use datafusion::datasource::listing::{
+        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
     };
-    let mut firsts: Vec<((String, i64), RecordBatch)> = Vec::with_capacity(batches.len());
-    for b in batches.drain(..) {
-        firsts.push((key(&b, 0)?, b));
-    }
-    firsts.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut previous: Option<(String, i64)> = None;
-    for (_, b) in &firsts {
-        let files = b.column(fi);
-        let lines = b.column(li).as_primitive_opt::<Int64Type>()?;
-        for row in 0..b.num_rows() {
-            let line = lines.value(row);
-            let same_file = previous
-                .as_ref()
-                .is_some_and(|(f, _)| files_equal(files, row, f));
-            match (&previous, same_file) {
-                (Some((_, l)), true) if line <= *l => return None,
-                (Some((f, _)), false) => {
-                    let file = files.as_string_view_or_utf8_at(row)?;
-                    if file <= *f {
-                        return None;
-                    }
-                    previous = Some((file, line));
-                    continue;
-                }
-                _ => {}
-            }
-            match &mut previous {
-                Some((_, l)) if same_file => *l = line,
-                _ => previous = Some((files.as_string_view_or_utf8_at(row)?, line)),
-            }
-        }
-    }
-    Some((schema, firsts.into_iter().map(|(_, b)| b).collect()))
-}
-
-fn files_equal(files: &Arc<dyn Array>, row: usize, file: &str) -> bool {
-    match files.data_type() {
-        DataType::Utf8View => files.as_string_view().value(row) == file,
-        DataType::LargeUtf8 => files.as_string::<i64>().value(row) == file,
-        _ => files.as_string::<i32>().value(row) == file,
-    }
+    let urls = files
+        .iter()
+        .filter_map(|f| f.path())
+        .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
+        .collect::<datafusion::error::Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// The columns of a text array, whichever string type it is.
 trait StringsOf {
     fn as_string_view_or_utf8(&self) -> Vec<String>;
-    fn as_string_view_or_utf8_at(&self, row: usize) -> Option<String>;
 }
 
 impl StringsOf for Arc<dyn Array> {
-    fn as_string_view_or_utf8_at(&self, row: usize) -> Option<String> {
-        if self.is_null(row) {
-            return None;
-        }
-        Some(match self.data_type() {
-            DataType::Utf8View => self.as_string_view().value(row).to_string(),
-            DataType::LargeUtf8 => self.as_string::<i64>().value(row).to_string(),
-            DataType::Utf8 => self.as_string::<i32>().value(row).to_string(),
-            _ => return None,
-        })
-    }
-
     fn as_string_view_or_utf8(&self) -> Vec<String> {
         match self.data_type() {
             DataType::Utf8View => self

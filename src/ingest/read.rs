@@ -15,6 +15,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayBuilder, ArrayRef, Int64Builder, RecordBatch, StringBuilder};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::execution::SpillFile;
+use datafusion::execution::disk_manager::DiskManager;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
 use crate::config::{SourceConfig, SourceFormat, single_byte};
@@ -44,13 +49,76 @@ pub struct FileStamp {
     pub modified_ns: u128,
 }
 
-/// What reading a source's files gave.
+/// Bytes of parsed rows a reader holds before it writes them to a spill file.
+const SPILL_BYTES: usize = 64 << 20;
+
+/// Bytes read from a file at a time when it is read in pieces (see [`TextReader::in_pieces`]).
+pub const PIECE_BYTES: usize = 64 << 20;
+
+/// What reading a source's files gave: its rows in `batches` or, for a source larger than
+/// [`SPILL_BYTES`], in `spilled` Parquet files of the session's spill directory (removed when
+/// the last handle goes). A spill file has the columns seen by the time it was written; the
+/// ones it lacks read as NULL under `schema`.
 pub struct RawData {
     pub schema: SchemaRef,
     pub batches: Vec<RecordBatch>,
+    pub spilled: Vec<Arc<dyn SpillFile>>,
     pub rejects: Vec<Reject>,
     /// Records read, the rejected ones included.
     pub records: u64,
+}
+
+/// Writes a reader's rows to spill files once they pass [`SPILL_BYTES`], so a source of any size
+/// is read in bounded memory: the rows wait on disk, and cleaning reads them back as a table.
+#[derive(Default)]
+pub struct Spiller {
+    disk: Option<Arc<DiskManager>>,
+    files: Vec<Arc<dyn SpillFile>>,
+}
+
+impl Spiller {
+    pub fn new(disk: Arc<DiskManager>) -> Self {
+        Self {
+            disk: Some(disk),
+            files: Vec::new(),
+        }
+    }
+
+    /// Whether rows of this many bytes should go to disk now (or, once some have, all do).
+    fn due(&self, bytes: usize, at_end: bool) -> bool {
+        self.disk.is_some() && (bytes >= SPILL_BYTES || (at_end && !self.files.is_empty()))
+    }
+
+    fn write(&mut self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(), String> {
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let disk = self.disk.as_ref().ok_or("no spill directory")?;
+        let fail = |e: &dyn std::fmt::Display| format!("writing a spill file: {e}");
+        let file = disk.create_tmp_file("ingest").map_err(|e| fail(&e))?;
+        let path = file
+            .path()
+            .ok_or("the spill directory has no local files to keep rows in")?;
+        let handle = std::fs::File::create(path).map_err(|e| fail(&io_text(&e)))?;
+        // LZ4: the file is read once, soon, by this process; speed matters more than size.
+        let props = WriterProperties::builder()
+            .set_compression(Compression::LZ4_RAW)
+            .set_dictionary_enabled(false)
+            .build();
+        let mut writer =
+            ArrowWriter::try_new(std::io::BufWriter::new(handle), schema.clone(), Some(props))
+                .map_err(|e| fail(&e))?;
+        for b in batches {
+            writer.write(b).map_err(|e| fail(&e))?;
+        }
+        writer.close().map_err(|e| fail(&e))?;
+        self.files.push(file);
+        Ok(())
+    }
+}
+
+fn batches_bytes<'a>(arrays: impl Iterator<Item = &'a ArrayRef>) -> usize {
+    arrays.map(|a| a.get_array_memory_size()).sum()
 }
 
 /// The encoding named by `persona.toml` (`utf-8`, `gbk`, `gb18030`).
@@ -227,6 +295,130 @@ pub async fn fetch(ctx: &SessionContext, path: &Path) -> Result<Vec<u8>, String>
         .map_err(|e| format!("{}: {}", path.display(), io_text(&e)))
 }
 
+/// A file read a piece at a time: a local file, or an `s3://` object by ranges.
+pub struct Pieces {
+    source: PieceSource,
+    at: u64,
+    len: u64,
+}
+
+enum PieceSource {
+    Local(tokio::fs::File),
+    Store(Arc<dyn object_store::ObjectStore>, object_store::path::Path),
+}
+
+impl Pieces {
+    pub async fn open(ctx: &SessionContext, path: &Path) -> Result<Self, String> {
+        let text = path.to_string_lossy();
+        if crate::storage::is_s3(&text) {
+            use object_store::ObjectStoreExt;
+            let (store, _, key) = store_for(ctx, &text)?;
+            let location = object_store::path::Path::from(key.as_str());
+            let meta = store
+                .head(&location)
+                .await
+                .map_err(|e| format!("{text}: {}", crate::storage::object_store_message(&e)))?;
+            return Ok(Self {
+                source: PieceSource::Store(store, location),
+                at: 0,
+                len: meta.size,
+            });
+        }
+        let shown = |e: std::io::Error| format!("{}: {}", path.display(), io_text(&e));
+        let file = tokio::fs::File::open(path).await.map_err(shown)?;
+        let len = file.metadata().await.map_err(shown)?.len();
+        Ok(Self {
+            source: PieceSource::Local(file),
+            at: 0,
+            len,
+        })
+    }
+
+    /// The next bytes, at most `max` of them (fewer only at the end).
+    pub async fn next(&mut self, max: usize) -> Result<Vec<u8>, String> {
+        let want = (self.len - self.at).min(max as u64);
+        let bytes = match &mut self.source {
+            PieceSource::Local(file) => {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; want as usize];
+                file.read_exact(&mut buf)
+                    .await
+                    .map_err(|e| format!("reading: {}", io_text(&e)))?;
+                buf
+            }
+            PieceSource::Store(store, location) => {
+                use object_store::ObjectStoreExt;
+                store
+                    .get_range(location, self.at..self.at + want)
+                    .await
+                    .map_err(|e| crate::storage::object_store_message(&e))?
+                    .to_vec()
+            }
+        };
+        self.at += want;
+        Ok(bytes)
+    }
+
+    pub fn at_end(&self) -> bool {
+        self.at >= self.len
+    }
+}
+
+/// The text of records of a file, each given as (offset, length) in the decoded file as the
+/// readers record them: for a UTF-8 file only those bytes are read; a file in another encoding
+/// is read and decoded whole.
+pub async fn cut_records(
+    ctx: &SessionContext,
+    path: &Path,
+    encoding: &'static encoding_rs::Encoding,
+    ranges: &[(u64, u64)],
+) -> Result<Vec<String>, String> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let text_of = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if encoding != encoding_rs::UTF_8 {
+        let name = path.to_string_lossy();
+        let text = decode(fetch(ctx, path).await?, &name, encoding)?;
+        return Ok(ranges
+            .iter()
+            .map(|&(o, l)| text_of(text.get(o as usize..(o + l) as usize).unwrap_or_default()))
+            .collect());
+    }
+    let mut pieces = Pieces::open(ctx, path).await?;
+    let head = pieces.next(3).await?;
+    // Offsets count from after a byte-order mark, which decoding drops.
+    let skip = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let len = pieces.len;
+    let wanted: Vec<std::ops::Range<u64>> = ranges
+        .iter()
+        .map(|&(o, l)| (o + skip).min(len)..(o + skip + l).min(len))
+        .collect();
+    let parts: Vec<Vec<u8>> = match &pieces.source {
+        PieceSource::Local(_) => {
+            use std::io::{Read, Seek, SeekFrom};
+            let shown = |e: std::io::Error| format!("{}: {}", path.display(), io_text(&e));
+            let mut file = std::fs::File::open(path).map_err(shown)?;
+            let mut out = Vec::with_capacity(wanted.len());
+            for r in &wanted {
+                let mut buf = vec![0u8; (r.end - r.start) as usize];
+                file.seek(SeekFrom::Start(r.start)).map_err(shown)?;
+                file.read_exact(&mut buf).map_err(shown)?;
+                out.push(buf);
+            }
+            out
+        }
+        PieceSource::Store(store, location) => store
+            .get_ranges(location, &wanted)
+            .await
+            .map_err(|e| crate::storage::object_store_message(&e))?
+            .into_iter()
+            .map(|b| b.to_vec())
+            .collect(),
+    };
+    Ok(parts.iter().map(|b| text_of(b)).collect())
+}
+
 /// The file's bytes as UTF-8 text: decoded from `encoding`, with a leading byte-order mark
 /// dropped. Bytes that are not valid in a non-UTF-8 encoding become U+FFFD, which the CSV and
 /// JSON readers turn into a reject of the record holding them. `name` is for messages.
@@ -267,6 +459,22 @@ pub struct TextReader {
     encoding: &'static encoding_rs::Encoding,
     out: Collector,
     header: Option<(String, Vec<String>)>,
+    spill: Spiller,
+    piece: Option<Piece>,
+}
+
+/// Where reading a file in pieces stands: the bytes after the last complete record, and the
+/// byte and line the next piece starts at.
+struct Piece {
+    file: String,
+    pending: Vec<u8>,
+    /// How far into `pending` the quote scanner has read.
+    scanned: usize,
+    scanner: Option<QuoteScanner>,
+    base: usize,
+    base_line: i64,
+    first: bool,
+    bom_checked: bool,
 }
 
 impl TextReader {
@@ -276,7 +484,144 @@ impl TextReader {
             encoding: source_encoding(source),
             out: Collector::default(),
             header: None,
+            spill: Spiller::default(),
+            piece: None,
         }
+    }
+
+    /// Rows past [`SPILL_BYTES`] go to files of this spill directory.
+    pub fn with_spill(mut self, spill: Spiller) -> Self {
+        self.spill = spill;
+        self
+    }
+
+    /// Whether files are read a piece at a time ([`TextReader::add_piece`]) rather than whole:
+    /// UTF-8 CSV and NDJSON, whose records can be cut at a line end (outside quotes) without
+    /// reading what follows. A JSON array, a CSV with an escape character and a file in another
+    /// encoding are read whole.
+    pub fn in_pieces(&self) -> bool {
+        let csv_escape = self.source.options.escape.is_some();
+        self.encoding == encoding_rs::UTF_8
+            && match self.source.format {
+                SourceFormat::Ndjson => true,
+                SourceFormat::Csv | SourceFormat::Tsv => !csv_escape,
+                _ => false,
+            }
+    }
+
+    /// Reads the next bytes of a file read in pieces; `at_end` with the last of them. Complete
+    /// records are parsed at once; the rest waits for the next bytes.
+    pub fn add_piece(
+        &mut self,
+        file: &FileStamp,
+        bytes: &[u8],
+        at_end: bool,
+    ) -> Result<(), String> {
+        if self.piece.as_ref().is_none_or(|p| p.file != file.name) {
+            let scanner = (self.source.format != SourceFormat::Ndjson)
+                .then(|| QuoteScanner::new(csv_quoting(&self.source)));
+            self.piece = Some(Piece {
+                file: file.name.clone(),
+                pending: Vec::new(),
+                scanned: 0,
+                scanner,
+                base: 0,
+                base_line: 1,
+                first: true,
+                bom_checked: false,
+            });
+        }
+        let mut p = self.piece.take().expect("set above");
+        p.pending.extend_from_slice(bytes);
+        if !p.bom_checked {
+            if p.pending.len() < 3 && !at_end {
+                self.piece = Some(p);
+                return Ok(());
+            }
+            if p.pending.starts_with(b"\xEF\xBB\xBF") {
+                p.pending.drain(..3);
+            }
+            p.bom_checked = true;
+        }
+        if at_end && p.first && p.pending.is_empty() {
+            return Err(format!("{}: the file is empty", file.path.display()));
+        }
+        // Cut after the last line end that ends a record.
+        let mut cut = 0;
+        match &mut p.scanner {
+            None => {
+                if let Some(i) = p.pending.iter().rposition(|&b| b == b'\n') {
+                    cut = i + 1;
+                }
+            }
+            Some(scanner) => {
+                for (i, &b) in p.pending.iter().enumerate().skip(p.scanned) {
+                    if scanner.step(b) && b == b'\n' {
+                        cut = i + 1;
+                    }
+                }
+                // Before this call's bytes, the last cut was already taken.
+            }
+        }
+        p.scanned = p.pending.len();
+        if at_end {
+            cut = p.pending.len();
+        }
+        if cut == 0 && !at_end {
+            self.piece = Some(p);
+            return Ok(());
+        }
+        let result = self.parse_piece(file, &p.pending[..cut], p.base, p.base_line, p.first, at_end);
+        p.base += cut;
+        p.base_line += p.pending[..cut].iter().filter(|&&b| b == b'\n').count() as i64;
+        p.pending.drain(..cut);
+        p.scanned -= cut;
+        p.first = false;
+        if !at_end {
+            self.piece = Some(p);
+        }
+        result?;
+        self.spill_due(false)
+    }
+
+    fn parse_piece(
+        &mut self,
+        file: &FileStamp,
+        text: &[u8],
+        base: usize,
+        base_line: i64,
+        first: bool,
+        last: bool,
+    ) -> Result<(), String> {
+        let (encoding, out) = (self.encoding, &mut self.out);
+        match self.source.format {
+            SourceFormat::Ndjson => {
+                read_ndjson(file, text, encoding, base, base_line, out);
+                Ok(())
+            }
+            _ => {
+                let at = Position {
+                    base,
+                    base_line,
+                    first,
+                    last,
+                };
+                read_csv(&self.source, file, text, encoding, &mut self.header, at, out)
+            }
+        }
+    }
+
+    /// Writes the rows read so far to a spill file once they are many.
+    fn spill_due(&mut self, at_end: bool) -> Result<(), String> {
+        let bytes = batches_bytes(self.out.done.iter().flat_map(|(_, a)| a.iter()));
+        if self.spill.due(bytes, at_end) {
+            if at_end {
+                self.out.flush();
+            }
+            let (schema, batches) = self.out.take_done();
+            self.spill.write(&schema, &batches)?;
+        }
+        Ok(())
     }
 
     /// Reads one file's bytes; a file-level fault is an error naming the file.
@@ -288,25 +633,75 @@ impl TextReader {
         }
         let (encoding, out) = (self.encoding, &mut self.out);
         match self.source.format {
-            SourceFormat::Csv | SourceFormat::Tsv => {
-                read_csv(&self.source, file, &text, encoding, &mut self.header, out)?
-            }
-            SourceFormat::Ndjson => read_ndjson(file, &text, encoding, out),
+            SourceFormat::Csv | SourceFormat::Tsv => read_csv(
+                &self.source,
+                file,
+                &text,
+                encoding,
+                &mut self.header,
+                Position::WHOLE,
+                out,
+            )?,
+            SourceFormat::Ndjson => read_ndjson(file, &text, encoding, 0, 1, out),
             SourceFormat::Json => {
                 let first = text.iter().find(|b| !b.is_ascii_whitespace());
                 if first == Some(&b'[') {
                     read_json_array(file, &text, out)?
                 } else {
-                    read_ndjson(file, &text, encoding, out)
+                    read_ndjson(file, &text, encoding, 0, 1, out)
                 }
             }
             SourceFormat::Parquet => return Err("a Parquet source is read by ParquetReader".into()),
         }
-        Ok(())
+        self.spill_due(false)
     }
 
-    pub fn finish(self) -> RawData {
-        self.out.finish()
+    pub fn finish(mut self) -> Result<RawData, String> {
+        self.spill_due(true)?;
+        let mut raw = self.out.finish();
+        raw.spilled = self.spill.files;
+        Ok(raw)
+    }
+}
+
+/// Where a piece of text sits in its file.
+#[derive(Clone, Copy)]
+struct Position {
+    /// The byte of the decoded file the piece starts at.
+    base: usize,
+    /// The line it starts on.
+    base_line: i64,
+    /// Whether it is the file's first piece (with the header).
+    first: bool,
+    /// Whether it runs to the end of the file.
+    last: bool,
+}
+
+impl Position {
+    const WHOLE: Position = Position {
+        base: 0,
+        base_line: 1,
+        first: true,
+        last: true,
+    };
+}
+
+/// How a CSV source quotes its fields.
+fn csv_quoting(source: &SourceConfig) -> Quoting {
+    let o = &source.options;
+    let default_delimiter = if source.format == SourceFormat::Tsv {
+        b'\t'
+    } else {
+        b','
+    };
+    Quoting {
+        quote: o.quote.as_deref().and_then(single_byte).unwrap_or(b'"'),
+        delimiter: o
+            .delimiter
+            .as_deref()
+            .and_then(single_byte)
+            .unwrap_or(default_delimiter),
+        escape: o.escape.as_deref().and_then(single_byte),
     }
 }
 
@@ -411,8 +806,7 @@ impl Collector {
         });
     }
 
-    fn finish(mut self) -> RawData {
-        self.flush();
+    fn schema(&self) -> SchemaRef {
         let mut fields: Vec<Field> = self
             .names
             .iter()
@@ -422,11 +816,27 @@ impl Collector {
         fields.push(Field::new("_line", DataType::Int64, false));
         fields.push(Field::new("_offset", DataType::Int64, true));
         fields.push(Field::new("_len", DataType::Int64, true));
-        let schema = Arc::new(Schema::new(fields));
+        Arc::new(Schema::new(fields))
+    }
+
+    fn finish(mut self) -> RawData {
+        self.flush();
+        let (schema, batches) = self.take_done();
+        RawData {
+            schema,
+            batches,
+            spilled: Vec::new(),
+            rejects: self.rejects,
+            records: self.records,
+        }
+    }
+
+    /// The finished batches under the columns seen so far.
+    fn take_done(&mut self) -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = self.schema();
         let n = self.names.len();
         // Batches finished before a column first appeared lack it: fill with NULLs.
-        let batches = self
-            .done
+        let batches = std::mem::take(&mut self.done)
             .into_iter()
             .map(|(names, mut arrays)| {
                 let rows = arrays[0].len();
@@ -442,12 +852,7 @@ impl Collector {
                 RecordBatch::try_new(schema.clone(), full).expect("columns match the schema")
             })
             .collect();
-        RawData {
-            schema,
-            batches,
-            rejects: self.rejects,
-            records: self.records,
-        }
+        (schema, batches)
     }
 }
 
@@ -457,26 +862,16 @@ fn read_csv(
     text: &[u8],
     encoding: &'static encoding_rs::Encoding,
     header: &mut Option<(String, Vec<String>)>,
+    at: Position,
     out: &mut Collector,
 ) -> Result<(), String> {
     let o = &source.options;
-    let default_delimiter = if source.format == SourceFormat::Tsv {
-        b'\t'
-    } else {
-        b','
-    };
-    let quote = o.quote.as_deref().and_then(single_byte).unwrap_or(b'"');
-    let escape = o.escape.as_deref().and_then(single_byte);
-    let delimiter = o
-        .delimiter
-        .as_deref()
-        .and_then(single_byte)
-        .unwrap_or(default_delimiter);
-    let quoting = Quoting {
+    let quoting = csv_quoting(source);
+    let Quoting {
         quote,
         delimiter,
         escape,
-    };
+    } = quoting;
     let mut builder = csv::ReaderBuilder::new();
     builder
         .has_headers(false)
@@ -506,7 +901,78 @@ fn read_csv(
         )
     };
 
-    // The first record: the column names (or, without a header, how many columns there are).
+    let (names, body_start, body_line) = if at.first {
+        csv_header(&builder, file, text, has_header, header)?
+    } else {
+        // A later piece of the file: the names are the first piece's.
+        let names = header.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
+        (names, 0, at.base_line)
+    };
+    let columns: Vec<usize> = names.iter().map(|n| out.column(n)).collect();
+    let body = Body {
+        builder: &builder,
+        name,
+        shown: file.path.display().to_string(),
+        names: &names,
+        quoting,
+        encoding,
+        null_re: null_re.as_ref(),
+        bad_encoding: &bad_encoding,
+        file_base: at.base,
+    };
+    let rest = &text[body_start.min(text.len())..];
+    // Text over 32 MiB is parsed in parts, one per core.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = split_records(rest, quoting, body_start, body_line, threads, 32 << 20);
+    if parts.len() == 1 {
+        return body.parse(rest, body_start, body_line, at.last, &columns, out);
+    }
+    // Parts cut where a line ends outside quotes, parsed on threads of their own, then taken
+    // in order: the same rows, lines and rejects as one pass.
+    let results: Vec<Result<Collector, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(k, &(from, to, line))| {
+                let body = &body;
+                let last = at.last && k + 1 == parts.len();
+                scope.spawn(move || {
+                    let mut part = Collector::default();
+                    let cols: Vec<usize> = body.names.iter().map(|n| part.column(n)).collect();
+                    body.parse(&text[from..to], from, line, last, &cols, &mut part)
+                        .map(|_| part)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the CSV reader stopped".into()))
+            })
+            .collect()
+    });
+    out.flush();
+    for part in results {
+        let mut part = part?;
+        part.flush();
+        out.done.append(&mut part.done);
+        out.rejects.append(&mut part.rejects);
+        out.records += part.records;
+    }
+    Ok(())
+}
+
+/// The first record of a CSV file: its column names (or, without a header, how many columns
+/// there are), checked against the first file's, and where the body starts.
+fn csv_header(
+    builder: &csv::ReaderBuilder,
+    file: &FileStamp,
+    text: &[u8],
+    has_header: bool,
+    header: &mut Option<(String, Vec<String>)>,
+) -> Result<(Vec<String>, usize, i64), String> {
+    let name = file.name.as_str();
     let mut reader = builder.from_reader(text);
     let mut record = csv::ByteRecord::new();
     match reader.read_byte_record(&mut record) {
@@ -543,58 +1009,7 @@ fn read_csv(
     } else {
         (0, 1)
     };
-    let columns: Vec<usize> = names.iter().map(|n| out.column(n)).collect();
-    let body = Body {
-        builder: &builder,
-        name,
-        shown: file.path.display().to_string(),
-        names: &names,
-        quoting,
-        encoding,
-        null_re: null_re.as_ref(),
-        bad_encoding: &bad_encoding,
-    };
-    let rest = &text[body_start.min(text.len())..];
-    // Files over 32 MiB are parsed in parts, one per core.
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = split_records(rest, quoting, body_start, body_line, threads, 32 << 20);
-    if parts.len() == 1 {
-        return body.parse(rest, body_start, body_line, true, &columns, out);
-    }
-    // Parts cut where a line ends outside quotes, parsed on threads of their own, then taken
-    // in order: the same rows, lines and rejects as one pass.
-    let results: Vec<Result<Collector, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .iter()
-            .enumerate()
-            .map(|(k, &(from, to, line))| {
-                let body = &body;
-                let last = k + 1 == parts.len();
-                scope.spawn(move || {
-                    let mut part = Collector::default();
-                    let cols: Vec<usize> = body.names.iter().map(|n| part.column(n)).collect();
-                    body.parse(&text[from..to], from, line, last, &cols, &mut part)
-                        .map(|_| part)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the CSV reader stopped".into()))
-            })
-            .collect()
-    });
-    out.flush();
-    for part in results {
-        let mut part = part?;
-        part.flush();
-        out.done.append(&mut part.done);
-        out.rejects.append(&mut part.rejects);
-        out.records += part.records;
-    }
-    Ok(())
+    Ok((names, body_start, body_line))
 }
 
 /// Where the records of a CSV body can be cut for parallel parsing: (from, to, first line)
@@ -723,6 +1138,8 @@ struct Body<'a> {
     encoding: &'static encoding_rs::Encoding,
     null_re: Option<&'a NullMatcher>,
     bad_encoding: &'a str,
+    /// The byte of the decoded file the text starts at.
+    file_base: usize,
 }
 
 impl Body<'_> {
@@ -751,9 +1168,16 @@ impl Body<'_> {
                     return Err(format!("{}: {e}", self.shown));
                 }
             }
-            let rec_start = record.position().map_or(start.byte(), |p| p.byte()) as usize;
-            let line = base_line - 1 + record.position().map_or(start.line(), |p| p.line()) as i64;
+            let mut rec_start = record.position().map_or(start.byte(), |p| p.byte()) as usize;
+            let mut line =
+                base_line - 1 + record.position().map_or(start.line(), |p| p.line()) as i64;
             let end = reader.position().byte() as usize;
+            // The reader places a record after blank lines at the first of them: the record
+            // starts (and is numbered) after them.
+            while rec_start < end.min(text.len()) && matches!(text[rec_start], b'\n' | b'\r') {
+                line += i64::from(text[rec_start] == b'\n');
+                rec_start += 1;
+            }
             let raw = trim_newline(&text[rec_start..end.min(text.len())]);
             out.records += 1;
             // A quote opened and never closed runs to the end of the file: the last record
@@ -806,7 +1230,7 @@ impl Body<'_> {
                     builder.append_value(s);
                 }
             }
-            let at = (base + rec_start) as i64;
+            let at = (self.file_base + base + rec_start) as i64;
             out.end_row(self.name, line, Some(at), Some(raw.len() as i64));
         }
         Ok(())
@@ -864,10 +1288,12 @@ fn read_ndjson(
     file: &FileStamp,
     text: &[u8],
     encoding: &'static encoding_rs::Encoding,
+    base: usize,
+    base_line: i64,
     out: &mut Collector,
 ) {
     let name = file.name.as_str();
-    let mut offset = 0usize;
+    let mut offset = base;
     for (i, line) in text.split(|&b| b == b'\n').enumerate() {
         let start = offset;
         offset += line.len() + 1;
@@ -876,7 +1302,7 @@ fn read_ndjson(
             continue;
         }
         out.records += 1;
-        let lineno = i as i64 + 1;
+        let lineno = base_line + i as i64;
         match parse_object(line, encoding) {
             Ok(map) => {
                 add_object(out, map);
@@ -995,9 +1421,27 @@ pub struct ParquetReader {
     out_schema: Option<SchemaRef>,
     batches: Vec<RecordBatch>,
     records: u64,
+    spill: Spiller,
 }
 
 impl ParquetReader {
+    /// Rows past [`SPILL_BYTES`] go to files of this spill directory.
+    pub fn with_spill(mut self, spill: Spiller) -> Self {
+        self.spill = spill;
+        self
+    }
+
+    fn spill_due(&mut self, at_end: bool) -> Result<(), String> {
+        let bytes = batches_bytes(self.batches.iter().flat_map(|b| b.columns()));
+        if let Some(schema) = &self.out_schema
+            && self.spill.due(bytes, at_end)
+        {
+            let batches = std::mem::take(&mut self.batches);
+            self.spill.write(schema, &batches)?;
+        }
+        Ok(())
+    }
+
     pub fn add(&mut self, file: &FileStamp, bytes: Vec<u8>) -> Result<(), String> {
         use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
         let shown = file.path.display();
@@ -1049,14 +1493,17 @@ impl ParquetReader {
             self.records += n as u64;
             self.batches
                 .push(RecordBatch::try_new(with_lineage.clone(), cols).map_err(|e| e.to_string())?);
+            self.spill_due(false)?;
         }
         Ok(())
     }
 
-    pub fn finish(self) -> Result<RawData, String> {
+    pub fn finish(mut self) -> Result<RawData, String> {
+        self.spill_due(true)?;
         Ok(RawData {
             schema: self.out_schema.ok_or("no file to read")?,
             batches: self.batches,
+            spilled: self.spill.files,
             rejects: Vec::new(),
             records: self.records,
         })
@@ -1066,6 +1513,8 @@ impl ParquetReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::Int64Type;
 
     fn stamp(name: &str) -> FileStamp {
         FileStamp {
@@ -1095,9 +1544,74 @@ mod tests {
             text.as_bytes(),
             encoding_rs::UTF_8,
             &mut header,
+            Position::WHOLE,
             &mut out,
         )?;
         Ok(out.finish())
+    }
+
+    /// Reads `text` whole and in pieces of each size, and checks both give the same rows,
+    /// lines, offsets and rejects.
+    fn same_in_pieces(source: &SourceConfig, text: &[u8]) {
+        let file = stamp("p.txt");
+        let mut whole = TextReader::new(source);
+        whole.add(&file, text.to_vec()).unwrap();
+        let whole = whole.finish().unwrap();
+        let rows = |d: &RawData| -> Vec<String> {
+            let b = datafusion::arrow::compute::concat_batches(&d.schema, &d.batches).unwrap();
+            let mut out = Vec::new();
+            for r in 0..b.num_rows() {
+                let row: Vec<String> = (0..b.num_columns())
+                    .map(|c| {
+                        datafusion::arrow::util::display::array_value_to_string(b.column(c), r)
+                            .unwrap()
+                    })
+                    .collect();
+                out.push(row.join("|"));
+            }
+            out
+        };
+        let rejects = |d: &RawData| -> Vec<String> {
+            d.rejects
+                .iter()
+                .map(|r| format!("{}:{}:{}:{}", r.file, r.line, r.reason, r.raw))
+                .collect()
+        };
+        for size in [1, 2, 3, 5, 8, 13, 64, text.len().max(1)] {
+            let mut r = TextReader::new(source);
+            assert!(r.in_pieces());
+            let chunks: Vec<&[u8]> = text.chunks(size).collect();
+            for (i, c) in chunks.iter().enumerate() {
+                r.add_piece(&file, c, i + 1 == chunks.len()).unwrap();
+            }
+            if chunks.is_empty() {
+                assert!(r.add_piece(&file, b"", true).is_err());
+                continue;
+            }
+            let d = r.finish().unwrap();
+            assert_eq!(d.records, whole.records, "piece size {size}");
+            assert_eq!(rows(&d), rows(&whole), "piece size {size}");
+            assert_eq!(rejects(&d), rejects(&whole), "piece size {size}");
+        }
+    }
+
+    #[test]
+    fn a_record_after_a_blank_line_is_numbered_on_its_own_line() {
+        let d = read("a,b\n1,x\n\n\n2,y\n").unwrap();
+        let b = &d.batches[0];
+        let line = b.column(3).as_primitive::<Int64Type>();
+        let offset = b.column(4).as_primitive::<Int64Type>();
+        assert_eq!((line.value(1), offset.value(1)), (5, 10));
+    }
+
+    #[test]
+    fn a_file_read_in_pieces_gives_the_rows_of_the_whole_file() {
+        let csv = "\u{FEFF}id,name,note\n1,\"Ann\",\"two\nlines\"\n2,TV 65\" screen,x\n3,\"a \"\"q\"\" b\",y\n4,short\n\n5,\"last\",z\n6,\"open,never closed\nmore\n";
+        same_in_pieces(&csv_source(), csv.as_bytes());
+        let mut nd = csv_source();
+        nd.format = SourceFormat::Ndjson;
+        let ndjson = "{\"a\":1}\n{\"a\":\n\n[1]\r\n{\"b\":\"x\\ny\"}\n{\"a\":\"no newline at the end\"}";
+        same_in_pieces(&nd, ndjson.as_bytes());
     }
 
     #[test]
@@ -1238,6 +1752,7 @@ mod tests {
             text,
             encoding_rs::UTF_8,
             &mut header,
+            Position::WHOLE,
             &mut out,
         )
         .unwrap();
@@ -1257,6 +1772,8 @@ mod tests {
             &stamp("e.ndjson"),
             b"{\"a\":1}\n{\"a\":\n\n[1]\n{\"b\":\"x\"}\n",
             encoding_rs::UTF_8,
+            0,
+            1,
             &mut out,
         );
         let d = out.finish();
