@@ -127,6 +127,43 @@ impl ModelRegistry {
     }
 }
 
+impl ModelRegistry {
+    /// Bytes of model rows kept in memory now, over all models.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept.load(Ordering::Relaxed)
+    }
+
+    /// The view named `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<ModelView>> {
+        self.views().into_iter().find(|v| v.name == name)
+    }
+
+    /// The models `name` reads, directly or through inline views.
+    pub fn models_read(&self, name: &str) -> BTreeSet<String> {
+        let views = self.views();
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<String> = views
+            .iter()
+            .find(|v| v.name == name)
+            .map(|v| v.depends_on.clone())
+            .unwrap_or_default();
+        while let Some(d) = stack.pop() {
+            if !seen.insert(d.clone()) {
+                continue;
+            }
+            match views.iter().find(|v| v.name == d) {
+                Some(v) if v.is_model() => {
+                    out.insert(d);
+                }
+                Some(v) => stack.extend(v.depends_on.iter().cloned()),
+                None => {}
+            }
+        }
+        out
+    }
+}
+
 /// The registry of the session `ctx`, when its views are models (local sessions; a cluster's
 /// plans must stay serialisable, so its views are DataFusion's own).
 pub fn registry(ctx: &SessionContext) -> Option<Arc<ModelRegistry>> {
@@ -385,6 +422,11 @@ impl ModelView {
             }
         }
         (h.finish(), files.finish())
+    }
+
+    /// Lets go of the kept rows (memory or spill file); the next read computes them again.
+    pub async fn release(&self) {
+        *self.cache.lock().await = None;
     }
 
     /// Computes the model for `state`'s key unless its rows are kept already; returns the

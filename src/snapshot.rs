@@ -16,6 +16,7 @@
 //! Each session registers `snapshot_<view>` over the files it finds (an empty table with the
 //! view's columns when there are none), then the views over them from `sql/snapshots/views.sql`.
 
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -272,6 +273,7 @@ pub async fn refresh(
     std::fs::create_dir(&tmp).map_err(|e| PersonaError::io(&tmp, &e))?;
     let guard = RemoveOnDrop(tmp.clone());
 
+    let registry = crate::models::registry(ctx);
     let mut rows = Vec::new();
     for (view, order) in SNAPSHOT_VIEWS {
         let file = tmp.join(format!("{view}.parquet"));
@@ -285,6 +287,10 @@ pub async fn refresh(
                 other => other,
             })?;
         rows.push((view, n));
+        // Written: its kept rows make room for the next view's sort.
+        if let Some(model) = registry.as_ref().and_then(|r| r.get(view)) {
+            model.release().await;
+        }
     }
     let done = publish(&root, &tmp, &as_of, rows)?;
     drop(guard);
@@ -301,6 +307,12 @@ async fn build_models(
     };
     let targets: Vec<&str> = SNAPSHOT_VIEWS.iter().map(|(v, _)| *v).collect();
     let order = registry.build_order(&targets)?;
+    // A model no later one reads, and not written to the snapshot, is let go once the last
+    // model reading it is built: the refresh holds only the rows still to be read.
+    let reads: Vec<BTreeSet<String>> = order
+        .iter()
+        .map(|m| registry.models_read(m.name()))
+        .collect();
     let state = ctx.state();
     let mut runs = Vec::new();
     let mut failed: Vec<(String, String)> = Vec::new();
@@ -329,6 +341,15 @@ async fn build_models(
                 };
                 progress(Progress::Built(&run));
                 runs.push(run);
+                for done in &reads[i] {
+                    let later = reads[i + 1..].iter().any(|r| r.contains(done));
+                    if !later
+                        && !targets.contains(&done.as_str())
+                        && let Some(m) = order.iter().find(|m| m.name() == done)
+                    {
+                        m.release().await;
+                    }
+                }
             }
             Err(e) => failed.push((model.name().to_string(), clean_message(&e))),
         }

@@ -86,6 +86,35 @@ async fn one_customer_360_query_computes_each_model_once() {
     assert!(computations(&s.ctx).await.iter().all(|(_, c)| *c == 1));
 }
 
+/// Regression: at a million customers a refresh under `--memory-limit 2GB` failed in the
+/// snapshot's last sort, with every model's rows still kept. A model is let go once the last
+/// model reading it is built, and a snapshot view once it is written.
+#[tokio::test]
+async fn a_refresh_lets_go_of_each_model_once_it_is_read() {
+    let dir = sample_copy("models-release");
+    let project = Project::open(dir.path()).unwrap();
+    let s = SessionBuilder::new()
+        .with_project(project)
+        .build()
+        .await
+        .unwrap();
+    let registry = persona::models::registry(&s.ctx).unwrap();
+    let mut most = 0usize;
+    let mut built = 0;
+    persona::snapshot::refresh(&s.ctx, dir.path(), &mut |p| {
+        if let persona::snapshot::Progress::Built(_) = p {
+            built += 1;
+            most = most.max(registry.kept_bytes());
+        }
+    })
+    .await
+    .unwrap();
+    assert!(built > 5 && most > 0, "{built} {most}");
+    assert_eq!(registry.kept_bytes(), 0);
+    // Each model was still computed once.
+    assert!(computations(&s.ctx).await.iter().all(|(_, c)| *c == 1));
+}
+
 /// Kept rows belong to the as-of date and the settings; `SET persona.model_cache = false`
 /// computes the same rows the DataFusion way.
 #[tokio::test]
