@@ -10,7 +10,10 @@ Needs a release build (`cargo build --release`; the binary is found through CARG
 and the PyPI package duckdb (`python3 -m venv /tmp/bv && /tmp/bv/bin/pip install duckdb`).
 `--memory-limit` is passed to persona as it is (`persona --memory-limit SIZE ingest`); DuckDB
 keeps its default threads and memory limit. Both modes report whole-process wall seconds
-(medians of --runs), the ratio persona / DuckDB and each process's peak RSS (from wait4).
+(medians of --runs), the ratio persona / DuckDB and each process's peak RSS (from wait4); the
+project mode also its CPU seconds (user + system), which other work on the machine disturbs
+less than the wall time. A warning is printed when cargo, rustc or persona is running, or the
+load average is above 1, at the start.
 
 Order CSV mode
 --------------
@@ -234,14 +237,15 @@ print("total", time.perf_counter() - start)
 
 
 class Run:
-    """One finished process: wall seconds, peak RSS in bytes, output, and when it started."""
+    """One finished process: wall seconds, CPU seconds (user + system), peak RSS in bytes,
+    output, and when it started."""
 
-    def __init__(self, seconds, rss, stdout, started):
-        self.seconds, self.rss, self.stdout, self.started = seconds, rss, stdout, started
+    def __init__(self, seconds, cpu, rss, stdout, started):
+        self.seconds, self.cpu, self.rss, self.stdout, self.started = seconds, cpu, rss, stdout, started
 
 
 def timed(cmd, cwd=None):
-    """Runs cmd to its end; its wall time and, from wait4, its own peak RSS."""
+    """Runs cmd to its end; its wall time and, from wait4, its own CPU time and peak RSS."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.time()
         start = time.perf_counter()
@@ -254,7 +258,7 @@ def timed(cmd, cwd=None):
         stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if p.returncode != 0:
         sys.exit(f"{cmd[0]} failed ({p.returncode}):\n{stderr[-2000:]}")
-    return Run(took, usage.ru_maxrss * 1024, stdout, started)
+    return Run(took, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stdout, started)
 
 
 def persona_cmd(project, args):
@@ -530,18 +534,20 @@ def project_main(args):
             else:
                 phases[name].append({ln.rsplit(" ", 1)[0]: float(ln.rsplit(" ", 1)[1])
                                      for ln in r.stdout.splitlines() if " " in ln})
-            print(f"  run {run + 1}: {name} {r.seconds:.1f} s, peak RSS {mb(r.rss)}", flush=True)
+            print(f"  run {run + 1}: {name} {r.seconds:.1f} s, CPU {r.cpu:.1f} s, peak RSS {mb(r.rss)}",
+                  flush=True)
 
     times = {k: [r.seconds for r in v] for k, v in done.items()}
+    cpu = {k: statistics.median(r.cpu for r in v) for k, v in done.items()}
     rss = {k: max(r.rss for r in v) for k, v in done.items()}
     pm, dm = statistics.median(times["persona"]), statistics.median(times["duckdb"])
     mem = f" --memory-limit {args.memory_limit}" if args.memory_limit else ""
-    print(f"\n{project.name}: whole-process seconds, median of {runs}")
+    print(f"\n{project.name}: whole-process seconds, median of {runs} (CPU: user + system seconds)")
     print(f"  persona ingest{mem:<18} {pm:8.1f}  ({' '.join(f'{t:.1f}' for t in times['persona'])})"
-          f"  peak RSS {mb(rss['persona'])}")
+          f"  CPU {cpu['persona']:.1f}  peak RSS {mb(rss['persona'])}")
     print(f"  DuckDB {duckdb.__version__:<8} script          {dm:8.1f}  "
-          f"({' '.join(f'{t:.1f}' for t in times['duckdb'])})  peak RSS {mb(rss['duckdb'])}")
-    print(f"  ratio persona / DuckDB           {pm / dm:8.2f}")
+          f"({' '.join(f'{t:.1f}' for t in times['duckdb'])})  CPU {cpu['duckdb']:.1f}  peak RSS {mb(rss['duckdb'])}")
+    print(f"  ratio persona / DuckDB           {pm / dm:8.2f}  (CPU {cpu['persona'] / cpu['duckdb']:.2f})")
 
     def median_phase(tool, key):
         vals = [p.get(key) for p in phases[tool] if p.get(key) is not None]

@@ -165,6 +165,13 @@ impl SessionBuilder {
             .execution
             .parquet
             .schema_force_view_types = false;
+        // Each sort holds back memory for the merge it runs when it spills. DataFusion's
+        // 10 MB is made for narrow keys: the merge holds the sort keys of every buffered row
+        // in row format, and sorting 6 million raw events under a 600 MB limit failed there,
+        // in the merge, with the pool full of buffered rows. An eighth of the limit (at most
+        // 256 MB) per sort leaves that merge room.
+        config.options_mut().execution.sort_spill_reservation_bytes =
+            (memory_limit / 8).clamp(10 << 20, 256 << 20);
         if let Some(project) = &self.project {
             for (key, value) in project.config.setting_pairs() {
                 config.options_mut().set(&key, &value).map_err(|e| {

@@ -221,6 +221,11 @@ pub async fn ingest_source(
     };
     summary.read = raw.records;
 
+    // One sort at a time: with a sort per partition the greedy memory pool let one sort's
+    // buffered rows leave the other's merge without memory (6 million events failed under
+    // 600 MB); one sort gets the whole pool and spills in turn. The cleaning before it still
+    // runs on every core.
+    let saved = one_sort_at_a_time(ctx, true);
     let result = clean_and_write(
         ctx,
         project,
@@ -236,6 +241,8 @@ pub async fn ingest_source(
     for t in ["__ingest_raw", "__ingest_prev", "__ingest_final"] {
         let _ = ctx.deregister_table(t);
     }
+    ctx.deregister_udf(RowKey::NAME);
+    one_sort_at_a_time(ctx, saved);
     result.map_err(|e| match e {
         PersonaError::DataFusion(e) => fail(clean_message(&e)),
         other => other,
@@ -462,6 +469,10 @@ async fn clean_and_write(
         .collect::<Vec<_>>()
         .join(", ");
     let ok = "(_reject IS NULL)";
+    // Rows equal in every curated column are found by their fingerprint: sorting by one
+    // 16-byte value instead of every column keeps the sort's merge small enough to spill
+    // (by every column, its keys took as much memory as the rows themselves).
+    let row_key = format!("{}({cols})", RowKey::NAME);
     let final_sql = match ingest.dedup {
         Dedup::None if ingest.key.is_empty() => {
             format!("SELECT *, false AS _merged FROM ({checked}) AS c")
@@ -476,7 +487,7 @@ async fn clean_and_write(
         }
         Dedup::Exact | Dedup::None => {
             let n = if ingest.dedup == Dedup::Exact {
-                format!("ROW_NUMBER() OVER (PARTITION BY {ok}, {cols} ORDER BY _file, _line)")
+                format!("ROW_NUMBER() OVER (PARTITION BY {ok}, {row_key} ORDER BY _file, _line)")
             } else {
                 "1".to_string()
             };
@@ -511,6 +522,9 @@ async fn clean_and_write(
             "ingest needs a spill directory on local disk".into(),
         ));
     };
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
+        RowKey::default(),
+    ));
     let final_df = ctx.sql(&final_sql).await?;
     let final_schema = Arc::new(final_df.schema().as_arrow().clone());
     crate::output::parquet::write_chunked(final_df.execute_stream().await?, &final_path).await?;
@@ -691,6 +705,80 @@ pub fn finish_publishes(dir: &Path) {
             }
         }
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// Sets whether sorts and windows run in one partition (`false` lets DataFusion split them);
+/// returns the previous setting.
+fn one_sort_at_a_time(ctx: &SessionContext, one: bool) -> bool {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let optimizer = &mut state.config_mut().options_mut().optimizer;
+    let before = !optimizer.repartition_sorts && !optimizer.repartition_windows;
+    optimizer.repartition_sorts = !one;
+    optimizer.repartition_windows = !one;
+    before
+}
+
+/// `__persona_row_key(a, b, …)`: a 128-bit fingerprint of a row's values, equal for rows equal
+/// in every argument (NULLs equal, as in `PARTITION BY`). The values are put in Arrow's row
+/// format, which encodes every type and NULL without ambiguity, and hashed with SipHash-1-3
+/// (128 bits): two different rows share a fingerprint with a chance of about 2^-128 a pair.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct RowKey {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl RowKey {
+    const NAME: &'static str = "__persona_row_key";
+}
+
+impl Default for RowKey {
+    fn default() -> Self {
+        Self {
+            signature: datafusion::logical_expr::Signature::variadic_any(
+                datafusion::logical_expr::Volatility::Immutable,
+            ),
+        }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for RowKey {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
+        Ok(DataType::FixedSizeBinary(16))
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::FixedSizeBinaryBuilder;
+        use datafusion::arrow::row::{RowConverter, SortField};
+        use std::hash::Hasher;
+        let arrays =
+            datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let fields = arrays
+            .iter()
+            .map(|a| SortField::new(a.data_type().clone()))
+            .collect();
+        let rows = RowConverter::new(fields)?.convert_columns(&arrays)?;
+        let mut out = FixedSizeBinaryBuilder::with_capacity(rows.num_rows(), 16);
+        for row in rows.iter() {
+            let mut h = siphasher::sip128::SipHasher13::new_with_keys(0x7065_7273, 0x6f6e_61);
+            h.write(row.as_ref());
+            out.append_value(siphasher::sip128::Hasher128::finish128(&h).as_bytes())?;
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
+            out.finish(),
+        )))
     }
 }
 
