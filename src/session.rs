@@ -455,3 +455,18 @@ async fn latest_date(ctx: &SessionContext, column: Option<&str>) -> Result<Optio
     });
     Ok(value.map(|d| d.to_string()))
 }
+
+/// Sets whether sorts and windows run in one partition (`false` lets DataFusion split them);
+/// returns the previous setting. With a sort per partition, DataFusion's greedy memory pool
+/// lets one sort's buffered rows leave the other's spill merge without memory, and a large
+/// sort under a memory limit fails where one sort with the whole pool spills and finishes;
+/// ingest and the snapshot writes of a refresh, which sort whole tables, sort one at a time.
+pub fn one_sort_at_a_time(ctx: &SessionContext, one: bool) -> bool {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let optimizer = &mut state.config_mut().options_mut().optimizer;
+    let before = !optimizer.repartition_sorts && !optimizer.repartition_windows;
+    optimizer.repartition_sorts = !one;
+    optimizer.repartition_windows = !one;
+    before
+}

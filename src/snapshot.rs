@@ -274,10 +274,37 @@ pub async fn refresh(
     let guard = RemoveOnDrop(tmp.clone());
 
     let registry = crate::models::registry(ctx);
+    // Views whose rows are kept in memory are written first, so their memory is free for the
+    // sorts of the views that went to disk.
+    let mut views = SNAPSHOT_VIEWS.to_vec();
+    views.sort_by_key(|(v, _)| {
+        registry
+            .as_ref()
+            .and_then(|r| r.get(v))
+            .is_some_and(|m| m.stats().spilled)
+    });
+    let saved = crate::session::one_sort_at_a_time(ctx, true);
+    let written = write_views(ctx, registry.as_ref(), &views, &as_of, &tmp).await;
+    crate::session::one_sort_at_a_time(ctx, saved);
+    let mut rows = written?;
+    rows.sort_by_key(|(v, _)| SNAPSHOT_VIEWS.iter().position(|(s, _)| s == v));
+    let done = publish(&root, &tmp, &as_of, rows)?;
+    drop(guard);
+    Ok((as_of, runs, done))
+}
+
+/// Writes each snapshot view to `tmp`, letting go of its kept rows once written.
+async fn write_views(
+    ctx: &SessionContext,
+    registry: Option<&Arc<crate::models::ModelRegistry>>,
+    views: &[(&'static str, &'static str)],
+    as_of: &str,
+    tmp: &Path,
+) -> Result<Vec<(&'static str, usize)>> {
     let mut rows = Vec::new();
-    for (view, order) in SNAPSHOT_VIEWS {
+    for &(view, order) in views {
         let file = tmp.join(format!("{view}.parquet"));
-        let n = write_view(ctx, view, order, &as_of, &file)
+        let n = write_view(ctx, view, order, as_of, &file)
             .await
             .map_err(|e| match e {
                 PersonaError::DataFusion(e) => PersonaError::Usage(format!(
@@ -288,13 +315,11 @@ pub async fn refresh(
             })?;
         rows.push((view, n));
         // Written: its kept rows make room for the next view's sort.
-        if let Some(model) = registry.as_ref().and_then(|r| r.get(view)) {
+        if let Some(model) = registry.and_then(|r| r.get(view)) {
             model.release().await;
         }
     }
-    let done = publish(&root, &tmp, &as_of, rows)?;
-    drop(guard);
-    Ok((as_of, runs, done))
+    Ok(rows)
 }
 
 async fn build_models(

@@ -221,11 +221,9 @@ pub async fn ingest_source(
     };
     summary.read = raw.records;
 
-    // One sort at a time: with a sort per partition the greedy memory pool let one sort's
-    // buffered rows leave the other's merge without memory (6 million events failed under
-    // 600 MB); one sort gets the whole pool and spills in turn. The cleaning before it still
-    // runs on every core.
-    let saved = one_sort_at_a_time(ctx, true);
+    // One sort at a time (6 million events failed under 600 MB with one per partition); the
+    // cleaning before the sorts still runs on every core.
+    let saved = crate::session::one_sort_at_a_time(ctx, true);
     let result = clean_and_write(
         ctx,
         project,
@@ -242,7 +240,7 @@ pub async fn ingest_source(
         let _ = ctx.deregister_table(t);
     }
     ctx.deregister_udf(RowKey::NAME);
-    one_sort_at_a_time(ctx, saved);
+    crate::session::one_sort_at_a_time(ctx, saved);
     result.map_err(|e| match e {
         PersonaError::DataFusion(e) => fail(clean_message(&e)),
         other => other,
@@ -706,18 +704,6 @@ pub fn finish_publishes(dir: &Path) {
         }
         let _ = std::fs::remove_file(&path);
     }
-}
-
-/// Sets whether sorts and windows run in one partition (`false` lets DataFusion split them);
-/// returns the previous setting.
-fn one_sort_at_a_time(ctx: &SessionContext, one: bool) -> bool {
-    let state = ctx.state_ref();
-    let mut state = state.write();
-    let optimizer = &mut state.config_mut().options_mut().optimizer;
-    let before = !optimizer.repartition_sorts && !optimizer.repartition_windows;
-    optimizer.repartition_sorts = !one;
-    optimizer.repartition_windows = !one;
-    before
 }
 
 /// `__persona_row_key(a, b, …)`: a 128-bit fingerprint of a row's values, equal for rows equal
