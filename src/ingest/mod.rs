@@ -749,8 +749,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for RowKey {
         use datafusion::arrow::array::FixedSizeBinaryBuilder;
         use datafusion::arrow::row::{RowConverter, SortField};
         use std::hash::Hasher;
-        let arrays =
-            datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
         let fields = arrays
             .iter()
             .map(|a| SortField::new(a.data_type().clone()))

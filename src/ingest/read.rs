@@ -388,7 +388,11 @@ pub async fn cut_records(
     let mut pieces = Pieces::open(ctx, path).await?;
     let head = pieces.next(3).await?;
     // Offsets count from after a byte-order mark, which decoding drops.
-    let skip = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let skip = if head.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     let len = pieces.len;
     let wanted: Vec<std::ops::Range<u64>> = ranges
         .iter()
@@ -571,7 +575,14 @@ impl TextReader {
             self.piece = Some(p);
             return Ok(());
         }
-        let result = self.parse_piece(file, &p.pending[..cut], p.base, p.base_line, p.first, at_end);
+        let result = self.parse_piece(
+            file,
+            &p.pending[..cut],
+            p.base,
+            p.base_line,
+            p.first,
+            at_end,
+        );
         p.base += cut;
         p.base_line += p.pending[..cut].iter().filter(|&&b| b == b'\n').count() as i64;
         p.pending.drain(..cut);
@@ -606,7 +617,15 @@ impl TextReader {
                     first,
                     last,
                 };
-                read_csv(&self.source, file, text, encoding, &mut self.header, at, out)
+                read_csv(
+                    &self.source,
+                    file,
+                    text,
+                    encoding,
+                    &mut self.header,
+                    at,
+                    out,
+                )
             }
         }
     }
@@ -1610,7 +1629,8 @@ mod tests {
         same_in_pieces(&csv_source(), csv.as_bytes());
         let mut nd = csv_source();
         nd.format = SourceFormat::Ndjson;
-        let ndjson = "{\"a\":1}\n{\"a\":\n\n[1]\r\n{\"b\":\"x\\ny\"}\n{\"a\":\"no newline at the end\"}";
+        let ndjson =
+            "{\"a\":1}\n{\"a\":\n\n[1]\r\n{\"b\":\"x\\ny\"}\n{\"a\":\"no newline at the end\"}";
         same_in_pieces(&nd, ndjson.as_bytes());
     }
 
