@@ -584,8 +584,8 @@ async fn clean_and_write(
     let mut rejects: Vec<Reject> = raw.rejects;
     // (file, line, reason, the record's bytes in the decoded file), grouped by file so each
     // file is opened once and only the rejected records are read back.
-    let mut by_file: std::collections::BTreeMap<String, Vec<(i64, String, Option<(u64, u64)>)>> =
-        Default::default();
+    type Rejected = (i64, String, Option<(u64, u64)>);
+    let mut by_file: std::collections::BTreeMap<String, Vec<Rejected>> = Default::default();
     for b in &sql_rejects {
         let file = b.column(0).as_string_view_or_utf8();
         let line = b.column(1).as_primitive::<Int64Type>();
@@ -757,7 +757,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for RowKey {
         let rows = RowConverter::new(fields)?.convert_columns(&arrays)?;
         let mut out = FixedSizeBinaryBuilder::with_capacity(rows.num_rows(), 16);
         for row in rows.iter() {
-            let mut h = siphasher::sip128::SipHasher13::new_with_keys(0x7065_7273, 0x6f6e_61);
+            let mut h = siphasher::sip128::SipHasher13::new_with_keys(0x7065_7273, 0x006f_6e61);
             h.write(row.as_ref());
             out.append_value(siphasher::sip128::Hasher128::finish128(&h).as_bytes())?;
         }
