@@ -25,6 +25,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 
 use super::{StringsOf, curated_dir, ident, thousands};
 use crate::config::{IdentitySource, Project};
@@ -145,15 +146,19 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
             "SELECT DISTINCT CAST(({}) AS VARCHAR) AS source_id{key_exprs} FROM __identity_src WHERE ({}) IS NOT NULL ORDER BY 1",
             id.id, id.id
         );
-        let result = async { ctx.sql(&sql).await?.collect().await }.await;
-        let _ = ctx.deregister_table("__identity_src");
-        let batches = result.map_err(|e| {
+        let fail = |e: datafusion::error::DataFusionError| {
+            let _ = ctx.deregister_table("__identity_src");
             PersonaError::Usage(format!(
                 "source '{name}': [source.ingest.identity]: {}",
                 crate::error::clean_message(&e)
             ))
-        })?;
-        for b in &batches {
+        };
+        // Batch by batch: the distinct ids and keys of a large source are not held twice.
+        let mut stream = async { ctx.sql(&sql).await?.execute_stream().await }
+            .await
+            .map_err(fail)?;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(fail)?;
             let ids = b.column(0).as_string_view_or_utf8();
             let cols: Vec<(Vec<String>, Arc<dyn Array>)> = (1..b.num_columns())
                 .map(|i| (b.column(i).as_string_view_or_utf8(), b.column(i).clone()))
@@ -178,6 +183,8 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
                 }
             }
         }
+        drop(stream);
+        let _ = ctx.deregister_table("__identity_src");
     }
 
     let max = project.config.identity.max_records_per_key;

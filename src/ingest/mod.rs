@@ -1070,7 +1070,11 @@ pub async fn run(
         );
         return Ok(2);
     }
-    if let Some(stats) = identity::stitch(ctx, project).await?
+    // Stitching sorts whole sources too (the distinct ids and keys of every event).
+    let saved = crate::session::one_sort_at_a_time(ctx, true);
+    let stitched = identity::stitch(ctx, project).await;
+    crate::session::one_sort_at_a_time(ctx, saved);
+    if let Some(stats) = stitched?
         && !quiet
     {
         println!("{}", stats.line());
