@@ -242,7 +242,14 @@ pub async fn ingest_source(
     ctx.deregister_udf(RowKey::NAME);
     crate::session::one_sort_at_a_time(ctx, saved);
     result.map_err(|e| match e {
-        PersonaError::DataFusion(e) => fail(clean_message(&e)),
+        PersonaError::DataFusion(e) => {
+            let message = clean_message(&e);
+            if message.contains("Resources exhausted") || message.contains("Not enough memory") {
+                fail(out_of_memory(ctx))
+            } else {
+                fail(message)
+            }
+        }
         other => other,
     })?;
     save_state(&state_path, &files)?;
@@ -253,6 +260,21 @@ pub async fn ingest_source(
         )));
     }
     Ok(summary)
+}
+
+/// What to change when a source's sorts ran out of memory: DataFusion's own message names its
+/// configuration keys, not persona's option.
+fn out_of_memory(ctx: &SessionContext) -> String {
+    use datafusion::execution::memory_pool::MemoryLimit;
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(bytes) => format!(
+            "its deduplication needs more memory than the limit of {} MB, even spilling to disk; try --memory-limit {}MB",
+            bytes >> 20,
+            (bytes >> 20) * 2
+        ),
+        _ => "its deduplication ran out of memory; set a --memory-limit so that it spills to disk"
+            .into(),
+    }
 }
 
 /// A reader that takes a source's files one at a time, whole or in pieces.

@@ -442,6 +442,44 @@ fn raw_export_is_recovered_against_the_recorded_truth() {
     );
 }
 
+/// Regression: under a memory limit the sorts of deduplication failed in their spill merge
+/// ("Not enough memory to continue external sort"; 10,000 raw customers under 40 MB, 1M under
+/// 2 GB), with a sort per partition starving the other's merge and every column a sort key.
+/// A limit too small even for that names the option to change.
+#[test]
+fn ingest_under_a_small_memory_limit_spills_instead_of_failing_in_the_sort_merge() {
+    let d = scratch("ingest-small-memory");
+    let (_, err, code) = run(
+        d.path(),
+        &["gen", "--raw", "--customers", "10000", "--out", "."],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (out, err, code) = run(
+        d.path(),
+        &["--project", ".", "--memory-limit", "40MB", "ingest"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (read, kept, rejected, merged) = counts(&out, "web_events");
+    assert!(read > 100_000 && read == kept + rejected + merged, "{out}");
+    assert!(out.contains("identity:"), "{out}");
+    let (_, err, code) = run(
+        d.path(),
+        &[
+            "--project",
+            ".",
+            "--memory-limit",
+            "16MB",
+            "ingest",
+            "shop_orders",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("limit of 16 MB") && err.contains("try --memory-limit 32MB"),
+        "{err}"
+    );
+}
+
 #[test]
 fn tsv_json_arrays_and_parquet_are_ingested_too() {
     let d = scratch("ingest-formats");
