@@ -9,6 +9,18 @@ use persona::config::Project;
 
 use super::{run, sample_copy};
 
+/// A session on a copy of the sample project, which a test may change.
+async fn session_on_a_copy(name: &str) -> (tempfile::TempDir, persona::session::Session) {
+    let dir = sample_copy(name);
+    let project = Project::open(dir.path()).unwrap();
+    let s = SessionBuilder::new()
+        .with_project(project)
+        .build()
+        .await
+        .unwrap();
+    (dir, s)
+}
+
 /// `(name, computations)` of every model computed at least once, from `persona_models()`.
 async fn computations(ctx: &datafusion::prelude::SessionContext) -> Vec<(String, u64)> {
     let batches = ctx
@@ -91,13 +103,7 @@ async fn one_customer_360_query_computes_each_model_once() {
 /// model reading it is built, and a snapshot view once it is written.
 #[tokio::test]
 async fn a_refresh_lets_go_of_each_model_once_it_is_read() {
-    let dir = sample_copy("models-release");
-    let project = Project::open(dir.path()).unwrap();
-    let s = SessionBuilder::new()
-        .with_project(project)
-        .build()
-        .await
-        .unwrap();
+    let (dir, s) = session_on_a_copy("models-release").await;
     let registry = persona::models::registry(&s.ctx).unwrap();
     let mut most = 0usize;
     let mut built = 0;
@@ -153,13 +159,7 @@ async fn kept_models_follow_the_as_of_date_and_settings() {
 /// Kept rows belong to the source files: a changed file is read again by the next query.
 #[tokio::test]
 async fn a_changed_source_file_recomputes_the_models_that_read_it() {
-    let dir = sample_copy("models-source");
-    let project = Project::open(dir.path()).unwrap();
-    let s = SessionBuilder::new()
-        .with_project(project)
-        .build()
-        .await
-        .unwrap();
+    let (dir, s) = session_on_a_copy("models-source").await;
     let before = count(&s.ctx, "SELECT sum(orders) FROM customer_orders").await;
     assert_eq!(
         count(&s.ctx, "SELECT sum(orders) FROM customer_orders").await,
