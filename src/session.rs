@@ -165,13 +165,6 @@ impl SessionBuilder {
             .execution
             .parquet
             .schema_force_view_types = false;
-        // Each sort holds back memory for the merge it runs when it spills. DataFusion's
-        // 10 MB is made for narrow keys: the merge holds the sort keys of every buffered row
-        // in row format, and sorting 6 million raw events under a 600 MB limit failed there,
-        // in the merge, with the pool full of buffered rows. An eighth of the limit (at most
-        // 256 MB) per sort leaves that merge room.
-        config.options_mut().execution.sort_spill_reservation_bytes =
-            (memory_limit / 8).clamp(10 << 20, 256 << 20);
         if let Some(project) = &self.project {
             for (key, value) in project.config.setting_pairs() {
                 config.options_mut().set(&key, &value).map_err(|e| {
@@ -456,17 +449,49 @@ async fn latest_date(ctx: &SessionContext, column: Option<&str>) -> Result<Optio
     Ok(value.map(|d| d.to_string()))
 }
 
-/// Sets whether sorts and windows run in one partition (`false` lets DataFusion split them);
-/// returns the previous setting. With a sort per partition, DataFusion's greedy memory pool
-/// lets one sort's buffered rows leave the other's spill merge without memory, and a large
-/// sort under a memory limit fails where one sort with the whole pool spills and finishes;
-/// ingest and the snapshot writes of a refresh, which sort whole tables, sort one at a time.
-pub fn one_sort_at_a_time(ctx: &SessionContext, one: bool) -> bool {
+/// A session's sort settings, as [`sort_whole_tables`] found them.
+pub struct SortSettings {
+    repartition_sorts: bool,
+    repartition_windows: bool,
+    reservation: usize,
+}
+
+/// Sets the session up for steps that sort whole tables (ingest's deduplication, identity
+/// stitching, the snapshot writes of a refresh) and returns the settings to put back with
+/// [`restore_sorts`]:
+///
+/// - one sort at a time: with a sort per partition, DataFusion's greedy memory pool lets one
+///   sort's buffered rows leave the other's spill merge without memory, and a large sort under
+///   a memory limit fails where one sort with the whole pool spills and finishes;
+/// - each sort holds back an eighth of the limit (at most 256 MB) for the merge it runs when it
+///   spills, which holds the sort keys of every buffered row. DataFusion's 10 MB is made for
+///   narrow keys: 6 million raw events under a 600 MB limit failed there. Queries keep the
+///   10 MB, so many concurrent ones (a server's) do not each hold back a large share.
+pub fn sort_whole_tables(ctx: &SessionContext) -> SortSettings {
+    let limit = match ctx.runtime_env().memory_pool.memory_limit() {
+        datafusion::execution::memory_pool::MemoryLimit::Finite(b) => b,
+        _ => usize::MAX,
+    };
     let state = ctx.state_ref();
     let mut state = state.write();
-    let optimizer = &mut state.config_mut().options_mut().optimizer;
-    let before = !optimizer.repartition_sorts && !optimizer.repartition_windows;
-    optimizer.repartition_sorts = !one;
-    optimizer.repartition_windows = !one;
-    before
+    let options = state.config_mut().options_mut();
+    let saved = SortSettings {
+        repartition_sorts: options.optimizer.repartition_sorts,
+        repartition_windows: options.optimizer.repartition_windows,
+        reservation: options.execution.sort_spill_reservation_bytes,
+    };
+    options.optimizer.repartition_sorts = false;
+    options.optimizer.repartition_windows = false;
+    options.execution.sort_spill_reservation_bytes = (limit / 8).clamp(10 << 20, 256 << 20);
+    saved
+}
+
+/// Puts back the sort settings [`sort_whole_tables`] changed.
+pub fn restore_sorts(ctx: &SessionContext, saved: SortSettings) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let options = state.config_mut().options_mut();
+    options.optimizer.repartition_sorts = saved.repartition_sorts;
+    options.optimizer.repartition_windows = saved.repartition_windows;
+    options.execution.sort_spill_reservation_bytes = saved.reservation;
 }

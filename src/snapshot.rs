@@ -283,9 +283,9 @@ pub async fn refresh(
             .and_then(|r| r.get(v))
             .is_some_and(|m| m.stats().spilled)
     });
-    let saved = crate::session::one_sort_at_a_time(ctx, true);
+    let saved = crate::session::sort_whole_tables(ctx);
     let written = write_views(ctx, registry.as_ref(), &views, &as_of, &tmp).await;
-    crate::session::one_sort_at_a_time(ctx, saved);
+    crate::session::restore_sorts(ctx, saved);
     let mut rows = written?;
     rows.sort_by_key(|(v, _)| SNAPSHOT_VIEWS.iter().position(|(s, _)| s == v));
     let done = publish(&root, &tmp, &as_of, rows)?;

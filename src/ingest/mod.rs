@@ -223,7 +223,7 @@ pub async fn ingest_source(
 
     // One sort at a time (6 million events failed under 600 MB with one per partition); the
     // cleaning before the sorts still runs on every core.
-    let saved = crate::session::one_sort_at_a_time(ctx, true);
+    let saved = crate::session::sort_whole_tables(ctx);
     let result = clean_and_write(
         ctx,
         project,
@@ -240,7 +240,7 @@ pub async fn ingest_source(
         let _ = ctx.deregister_table(t);
     }
     ctx.deregister_udf(RowKey::NAME);
-    crate::session::one_sort_at_a_time(ctx, saved);
+    crate::session::restore_sorts(ctx, saved);
     result.map_err(|e| match e {
         PersonaError::DataFusion(e) => {
             let message = clean_message(&e);
@@ -1093,9 +1093,9 @@ pub async fn run(
         return Ok(2);
     }
     // Stitching sorts whole sources too (the distinct ids and keys of every event).
-    let saved = crate::session::one_sort_at_a_time(ctx, true);
+    let saved = crate::session::sort_whole_tables(ctx);
     let stitched = identity::stitch(ctx, project).await;
-    crate::session::one_sort_at_a_time(ctx, saved);
+    crate::session::restore_sorts(ctx, saved);
     if let Some(stats) = stitched?
         && !quiet
     {
