@@ -669,18 +669,27 @@ impl Spill {
 
     fn finish(self, schema: SchemaRef) -> Result<Materialised> {
         self.writer.close()?;
-        let path = self.file.path().map(|p| p.to_string_lossy().into_owned());
-        let url = ListingTableUrl::parse(path.unwrap_or_default())?;
-        let options =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
-        let config = ListingTableConfig::new(url)
-            .with_listing_options(options)
-            .with_schema(schema);
         Ok(Materialised::Spilled {
-            table: Box::new(ListingTable::try_new(config)?),
+            table: Box::new(spill_files_table(std::slice::from_ref(&self.file), schema)?),
             _file: self.file,
         })
     }
+}
+
+/// A table over Parquet files of the spill directory (their names have no extension) under
+/// `schema`; columns a file lacks read as NULL. The caller keeps the files' handles for as
+/// long as the table is read.
+pub fn spill_files_table(files: &[Arc<dyn SpillFile>], schema: SchemaRef) -> Result<ListingTable> {
+    let urls = files
+        .iter()
+        .filter_map(|f| f.path())
+        .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    ListingTable::try_new(config)
 }
 
 #[async_trait]

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::prelude::SessionContext;
 
@@ -385,7 +385,10 @@ async fn clean_and_write(
         let parts = partition(raw.batches, ctx.state().config().target_partitions());
         Arc::new(MemTable::try_new(raw.schema.clone(), parts)?)
     } else {
-        spilled_table(&raw.spilled, raw.schema.clone())?
+        Arc::new(crate::models::spill_files_table(
+            &raw.spilled,
+            raw.schema.clone(),
+        )?)
     };
     ctx.register_table("__ingest_raw", raw_table)?;
 
@@ -550,7 +553,10 @@ async fn clean_and_write(
     crate::output::parquet::write_chunked(final_df.execute_stream().await?, &final_path).await?;
     ctx.register_table(
         "__ingest_final",
-        spilled_table(std::slice::from_ref(&final_file), final_schema)?,
+        Arc::new(crate::models::spill_files_table(
+            std::slice::from_ref(&final_file),
+            final_schema,
+        )?),
     )?;
 
     // Counts.
@@ -787,28 +793,6 @@ impl datafusion::logical_expr::ScalarUDFImpl for RowKey {
             out.finish(),
         )))
     }
-}
-
-/// A table over Parquet spill files under `schema`; columns a file lacks read as NULL. The
-/// caller keeps the files' handles for as long as the table is read.
-fn spilled_table(
-    files: &[Arc<dyn datafusion::execution::SpillFile>],
-    schema: SchemaRef,
-) -> Result<Arc<dyn TableProvider>> {
-    use datafusion::datasource::file_format::parquet::ParquetFormat;
-    use datafusion::datasource::listing::{
-        ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-    };
-    let urls = files
-        .iter()
-        .filter_map(|f| f.path())
-        .map(|p| ListingTableUrl::parse(p.to_string_lossy()))
-        .collect::<datafusion::error::Result<Vec<_>>>()?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension("");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
-        .with_listing_options(options)
-        .with_schema(schema);
-    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// The columns of a text array, whichever string type it is.

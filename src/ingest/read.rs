@@ -471,9 +471,8 @@ pub struct TextReader {
 /// byte and line the next piece starts at.
 struct Piece {
     file: String,
+    /// The bytes after the last cut, all of them already seen by the quote scanner.
     pending: Vec<u8>,
-    /// How far into `pending` the quote scanner has read.
-    scanned: usize,
     scanner: Option<QuoteScanner>,
     base: usize,
     base_line: i64,
@@ -527,7 +526,6 @@ impl TextReader {
             self.piece = Some(Piece {
                 file: file.name.clone(),
                 pending: Vec::new(),
-                scanned: 0,
                 scanner,
                 base: 0,
                 base_line: 1,
@@ -536,6 +534,8 @@ impl TextReader {
             });
         }
         let mut p = self.piece.take().expect("set above");
+        // Bytes held while the byte-order mark was undecided were not scanned yet.
+        let scanned = if p.bom_checked { p.pending.len() } else { 0 };
         p.pending.extend_from_slice(bytes);
         if !p.bom_checked {
             if p.pending.len() < 3 && !at_end {
@@ -559,15 +559,13 @@ impl TextReader {
                 }
             }
             Some(scanner) => {
-                for (i, &b) in p.pending.iter().enumerate().skip(p.scanned) {
+                for (i, &b) in p.pending.iter().enumerate().skip(scanned) {
                     if scanner.step(b) && b == b'\n' {
                         cut = i + 1;
                     }
                 }
-                // Before this call's bytes, the last cut was already taken.
             }
         }
-        p.scanned = p.pending.len();
         if at_end {
             cut = p.pending.len();
         }
@@ -586,7 +584,6 @@ impl TextReader {
         p.base += cut;
         p.base_line += p.pending[..cut].iter().filter(|&&b| b == b'\n').count() as i64;
         p.pending.drain(..cut);
-        p.scanned -= cut;
         p.first = false;
         if !at_end {
             self.piece = Some(p);
