@@ -6,14 +6,15 @@
 //!    (CSV/TSV in UTF-8, GBK or GB18030; NDJSON; JSON arrays) or as they are (Parquet), each row
 //!    with its file and line. A record that cannot be read is a reject. UTF-8 CSV and NDJSON
 //!    files are read a piece at a time, and a source's rows past 64 MiB wait in Parquet files of
-//!    the spill directory, so memory does not grow with the size of a source; the checked and
-//!    ranked rows of steps 2 and 3 go to a spill file too, and every sort in them may spill.
+//!    the spill directory, so memory does not grow with the size of a source; the one sort of
+//!    steps 2 and 3 may spill too.
 //! 2. **Clean and check**: the `select` items (SQL over the raw columns, the `clean` functions
 //!    among them) make the curated columns; a row with a NULL key column or failing a `rule` is
 //!    a reject with the rule's reason.
-//! 3. **Deduplicate**: `exact` keeps the first of rows equal in every curated column, `latest`
-//!    the row with the largest `latest_by` per key; the others are *merged*. A key still held by
-//!    two rows after that is a reject of the later one.
+//! 3. **Deduplicate** ([`dedup`]): `exact` keeps the first of rows equal in every curated
+//!    column, `latest` the row with the largest `latest_by` per key; the others are *merged*. A
+//!    key still held by two rows after that is a reject of the later one. The checked rows are
+//!    sorted once, by key, and ranked in one pass as they stream to the curated file.
 //! 4. **Write**: `curated/<source>.parquet` (sorted by key, file and line, in fixed chunks, so
 //!    the same input gives the same bytes) and `curated/_rejects/<source>.parquet` (file, line,
 //!    reason, raw text), each into a temporary file renamed into place, so an interrupted run
@@ -24,6 +25,7 @@
 //! Every source's summary is `read = kept + rejected + merged`, and the run checks that it adds
 //! up. Then [`identity`] stitches the sources' records into customers.
 
+mod dedup;
 pub mod identity;
 pub mod read;
 
@@ -36,8 +38,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::catalog::{MemTable, TableProvider};
 use datafusion::prelude::SessionContext;
 
-use crate::config::{Dedup, IngestConfig, Project, SourceConfig, SourceFormat};
+use crate::config::{IngestConfig, Project, SourceConfig, SourceFormat};
 use crate::error::{PersonaError, Result, clean_message};
+use dedup::RowKey;
 use read::{FileStamp, RawData, Reject};
 
 /// The directory of curated data in a project.
@@ -236,7 +239,7 @@ pub async fn ingest_source(
         &mut summary,
     )
     .await;
-    for t in ["__ingest_raw", "__ingest_prev", "__ingest_final"] {
+    for t in ["__ingest_raw", "__ingest_prev", "__ingest_kept"] {
         let _ = ctx.deregister_table(t);
     }
     ctx.deregister_udf(RowKey::NAME);
@@ -484,94 +487,57 @@ async fn clean_and_write(
         );
     }
 
-    // Stage 2: deduplication, as a rank within groups of passing rows.
-    let keys = ingest
-        .key
-        .iter()
-        .map(|k| ident(k))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let ok = "(_reject IS NULL)";
-    // Rows equal in every curated column are found by their fingerprint: sorting by one
-    // 16-byte value instead of every column keeps the sort's merge small enough to spill
-    // (by every column, its keys took as much memory as the rows themselves).
-    let row_key = format!("{}({cols})", RowKey::NAME);
-    let final_sql = match ingest.dedup {
-        Dedup::None if ingest.key.is_empty() => {
-            format!("SELECT *, false AS _merged FROM ({checked}) AS c")
-        }
-        Dedup::Latest => {
-            let by = ident(ingest.latest_by.as_deref().unwrap_or_default());
-            format!(
-                "SELECT * EXCLUDE (_n), {ok} AND _n > 1 AS _merged FROM (\
-                 SELECT *, ROW_NUMBER() OVER (PARTITION BY {ok}, {keys} ORDER BY {by} DESC NULLS LAST, _file DESC, _line DESC) AS _n \
-                 FROM ({checked}) AS c) AS a"
-            )
-        }
-        Dedup::Exact | Dedup::None => {
-            let n = if ingest.dedup == Dedup::Exact {
-                format!("ROW_NUMBER() OVER (PARTITION BY {ok}, {row_key} ORDER BY _file, _line)")
-            } else {
-                "1".to_string()
-            };
-            if ingest.key.is_empty() {
-                format!(
-                    "SELECT * EXCLUDE (_n), {ok} AND _n > 1 AS _merged FROM (SELECT *, {n} AS _n FROM ({checked}) AS c) AS a"
-                )
-            } else {
-                let part = format!("PARTITION BY {ok} AND _n = 1, {keys} ORDER BY _file, _line");
-                format!(
-                    "SELECT * EXCLUDE (_n, _k, _kf, _kl, _reject), \
-                     CASE WHEN _reject IS NULL AND _n = 1 AND _k > 1 \
-                       THEN 'duplicate key: line ' || CAST(_kl AS VARCHAR) || ' of ' || _kf || ' has the same {} with other values' \
-                       ELSE _reject END AS _reject, \
-                     _reject IS NULL AND _n > 1 AS _merged \
-                     FROM (SELECT *, ROW_NUMBER() OVER ({part}) AS _k, first_value(_file) OVER ({part}) AS _kf, \
-                       first_value(_line) OVER ({part}) AS _kl \
-                       FROM (SELECT *, {n} AS _n FROM ({checked}) AS c) AS a) AS b",
-                    ingest.key.join(", ").replace('\'', "''")
-                )
-            }
-        }
-    };
-    // The checked and ranked rows go to a spill file rather than memory: the counts, the
-    // curated rows and the rejects below each read them once.
-    let final_file = ctx
-        .runtime_env()
-        .disk_manager
-        .create_tmp_file("ingest: checked rows")?;
-    let Some(final_path) = final_file.path().map(Path::to_path_buf) else {
-        return Err(PersonaError::Usage(
-            "ingest needs a spill directory on local disk".into(),
-        ));
-    };
+    // Stage 2: deduplication, the latest-row rule and the duplicate-key check, in one pass
+    // over the checked rows sorted once (see `dedup`).
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         RowKey::default(),
     ));
-    let final_df = ctx.sql(&final_sql).await?;
-    let final_schema = Arc::new(final_df.schema().as_arrow().clone());
-    crate::output::parquet::write_chunked(final_df.execute_stream().await?, &final_path).await?;
-    ctx.register_table(
-        "__ingest_final",
-        Arc::new(crate::models::spill_files_table(
-            std::slice::from_ref(&final_file),
-            final_schema,
-        )?),
-    )?;
+    let ranking = dedup::Ranking::new(
+        &checked,
+        &curated_cols,
+        &ingest.key,
+        ingest.dedup,
+        ingest.latest_by.as_deref(),
+    );
+    let sorted = ctx.sql(&ranking.sql).await?.execute_stream().await?;
+    let (kept_rows, outcome) = ranking.rank(sorted)?;
+    let tmp = temporary(curated);
+    let _guard = RemoveOnDrop(tmp.clone());
+    if ranking.resort {
+        // Without a key the rows were ranked in fingerprint order; the curated file is in
+        // file and line order, so the kept rows wait in a spill file and are sorted again.
+        let kept_file = ctx
+            .runtime_env()
+            .disk_manager
+            .create_tmp_file("ingest: kept rows")?;
+        let Some(kept_path) = kept_file.path().map(Path::to_path_buf) else {
+            return Err(PersonaError::Usage(
+                "ingest needs a spill directory on local disk".into(),
+            ));
+        };
+        let kept_schema = kept_rows.schema();
+        read::write_spill(kept_rows, &kept_path).await?;
+        ctx.register_table(
+            "__ingest_kept",
+            Arc::new(crate::models::spill_files_table(
+                std::slice::from_ref(&kept_file),
+                kept_schema,
+            )?),
+        )?;
+        let stream = ctx
+            .sql("SELECT * FROM __ingest_kept ORDER BY _file, _line")
+            .await?
+            .execute_stream()
+            .await?;
+        crate::output::parquet::write_chunked(stream, &tmp).await?;
+    } else {
+        crate::output::parquet::write_chunked(kept_rows, &tmp).await?;
+    }
+    let outcome = std::mem::take(&mut *outcome.lock().expect("the ingest outcome lock"));
 
     // Counts.
-    let counts = ctx
-        .sql(
-            "SELECT count(*) FILTER (WHERE _reject IS NULL AND NOT _merged), \
-                     count(*) FILTER (WHERE _reject IS NOT NULL), \
-                     count(*) FILTER (WHERE _merged) \
-              FROM __ingest_final",
-        )
-        .await?
-        .collect()
-        .await?;
-    let get = |i: usize| counts[0].column(i).as_primitive::<Int64Type>().value(0) as u64;
-    let (kept_total, sql_rejected, merged) = (get(0), get(1), get(2));
+    let (kept_total, sql_rejected, merged) =
+        (outcome.kept, outcome.rejects.len() as u64, outcome.merged);
     let prev_rows = match previous {
         Some(p) => parquet_rows(p)?,
         None => 0,
@@ -585,49 +551,17 @@ async fn clean_and_write(
         summary.kept = 0;
     }
 
-    // Curated rows, sorted by key, file and line.
-    let order = if ingest.key.is_empty() {
-        "_file, _line".to_string()
-    } else {
-        format!("{keys}, _file, _line")
-    };
-    let tmp = temporary(curated);
-    let kept = format!(
-        "SELECT {cols}, _file, _line FROM __ingest_final WHERE _reject IS NULL AND NOT _merged"
-    );
-    let stream = ctx
-        .sql(&format!("{kept} ORDER BY {order}"))
-        .await?
-        .execute_stream()
-        .await?;
-    let _guard = RemoveOnDrop(tmp.clone());
-    crate::output::parquet::write_chunked(stream, &tmp).await?;
-
     // Rejects: the reader's, then the rules' with their raw text cut from the file.
-    let sql_rejects = ctx
-        .sql("SELECT _file, _line, _offset, _len, _reject FROM __ingest_final WHERE _reject IS NOT NULL")
-        .await?
-        .collect()
-        .await?;
     let mut rejects: Vec<Reject> = raw.rejects;
-    // (file, line, reason, the record's bytes in the decoded file), grouped by file so each
-    // file is opened once and only the rejected records are read back.
+    // (line, reason, the record's bytes in the decoded file), grouped by file so each file is
+    // opened once and only the rejected records are read back.
     type Rejected = (i64, String, Option<(u64, u64)>);
     let mut by_file: std::collections::BTreeMap<String, Vec<Rejected>> = Default::default();
-    for b in &sql_rejects {
-        let file = b.column(0).as_string_view_or_utf8();
-        let line = b.column(1).as_primitive::<Int64Type>();
-        let off = b.column(2).as_primitive::<Int64Type>();
-        let len = b.column(3).as_primitive::<Int64Type>();
-        let reason = b.column(4).as_string_view_or_utf8();
-        for i in 0..b.num_rows() {
-            let range = (!off.is_null(i)).then(|| (off.value(i) as u64, len.value(i) as u64));
-            by_file.entry(file[i].clone()).or_default().push((
-                line.value(i),
-                reason[i].clone(),
-                range,
-            ));
-        }
+    for r in outcome.rejects {
+        by_file
+            .entry(r.file)
+            .or_default()
+            .push((r.line, r.reason, r.range));
     }
     let encoding = read::source_encoding(source);
     for (f, rows) in by_file {
@@ -731,67 +665,6 @@ pub fn finish_publishes(dir: &Path) {
             }
         }
         let _ = std::fs::remove_file(&path);
-    }
-}
-
-/// `__persona_row_key(a, b, …)`: a 128-bit fingerprint of a row's values, equal for rows equal
-/// in every argument (NULLs equal, as in `PARTITION BY`). The values are put in Arrow's row
-/// format, which encodes every type and NULL without ambiguity, and hashed with SipHash-1-3
-/// (128 bits): two different rows share a fingerprint with a chance of about 2^-128 a pair.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct RowKey {
-    signature: datafusion::logical_expr::Signature,
-}
-
-impl RowKey {
-    const NAME: &'static str = "__persona_row_key";
-}
-
-impl Default for RowKey {
-    fn default() -> Self {
-        Self {
-            signature: datafusion::logical_expr::Signature::variadic_any(
-                datafusion::logical_expr::Volatility::Immutable,
-            ),
-        }
-    }
-}
-
-impl datafusion::logical_expr::ScalarUDFImpl for RowKey {
-    fn name(&self) -> &str {
-        Self::NAME
-    }
-
-    fn signature(&self) -> &datafusion::logical_expr::Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _: &[DataType]) -> datafusion::error::Result<DataType> {
-        Ok(DataType::FixedSizeBinary(16))
-    }
-
-    fn invoke_with_args(
-        &self,
-        args: datafusion::logical_expr::ScalarFunctionArgs,
-    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        use datafusion::arrow::array::FixedSizeBinaryBuilder;
-        use datafusion::arrow::row::{RowConverter, SortField};
-        use std::hash::Hasher;
-        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
-        let fields = arrays
-            .iter()
-            .map(|a| SortField::new(a.data_type().clone()))
-            .collect();
-        let rows = RowConverter::new(fields)?.convert_columns(&arrays)?;
-        let mut out = FixedSizeBinaryBuilder::with_capacity(rows.num_rows(), 16);
-        for row in rows.iter() {
-            let mut h = siphasher::sip128::SipHasher13::new_with_keys(0x7065_7273, 0x006f_6e61);
-            h.write(row.as_ref());
-            out.append_value(siphasher::sip128::Hasher128::finish128(&h).as_bytes())?;
-        }
-        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(
-            out.finish(),
-        )))
     }
 }
 

@@ -100,14 +100,12 @@ impl Spiller {
             .path()
             .ok_or("the spill directory has no local files to keep rows in")?;
         let handle = std::fs::File::create(path).map_err(|e| fail(&io_text(&e)))?;
-        // LZ4: the file is read once, soon, by this process; speed matters more than size.
-        let props = WriterProperties::builder()
-            .set_compression(Compression::LZ4_RAW)
-            .set_dictionary_enabled(false)
-            .build();
-        let mut writer =
-            ArrowWriter::try_new(std::io::BufWriter::new(handle), schema.clone(), Some(props))
-                .map_err(|e| fail(&e))?;
+        let mut writer = ArrowWriter::try_new(
+            std::io::BufWriter::new(handle),
+            schema.clone(),
+            Some(spill_properties()),
+        )
+        .map_err(|e| fail(&e))?;
         for b in batches {
             writer.write(b).map_err(|e| fail(&e))?;
         }
@@ -115,6 +113,40 @@ impl Spiller {
         self.files.push(file);
         Ok(())
     }
+}
+
+/// How spill files are written. LZ4 without dictionaries: a spill file is read once, soon, by
+/// this process; speed matters more than size.
+fn spill_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::LZ4_RAW)
+        .set_dictionary_enabled(false)
+        .build()
+}
+
+/// Writes `stream` to the spill file at `path`.
+pub async fn write_spill(
+    mut stream: datafusion::execution::SendableRecordBatchStream,
+    path: &Path,
+) -> crate::error::Result<()> {
+    use futures::StreamExt;
+    let fail = |e: &dyn std::fmt::Display| crate::error::PersonaError::Io {
+        path: path.to_path_buf(),
+        message: format!("writing a spill file: {e}"),
+    };
+    let handle =
+        std::fs::File::create(path).map_err(|e| crate::error::PersonaError::io(path, &e))?;
+    let mut writer = ArrowWriter::try_new(
+        std::io::BufWriter::new(handle),
+        stream.schema(),
+        Some(spill_properties()),
+    )
+    .map_err(|e| fail(&e))?;
+    while let Some(batch) = stream.next().await.transpose()? {
+        writer.write(&batch).map_err(|e| fail(&e))?;
+    }
+    writer.close().map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 fn batches_bytes<'a>(arrays: impl Iterator<Item = &'a ArrayRef>) -> usize {
