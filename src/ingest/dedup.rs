@@ -17,23 +17,28 @@
 //!   every curated column to an earlier one (the same 128-bit fingerprint, see [`RowKey`]) is
 //!   merged (`exact` only); the first row is kept; any other row is a reject, "duplicate key"
 //!   naming the first row's line.
-//! - no key, `exact`: sorted by the fingerprint, file and line: the first of equal rows is kept.
+//! - no key, `exact`: sorted by file and line, the fingerprints met so far kept in a hash set
+//!   (16 bytes a row, charged to the memory pool): a row whose fingerprint is in it is merged.
+//!   When the pool refuses the set, the rows are ranked again the slow way: sorted by the
+//!   fingerprint, file and line (the first of equal rows is kept), then by file and line again.
 //! - no key, `none`: every checked row is kept.
 //!
-//! The kept rows come out in the order the curated file wants (key, file, line) for the keyed
-//! rules; without a key, [`Ranking::resort`] says they must be sorted by file and line again.
+//! The kept rows come out in the order the curated file wants: key, file and line, or file and
+//! line without a key ([`Ranking::resort`] says when they must be sorted again).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryBuilder, RecordBatch,
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder,
+    RecordBatch,
 };
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, Rows, SortField};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
@@ -59,6 +64,9 @@ pub struct Outcome {
     pub kept: u64,
     pub merged: u64,
     pub rejects: Vec<RuleReject>,
+    /// The memory pool refused the fingerprint set: rank again with [`Ranking::new`] without
+    /// a pool.
+    pub refused: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -69,6 +77,8 @@ enum Rule {
     FirstOfGroup,
     /// A key: identical rows merged (`exact`) or not (`none`), other rows rejected.
     UniqueKey { exact: bool },
+    /// No key, `exact`, in file order: a row whose fingerprint was met before is merged.
+    Unseen,
 }
 
 /// How a source's checked rows are sorted and ranked.
@@ -82,6 +92,8 @@ pub struct Ranking {
     key_names: String,
     /// The SQL that sorts the checked rows for the pass.
     pub sql: String,
+    /// The memory pool the fingerprint set is charged to ([`Rule::Unseen`]).
+    pool: Option<Arc<dyn MemoryPool>>,
     /// Whether the kept rows must be sorted by file and line again (no key).
     pub resort: bool,
 }
@@ -91,13 +103,16 @@ const FINGERPRINT: &str = "__persona_rk";
 
 impl Ranking {
     /// The ranking for a source whose checked rows are `checked` (SQL with the curated columns
-    /// `cols`, then `_file`, `_line`, `_offset`, `_len`, `_reject`).
+    /// `cols`, then `_file`, `_line`, `_offset`, `_len`, `_reject`). With `pool`, exact
+    /// deduplication without a key keeps the fingerprints in memory charged to it; without, it
+    /// sorts by them.
     pub fn new(
         checked: &str,
         cols: &[String],
         keys: &[String],
         dedup: Dedup,
         latest_by: Option<&str>,
+        pool: Option<Arc<dyn MemoryPool>>,
     ) -> Self {
         let list = |names: &[String]| names.iter().map(|c| ident(c)).collect::<Vec<_>>();
         let key_list = list(keys).join(", ");
@@ -124,6 +139,13 @@ impl Ranking {
                 keys.to_vec(),
                 (dedup == Dedup::Exact).then_some(fingerprint),
                 format!("{key_list}, _file, _line"),
+                false,
+            ),
+            (Dedup::Exact, true) if pool.is_some() => (
+                Rule::Unseen,
+                Vec::new(),
+                Some(fingerprint),
+                "_file, _line".to_string(),
                 false,
             ),
             (Dedup::Exact, true) => (
@@ -154,6 +176,7 @@ impl Ranking {
             group,
             key_names: keys.join(", "),
             sql,
+            pool,
             resort,
         }
     }
@@ -189,7 +212,13 @@ impl Ranking {
                 .collect(),
         )?;
         let fingerprint = match self.rule {
-            Rule::UniqueKey { exact: true } => Some(index(FINGERPRINT)?),
+            Rule::UniqueKey { exact: true } | Rule::Unseen => Some(index(FINGERPRINT)?),
+            _ => None,
+        };
+        let unseen = match (&self.pool, self.rule) {
+            (Some(pool), Rule::Unseen) => Some(Fingerprints::new(
+                MemoryConsumer::new("ingest: fingerprints of the rows kept").register(pool),
+            )),
             _ => None,
         };
         let outcome = Arc::new(Mutex::new(Outcome::default()));
@@ -208,6 +237,7 @@ impl Ranking {
             last: None,
             first: None,
             seen: HashSet::new(),
+            unseen,
             outcome: outcome.clone(),
         };
         let stream = input.map(move |batch| pass.batch(&batch?));
@@ -237,6 +267,8 @@ struct Pass {
     first: Option<(String, i64)>,
     /// The fingerprints met in the current group (`UniqueKey { exact: true }`).
     seen: HashSet<[u8; 16]>,
+    /// Every fingerprint kept so far ([`Rule::Unseen`]).
+    unseen: Option<Fingerprints>,
     outcome: Arc<Mutex<Outcome>>,
 }
 
@@ -292,6 +324,21 @@ impl Pass {
             prev = Prev::At(i);
             match self.rule {
                 Rule::All => keep.push(true),
+                Rule::Unseen => {
+                    let (Some(p), Some(set)) = (&prints, self.unseen.as_mut()) else {
+                        return Err(DataFusionError::Internal(
+                            "ingest: no fingerprints to rank by".into(),
+                        ));
+                    };
+                    let new = set.insert(fingerprint_at(p, i)?).inspect_err(|_| {
+                        self.outcome
+                            .lock()
+                            .expect("the ingest outcome lock")
+                            .refused = true;
+                    })?;
+                    keep.push(new);
+                    merged += !new as u64;
+                }
                 Rule::FirstOfGroup => {
                     keep.push(!same);
                     merged += same as u64;
@@ -303,14 +350,7 @@ impl Pass {
                         self.first = None;
                     }
                     let fresh = match &prints {
-                        Some(p) => {
-                            let print: [u8; 16] = p.value(i).try_into().map_err(|_| {
-                                DataFusionError::Internal(
-                                    "ingest: a fingerprint is not 16 bytes".into(),
-                                )
-                            })?;
-                            self.seen.insert(print)
-                        }
+                        Some(p) => self.seen.insert(fingerprint_at(p, i)?.to_le_bytes()),
                         None => true,
                     };
                     if !same {
@@ -370,6 +410,82 @@ impl Pass {
         drop(outcome);
         let projected = batch.project(&self.kept)?;
         Ok(filter_record_batch(&projected, &BooleanArray::from(keep))?)
+    }
+}
+
+fn slot(fp: u128) -> usize {
+    (fp ^ (fp >> 64)) as usize
+}
+
+fn fingerprint_at(prints: &FixedSizeBinaryArray, i: usize) -> DfResult<u128> {
+    let bytes: [u8; 16] = prints
+        .value(i)
+        .try_into()
+        .map_err(|_| DataFusionError::Internal("ingest: a fingerprint is not 16 bytes".into()))?;
+    Ok(u128::from_le_bytes(bytes))
+}
+
+/// A set of 128-bit fingerprints, open addressing with linear probing, charged to the memory
+/// pool as it grows. The fingerprints are SipHash outputs, uniform in every bit, so their two
+/// halves folded together are the slot; 0 marks an empty slot (the fingerprint 0 itself is a
+/// flag).
+struct Fingerprints {
+    slots: Vec<u128>,
+    len: usize,
+    zero: bool,
+    reservation: MemoryReservation,
+}
+
+impl Fingerprints {
+    fn new(reservation: MemoryReservation) -> Self {
+        Self {
+            slots: Vec::new(),
+            len: 0,
+            zero: false,
+            reservation,
+        }
+    }
+
+    /// Adds `fp`; whether it was new. Fails when the pool refuses the memory to grow.
+    fn insert(&mut self, fp: u128) -> DfResult<bool> {
+        if fp == 0 {
+            return Ok(!std::mem::replace(&mut self.zero, true));
+        }
+        // At most 3/4 full, so probes stay short.
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow()?;
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = slot(fp) & mask;
+        loop {
+            match self.slots[at] {
+                0 => {
+                    self.slots[at] = fp;
+                    self.len += 1;
+                    return Ok(true);
+                }
+                x if x == fp => return Ok(false),
+                _ => at = (at + 1) & mask,
+            }
+        }
+    }
+
+    fn grow(&mut self) -> DfResult<()> {
+        let capacity = (self.slots.len() * 2).max(1 << 16);
+        let bytes = capacity * size_of::<u128>();
+        // The old table and the new one are both held while the fingerprints move.
+        self.reservation.try_grow(bytes)?;
+        let old = std::mem::replace(&mut self.slots, vec![0; capacity]);
+        let mask = capacity - 1;
+        for fp in old.iter().copied().filter(|&fp| fp != 0) {
+            let mut at = slot(fp) & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = fp;
+        }
+        self.reservation.shrink(old.len() * size_of::<u128>());
+        Ok(())
     }
 }
 
@@ -454,5 +570,113 @@ impl ScalarUDFImpl for RowKey {
             out.append_value(siphasher::sip128::Hasher128::finish128(&h).as_bytes())?;
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::catalog::MemTable;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    use datafusion::logical_expr::ScalarUDF;
+    use datafusion::prelude::SessionContext;
+
+    #[test]
+    fn fingerprints_remember_every_value_across_growth() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(64 << 20));
+        let mut set = Fingerprints::new(MemoryConsumer::new("t").register(&pool));
+        // Values that share their low bits probe past each other.
+        let values: Vec<u128> = (0..200_000u128).map(|i| (i << 64) | (i % 7)).collect();
+        for &v in &values {
+            assert!(set.insert(v).unwrap(), "{v} is new");
+        }
+        for &v in &values {
+            assert!(!set.insert(v).unwrap(), "{v} was met");
+        }
+        assert!(!set.insert(0).unwrap(), "0 was met (the first value)");
+        assert_eq!(pool.reserved(), set.slots.len() * 16);
+    }
+
+    #[test]
+    fn fingerprint_set_refused_by_a_small_pool() {
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(2 << 20));
+        let mut set = Fingerprints::new(MemoryConsumer::new("t").register(&pool));
+        let refused = (1..1_000_000u128).map(|v| set.insert(v << 1)).find(|r| r.is_err());
+        assert!(refused.is_some(), "a 2 MB pool cannot hold a million fingerprints");
+    }
+
+    /// Exact deduplication without a key gives the same rows whether the fingerprints are kept
+    /// in memory or sorted by.
+    #[tokio::test]
+    async fn exact_without_key_same_rows_in_memory_or_sorted() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(ScalarUDF::new_from_impl(RowKey::default()));
+        let n = 5000i64;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("_file", DataType::Utf8, false),
+            Field::new("_line", DataType::Int64, false),
+            Field::new("_offset", DataType::Int64, true),
+            Field::new("_len", DataType::Int64, true),
+            Field::new("_reject", DataType::Utf8, true),
+        ]));
+        // Values repeat every 37 lines; every 11th row is a reject and NULLs are values.
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| (i % 37 != 5).then_some(i % 37)),
+                )),
+                Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                    if i < n / 2 { "b.csv" } else { "a.csv" }
+                }))),
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(Int64Array::from_iter_values((0..n).map(|_| 1))),
+                Arc::new(StringArray::from_iter(
+                    (0..n).map(|i| (i % 11 == 0).then_some("bad")),
+                )),
+            ],
+        )
+        .unwrap();
+        let parts = vec![vec![batch.slice(0, 3000)], vec![batch.slice(3000, 2000)]];
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap()))
+            .unwrap();
+        let checked = "SELECT a, _file, _line, _offset, _len, _reject FROM t";
+        let mut results = Vec::new();
+        for pool in [Some(ctx.runtime_env().memory_pool.clone()), None] {
+            let ranking = Ranking::new(
+                checked,
+                &["a".to_string()],
+                &[],
+                Dedup::Exact,
+                None,
+                pool,
+            );
+            let sorted = ctx.sql(&ranking.sql).await.unwrap();
+            let (kept, outcome) = ranking.rank(sorted.execute_stream().await.unwrap()).unwrap();
+            let batches: Vec<RecordBatch> = kept.map(|b| b.unwrap()).collect().await;
+            let mut rows: Vec<(String, i64)> = Vec::new();
+            for b in &batches {
+                let f = b.column(1).as_string::<i32>();
+                let l = b.column(2).as_primitive::<Int64Type>();
+                rows.extend((0..b.num_rows()).map(|i| (f.value(i).to_string(), l.value(i))));
+            }
+            if !ranking.resort {
+                assert!(rows.is_sorted(), "kept rows in file and line order");
+            }
+            rows.sort();
+            let o = outcome.lock().unwrap();
+            results.push((rows, o.kept, o.merged, o.rejects.len()));
+        }
+        assert_eq!(results[0], results[1]);
+        // 37 distinct values, each kept once (in a.csv, which sorts first), the rest merged.
+        let (rows, kept, merged, rejects) = &results[0];
+        assert_eq!((rows.len(), *kept), (37, 37));
+        assert_eq!(*rejects as i64, (n + 10) / 11);
+        assert_eq!(*kept + *merged + *rejects as u64, n as u64);
+        assert!(rows.iter().all(|(f, _)| f == "a.csv"));
     }
 }

@@ -492,48 +492,20 @@ async fn clean_and_write(
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(
         RowKey::default(),
     ));
-    let ranking = dedup::Ranking::new(
-        &checked,
-        &curated_cols,
-        &ingest.key,
-        ingest.dedup,
-        ingest.latest_by.as_deref(),
-    );
-    let sorted = ctx.sql(&ranking.sql).await?.execute_stream().await?;
-    let (kept_rows, outcome) = ranking.rank(sorted)?;
     let tmp = temporary(curated);
     let _guard = RemoveOnDrop(tmp.clone());
-    if ranking.resort {
-        // Without a key the rows were ranked in fingerprint order; the curated file is in
-        // file and line order, so the kept rows wait in a spill file and are sorted again.
-        let kept_file = ctx
-            .runtime_env()
-            .disk_manager
-            .create_tmp_file("ingest: kept rows")?;
-        let Some(kept_path) = kept_file.path().map(Path::to_path_buf) else {
-            return Err(PersonaError::Usage(
-                "ingest needs a spill directory on local disk".into(),
-            ));
-        };
-        let kept_schema = kept_rows.schema();
-        read::write_spill(kept_rows, &kept_path).await?;
-        ctx.register_table(
-            "__ingest_kept",
-            Arc::new(crate::models::spill_files_table(
-                std::slice::from_ref(&kept_file),
-                kept_schema,
-            )?),
-        )?;
-        let stream = ctx
-            .sql("SELECT * FROM __ingest_kept ORDER BY _file, _line")
+    let pool = ctx.runtime_env().memory_pool.clone();
+    let outcome = match rank_and_write(ctx, ingest, &checked, &curated_cols, Some(pool), &tmp)
+        .await?
+    {
+        Some(outcome) => outcome,
+        // The fingerprints of every distinct row did not fit in memory: sort by them instead.
+        None => rank_and_write(ctx, ingest, &checked, &curated_cols, None, &tmp)
             .await?
-            .execute_stream()
-            .await?;
-        crate::output::parquet::write_chunked(stream, &tmp).await?;
-    } else {
-        crate::output::parquet::write_chunked(kept_rows, &tmp).await?;
-    }
-    let outcome = std::mem::take(&mut *outcome.lock().expect("the ingest outcome lock"));
+            .ok_or_else(|| {
+                PersonaError::Usage("internal error: ranking by sorting was refused memory".into())
+            })?,
+    };
 
     // Counts.
     let (kept_total, sql_rejected, merged) =
@@ -610,6 +582,76 @@ async fn clean_and_write(
         &source.name,
         &[(tmp.as_path(), curated), (rtmp.as_path(), rejects_path)],
     )
+}
+
+/// Sorts and ranks the checked rows (see [`dedup`]) and writes the kept ones to `out`. `None`
+/// when the memory pool refused the in-memory fingerprint set, which is used only with `pool`.
+async fn rank_and_write(
+    ctx: &SessionContext,
+    ingest: &IngestConfig,
+    checked: &str,
+    cols: &[String],
+    pool: Option<Arc<dyn datafusion::execution::memory_pool::MemoryPool>>,
+    out: &Path,
+) -> Result<Option<dedup::Outcome>> {
+    let ranking = dedup::Ranking::new(
+        checked,
+        cols,
+        &ingest.key,
+        ingest.dedup,
+        ingest.latest_by.as_deref(),
+        pool,
+    );
+    let sorted = ctx.sql(&ranking.sql).await?.execute_stream().await?;
+    let (kept_rows, outcome) = ranking.rank(sorted)?;
+    let written = if ranking.resort {
+        // Ranked in fingerprint order; the curated file is in file and line order, so the kept
+        // rows wait in a spill file and are sorted again.
+        resort(ctx, kept_rows, out).await
+    } else {
+        crate::output::parquet::write_chunked(kept_rows, out)
+            .await
+            .map(|_| ())
+    };
+    let outcome = std::mem::take(&mut *outcome.lock().expect("the ingest outcome lock"));
+    match written {
+        Err(_) if outcome.refused => Ok(None),
+        Err(e) => Err(e),
+        Ok(()) => Ok(Some(outcome)),
+    }
+}
+
+/// Writes `rows` to `out` sorted by file and line, by way of a spill file.
+async fn resort(
+    ctx: &SessionContext,
+    rows: datafusion::execution::SendableRecordBatchStream,
+    out: &Path,
+) -> Result<()> {
+    let file = ctx
+        .runtime_env()
+        .disk_manager
+        .create_tmp_file("ingest: kept rows")?;
+    let Some(path) = file.path().map(Path::to_path_buf) else {
+        return Err(PersonaError::Usage(
+            "ingest needs a spill directory on local disk".into(),
+        ));
+    };
+    let schema = rows.schema();
+    read::write_spill(rows, &path).await?;
+    ctx.register_table(
+        "__ingest_kept",
+        Arc::new(crate::models::spill_files_table(
+            std::slice::from_ref(&file),
+            schema,
+        )?),
+    )?;
+    let stream = ctx
+        .sql("SELECT * FROM __ingest_kept ORDER BY _file, _line")
+        .await?
+        .execute_stream()
+        .await?;
+    crate::output::parquet::write_chunked(stream, out).await?;
+    Ok(())
 }
 
 /// Renames each complete temporary file into place, as one unit: the pairs are first written
