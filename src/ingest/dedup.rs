@@ -603,8 +603,13 @@ mod tests {
     fn fingerprint_set_refused_by_a_small_pool() {
         let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(2 << 20));
         let mut set = Fingerprints::new(MemoryConsumer::new("t").register(&pool));
-        let refused = (1..1_000_000u128).map(|v| set.insert(v << 1)).find(|r| r.is_err());
-        assert!(refused.is_some(), "a 2 MB pool cannot hold a million fingerprints");
+        let refused = (1..1_000_000u128)
+            .map(|v| set.insert(v << 1))
+            .find(|r| r.is_err());
+        assert!(
+            refused.is_some(),
+            "a 2 MB pool cannot hold a million fingerprints"
+        );
     }
 
     /// Exact deduplication without a key gives the same rows whether the fingerprints are kept
@@ -629,9 +634,9 @@ mod tests {
                 Arc::new(Int64Array::from_iter(
                     (0..n).map(|i| (i % 37 != 5).then_some(i % 37)),
                 )),
-                Arc::new(StringArray::from_iter_values((0..n).map(|i| {
-                    if i < n / 2 { "b.csv" } else { "a.csv" }
-                }))),
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| if i < n / 2 { "b.csv" } else { "a.csv" }),
+                )),
                 Arc::new(Int64Array::from_iter_values(0..n)),
                 Arc::new(Int64Array::from_iter_values(0..n)),
                 Arc::new(Int64Array::from_iter_values((0..n).map(|_| 1))),
@@ -647,16 +652,11 @@ mod tests {
         let checked = "SELECT a, _file, _line, _offset, _len, _reject FROM t";
         let mut results = Vec::new();
         for pool in [Some(ctx.runtime_env().memory_pool.clone()), None] {
-            let ranking = Ranking::new(
-                checked,
-                &["a".to_string()],
-                &[],
-                Dedup::Exact,
-                None,
-                pool,
-            );
+            let ranking = Ranking::new(checked, &["a".to_string()], &[], Dedup::Exact, None, pool);
             let sorted = ctx.sql(&ranking.sql).await.unwrap();
-            let (kept, outcome) = ranking.rank(sorted.execute_stream().await.unwrap()).unwrap();
+            let (kept, outcome) = ranking
+                .rank(sorted.execute_stream().await.unwrap())
+                .unwrap();
             let batches: Vec<RecordBatch> = kept.map(|b| b.unwrap()).collect().await;
             let mut rows: Vec<(String, i64)> = Vec::new();
             for b in &batches {

@@ -10,6 +10,7 @@
 //! encoding, a line that is not JSON) becomes a [`Reject`] with its reason; a fault of a whole
 //! file (missing, empty, a header that differs from the first file's) is an error naming it.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -780,6 +781,10 @@ struct Collector {
     done: Vec<(Vec<String>, Vec<ArrayRef>)>,
     rejects: Vec<Reject>,
     records: u64,
+    /// NDJSON: the column of each key position in the record before.
+    guess: Vec<usize>,
+    /// NDJSON: per column, the record (its number in `records`) that last set it.
+    stamp: Vec<u64>,
 }
 
 impl Collector {
@@ -791,6 +796,7 @@ impl Collector {
         b.append_nulls(self.rows);
         self.names.push(name.to_string());
         self.columns.push(b);
+        self.stamp.push(0);
         self.index.insert(name.to_string(), self.columns.len() - 1);
         self.columns.len() - 1
     }
@@ -1352,8 +1358,8 @@ fn read_ndjson(
         out.records += 1;
         let lineno = base_line + i as i64;
         match parse_object(line, encoding) {
-            Ok(map) => {
-                add_object(out, map);
+            Ok(fields) => {
+                add_fields(out, fields);
                 out.end_row(name, lineno, Some(start as i64), Some(line.len() as i64));
             }
             Err(reason) => out.reject(name, lineno, reason, line),
@@ -1361,10 +1367,15 @@ fn read_ndjson(
     }
 }
 
-fn parse_object(
-    line: &[u8],
+/// One JSON object's fields in the order written: keys and string values are borrowed from
+/// the line when they hold no escapes; NULL is `None`; other values are their JSON text, as
+/// `serde_json::Value` prints them.
+type Fields<'a> = Vec<(Cow<'a, str>, Option<Cow<'a, str>>)>;
+
+fn parse_object<'a>(
+    line: &'a [u8],
     encoding: &'static encoding_rs::Encoding,
-) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+) -> Result<Fields<'a>, String> {
     // Bytes the decoder could not read became U+FFFD (EF BF BD).
     if encoding != encoding_rs::UTF_8 && line.windows(3).any(|w| w == b"\xEF\xBF\xBD") {
         return Err(format!(
@@ -1372,17 +1383,173 @@ fn parse_object(
             encoding.name().to_ascii_lowercase()
         ));
     }
-    if encoding == encoding_rs::UTF_8 && std::str::from_utf8(line).is_err() {
-        return Err(
+    // serde_json checks the UTF-8 of the strings it reads (and all else in JSON is ASCII), so
+    // the line is checked again only to say why it failed.
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let parsed = serde::Deserializer::deserialize_any(&mut de, ObjectVisitor).and_then(|v| {
+        de.end()?;
+        Ok(v)
+    });
+    match parsed {
+        Ok(Ok(fields)) => Ok(fields),
+        Ok(Err(kind)) => Err(format!("a JSON {kind}, expected an object")),
+        Err(_) if encoding == encoding_rs::UTF_8 && std::str::from_utf8(line).is_err() => Err(
             "bytes that are not valid UTF-8 (if the file is a GBK export, set encoding = \"gbk\")"
                 .into(),
-        );
-    }
-    match serde_json::from_slice::<serde_json::Value>(line) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!("a JSON {}, expected an object", json_kind(&other))),
+        ),
         // serde's "at line 1 column 40": the line is the record's own, so the column is enough.
         Err(e) => Err(format!("not JSON: {e}").replace(" at line 1 column ", " at column ")),
+    }
+}
+
+/// Reads a JSON object's fields, or says what kind of value the line holds instead.
+struct ObjectVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+    type Value = Result<Fields<'de>, &'static str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key_seed(TextSeed)? {
+            fields.push((key, map.next_value_seed(ValueSeed)?));
+        }
+        Ok(Ok(fields))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Err("array"))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err("null"))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err("boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err("number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err("string"))
+    }
+}
+
+/// A JSON string, borrowed from the line when it holds no escapes.
+struct TextSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for TextSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TextVisitor {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A field's value as text: strings as they are, NULL as `None`, anything else as the JSON
+/// `serde_json::Value` prints (numbers normalised, objects with their keys sorted).
+struct ValueSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for ValueSeed {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(if v { "true" } else { "false" })))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(serde_json::Value::from(v).to_string())))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Some(Cow::Owned(v.to_string())))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let v: serde_json::Value =
+            serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        Ok(Some(Cow::Owned(v.to_string())))
     }
 }
 
@@ -1397,18 +1564,61 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Adds an NDJSON record's fields to the current row.
+fn add_fields(out: &mut Collector, fields: Fields) {
+    // The common case: every key is a known column, none given twice; the column of each
+    // position is guessed from the record before, so most lines hash no key.
+    let mut known = true;
+    for (pos, (key, _)) in fields.iter().enumerate() {
+        let guess = out.guess.get(pos).copied();
+        let i = match guess.filter(|&i| out.names[i] == key.as_ref()) {
+            Some(i) => i,
+            None => match out.index.get(key.as_ref()) {
+                Some(&i) => {
+                    if pos < out.guess.len() {
+                        out.guess[pos] = i;
+                    } else {
+                        out.guess.push(i);
+                    }
+                    i
+                }
+                None => {
+                    known = false;
+                    break;
+                }
+            },
+        };
+        if out.stamp[i] == out.records {
+            known = false;
+            break;
+        }
+        out.stamp[i] = out.records;
+    }
+    if !known {
+        // A new column, or a key given twice: as a JSON map reads them, the last value of a
+        // key stands, and new columns are added in key order.
+        let map: std::collections::BTreeMap<Cow<str>, Option<Cow<str>>> =
+            fields.into_iter().collect();
+        for (k, v) in map {
+            let i = out.column(&k);
+            out.columns[i].append_option(v);
+        }
+        return;
+    }
+    for (pos, (_, value)) in fields.into_iter().enumerate() {
+        let i = out.guess[pos];
+        out.columns[i].append_option(value);
+    }
+}
+
+/// Adds a JSON array's object to the current row.
 fn add_object(out: &mut Collector, map: serde_json::Map<String, serde_json::Value>) {
     for (k, v) in map {
         let i = out.column(&k);
-        let b = &mut out.columns[i];
-        if b.len() > out.rows {
-            // A key given twice in one object: the first value stands.
-            continue;
-        }
         match v {
-            serde_json::Value::Null => b.append_null(),
-            serde_json::Value::String(s) => b.append_value(s),
-            other => b.append_value(other.to_string()),
+            serde_json::Value::Null => out.columns[i].append_null(),
+            serde_json::Value::String(s) => out.columns[i].append_value(s),
+            other => out.columns[i].append_value(other.to_string()),
         }
     }
 }
@@ -1833,6 +2043,83 @@ mod tests {
         assert_eq!(d.rejects[1].reason, "a JSON array, expected an object");
         assert_eq!(d.schema.field(0).name(), "a");
         assert_eq!(d.schema.field(1).name(), "b");
+    }
+
+    /// The NDJSON reader reads fields in place, guessing each key's column from the line
+    /// before; it must give what reading each line as a JSON map gave: the last value of a key
+    /// given twice, new columns in key order, other values as serde_json prints them.
+    #[test]
+    fn ndjson_fields_read_as_a_json_map_reads_them() {
+        let text = concat!(
+            "{\"z\":\"1\",\"a\":2.50,\"m\":null}\n",
+            "{\"m\":true,\"a\":\"x\\ty\",\"z\":\"2\"}\n",
+            "{\"z\":\"3\",\"z\":\"4\",\"a\":-7}\n",
+            "{\"a\":{\"q\":1,\"b\":[1,2e3]},\"k\":\"new\",\"b\":\"new too\"}\n",
+            "{\"z\":18446744073709551616,\"a\":\"é\"}\n",
+            "\"text\"\n",
+        );
+        let mut out = Collector::default();
+        read_ndjson(
+            &stamp("e.ndjson"),
+            text.as_bytes(),
+            encoding_rs::UTF_8,
+            0,
+            1,
+            &mut out,
+        );
+        let d = out.finish();
+        let names: Vec<&str> = d
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(&names[..6], ["a", "m", "z", "b", "k", "_file"]);
+        let col = |name: &str| {
+            let i = d.schema.index_of(name).unwrap();
+            d.batches[0]
+                .column(i)
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
+        };
+        let some = |v: &str| Some(v.to_string());
+        assert_eq!(
+            col("a"),
+            [
+                some("2.5"),
+                some("x\ty"),
+                some("-7"),
+                some(r#"{"b":[1,2000.0],"q":1}"#),
+                some("é")
+            ]
+        );
+        assert_eq!(
+            col("z"),
+            [
+                some("1"),
+                some("2"),
+                some("4"),
+                None,
+                some("1.8446744073709552e+19")
+            ]
+        );
+        assert_eq!(col("m"), [None, some("true"), None, None, None]);
+        assert_eq!(col("k"), [None, None, None, some("new"), None]);
+        assert_eq!(d.rejects.len(), 1);
+        assert_eq!(d.rejects[0].reason, "a JSON string, expected an object");
+        // The same as each line read whole into a JSON map.
+        let mut whole = Collector::default();
+        for (i, line) in text.lines().enumerate() {
+            if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(line) {
+                add_object(&mut whole, map);
+                whole.end_row("e.ndjson", i as i64 + 1, None, None);
+            }
+        }
+        let w = whole.finish();
+        assert_eq!(w.schema.fields()[..5], d.schema.fields()[..5]);
+        assert_eq!(w.batches[0].columns()[..5], d.batches[0].columns()[..5]);
     }
 
     #[test]
