@@ -47,7 +47,7 @@ use futures::StreamExt;
 
 use crate::config::Dedup;
 
-use super::ident;
+use super::{ident, strings};
 
 /// A row the checks or the duplicate-key rule rejected: file, line, where its text sits in the
 /// decoded file (none for rows of the previous curated table), and the reason.
@@ -486,38 +486,6 @@ impl Fingerprints {
         }
         self.reservation.shrink(old.len() * size_of::<u128>());
         Ok(())
-    }
-}
-
-/// A text column as one string type, whichever it was read as.
-fn strings(a: &ArrayRef) -> DfResult<Arc<dyn StrAt>> {
-    Ok(match a.data_type() {
-        DataType::Utf8View => Arc::new(a.as_string_view().clone()),
-        DataType::LargeUtf8 => Arc::new(a.as_string::<i64>().clone()),
-        DataType::Utf8 => Arc::new(a.as_string::<i32>().clone()),
-        other => {
-            return Err(DataFusionError::Internal(format!(
-                "ingest: a text column is {other}"
-            )));
-        }
-    })
-}
-
-trait StrAt: Send + Sync {
-    fn value(&self, i: usize) -> &str;
-}
-
-impl StrAt for datafusion::arrow::array::StringViewArray {
-    fn value(&self, i: usize) -> &str {
-        datafusion::arrow::array::StringViewArray::value(self, i)
-    }
-}
-
-impl<O: datafusion::arrow::array::OffsetSizeTrait> StrAt
-    for datafusion::arrow::array::GenericStringArray<O>
-{
-    fn value(&self, i: usize) -> &str {
-        datafusion::arrow::array::GenericStringArray::<O>::value(self, i)
     }
 }
 

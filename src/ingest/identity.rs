@@ -27,7 +27,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use super::{StringsOf, curated_dir, ident, thousands};
+use super::{StringsOf, curated_dir, ident, strings, thousands};
 use crate::config::{IdentitySource, Project};
 use crate::error::{PersonaError, Result};
 
@@ -118,10 +118,10 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
         return Ok(None);
     }
     let dir = curated_dir(&project.dir);
-    // Records in (source, source_id) order; keys by (kind, value).
+    // Records in (source, source_id) order; per key kind, the records holding each value.
     let mut records: Vec<(String, String)> = Vec::new();
-    let mut index: HashMap<(String, String), usize> = HashMap::new();
-    let mut keys: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut kind_names: Vec<String> = Vec::new();
+    let mut keys: Vec<datafusion::common::HashMap<String, Vec<usize>>> = Vec::new();
     for (name, id) in &sources {
         let path = dir.join(format!("{name}.parquet"));
         if !path.is_file() {
@@ -136,7 +136,18 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
             Default::default(),
         )
         .await?;
-        let kinds: Vec<&String> = id.keys.keys().collect();
+        let kinds: Vec<usize> = id
+            .keys
+            .keys()
+            .map(|k| match kind_names.iter().position(|n| n == k) {
+                Some(i) => i,
+                None => {
+                    kind_names.push(k.clone());
+                    keys.push(Default::default());
+                    kind_names.len() - 1
+                }
+            })
+            .collect();
         let key_exprs: String = id
             .keys
             .values()
@@ -153,33 +164,31 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
                 crate::error::clean_message(&e)
             ))
         };
-        // Batch by batch: the distinct ids and keys of a large source are not held twice.
+        // Batch by batch: the distinct ids and keys of a large source are not held twice. The
+        // rows come in id order, so a record's rows are next to each other.
+        let first = records.len();
         let mut stream = async { ctx.sql(&sql).await?.execute_stream().await }
             .await
             .map_err(fail)?;
         while let Some(b) = stream.next().await {
             let b = b.map_err(fail)?;
-            let ids = b.column(0).as_string_view_or_utf8();
-            let cols: Vec<(Vec<String>, Arc<dyn Array>)> = (1..b.num_columns())
-                .map(|i| (b.column(i).as_string_view_or_utf8(), b.column(i).clone()))
-                .collect();
+            let ids = strings(b.column(0)).map_err(fail)?;
+            let cols = (1..b.num_columns())
+                .map(|i| Ok((strings(b.column(i))?, b.column(i).clone())))
+                .collect::<datafusion::error::Result<Vec<_>>>()
+                .map_err(fail)?;
             for row in 0..b.num_rows() {
-                let rec = (name.to_string(), ids[row].clone());
-                let r = match index.get(&rec) {
-                    Some(&r) => r,
-                    None => {
-                        records.push(rec.clone());
-                        index.insert(rec, records.len() - 1);
-                        records.len() - 1
-                    }
-                };
+                let source_id = ids.value(row);
+                if records.len() == first || records[records.len() - 1].1 != source_id {
+                    records.push((name.to_string(), source_id.to_string()));
+                }
+                let r = records.len() - 1;
                 for (k, (values, array)) in cols.iter().enumerate() {
-                    if array.is_null(row) || values[row].is_empty() {
+                    let value = values.value(row);
+                    if array.is_null(row) || value.is_empty() {
                         continue;
                     }
-                    keys.entry((kinds[k].clone(), values[row].clone()))
-                        .or_default()
-                        .push(r);
+                    keys[kinds[k]].entry_ref(value).or_default().push(r);
                 }
             }
         }
@@ -190,7 +199,11 @@ pub async fn stitch(ctx: &SessionContext, project: &Project) -> Result<Option<Id
     let max = project.config.identity.max_records_per_key;
     let mut dsu = Dsu::new(records.len());
     let mut audit: Vec<(String, String, usize, String)> = Vec::new();
-    for ((kind, value), members) in &mut keys {
+    for (kind, value, members) in keys
+        .iter_mut()
+        .zip(&kind_names)
+        .flat_map(|(values, kind)| values.iter_mut().map(move |(v, m)| (kind, v, m)))
+    {
         members.sort_unstable();
         members.dedup();
         if members.len() > max {

@@ -710,6 +710,38 @@ pub fn finish_publishes(dir: &Path) {
     }
 }
 
+/// A text column as one string type, whichever it was read as.
+pub(crate) fn strings(a: &Arc<dyn Array>) -> datafusion::error::Result<Arc<dyn StrAt>> {
+    Ok(match a.data_type() {
+        DataType::Utf8View => Arc::new(a.as_string_view().clone()),
+        DataType::LargeUtf8 => Arc::new(a.as_string::<i64>().clone()),
+        DataType::Utf8 => Arc::new(a.as_string::<i32>().clone()),
+        other => {
+            return Err(datafusion::error::DataFusionError::Internal(format!(
+                "ingest: a text column is {other}"
+            )));
+        }
+    })
+}
+
+pub(crate) trait StrAt: Send + Sync {
+    fn value(&self, i: usize) -> &str;
+}
+
+impl StrAt for datafusion::arrow::array::StringViewArray {
+    fn value(&self, i: usize) -> &str {
+        datafusion::arrow::array::StringViewArray::value(self, i)
+    }
+}
+
+impl<O: datafusion::arrow::array::OffsetSizeTrait> StrAt
+    for datafusion::arrow::array::GenericStringArray<O>
+{
+    fn value(&self, i: usize) -> &str {
+        datafusion::arrow::array::GenericStringArray::<O>::value(self, i)
+    }
+}
+
 /// The columns of a text array, whichever string type it is.
 trait StringsOf {
     fn as_string_view_or_utf8(&self) -> Vec<String>;
