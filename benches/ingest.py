@@ -59,8 +59,8 @@ Every `[[source]]` with a `[source.ingest]` section is ingested (the truth_* sou
   `row_number() OVER ()` (file order), applies the source's `select` items as they are written
   in persona.toml, with DuckDB macros of the same names standing in for persona's cleaning
   functions, computes a reject reason from the NULL keys and the `rule`s (`raw['col']` is a
-  struct of the raw values), ranks duplicates with the ROW_NUMBER() windows persona's ingest
-  uses (`exact`: keep the first of rows equal in every curated column, then a later row with
+  struct of the raw values), ranks duplicates with ROW_NUMBER() windows defining what persona's
+  ingest keeps (`exact`: keep the first of rows equal in every curated column, then a later row with
   a key already kept is a reject; `latest`: per key the largest latest_by; `none`), keeps the
   result in a temporary table, and writes the kept rows sorted by key and file order, and the
   rejected rows (line, reason, raw values as JSON), each with
