@@ -126,6 +126,14 @@ impl Users {
                             u.name
                         ))
                     })?;
+                    // An empty password would let anyone who knows the name in, over SCRAM
+                    // as well (`hash-password` refuses one too).
+                    if password.is_empty() {
+                        return Err(PersonaError::Usage(format!(
+                            "user '{}': the environment variable {var} holding the password is empty; set a password, or remove the user",
+                            u.name
+                        )));
+                    }
                     let salt = random_salt()?;
                     let salted = gen_salted_password(&password, &salt, SCRAM_ITERATIONS);
                     (salt, salted)

@@ -253,6 +253,38 @@ fn python_and_jdbc_clients_list_views_and_bind_parameters() {
     assert!(text.contains("jdbc_count: 963\n"), "{text}");
 }
 
+/// Attack 6: a `[[user]]` whose `password_env` names an empty variable started and accepted
+/// an empty password over SCRAM; now the server does not start and says why.
+#[test]
+fn attack_6_empty_password_env_refused() {
+    let dir = project();
+    let mut child = persona(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .env("PERSONA_TEST_PW", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway would run until killed.
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("the server started with an empty password");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(
+            "user 'analyst': the environment variable PERSONA_TEST_PW holding the password is empty"
+        ),
+        "{err}"
+    );
+}
+
 #[test]
 fn allow_write_and_open_servers_are_explicit() {
     let dir = project();
