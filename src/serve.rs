@@ -40,7 +40,6 @@ use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, Statement};
-use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::{DfSessionService, QueryHook};
 use futures::Sink;
@@ -948,14 +947,23 @@ pub fn check_options(opts: &ServeOptions, users: &[UserConfig]) -> Result<Socket
     Ok(addr)
 }
 
+/// What `pg_catalog.pg_roles` lists: no roles. persona's users are not PostgreSQL roles (no
+/// privileges to show), and the provider datafusion-pg-catalog 0.19 implements for `Arc<T>`
+/// calls itself: passing `Arc<AuthManager>` overflowed the stack and aborted the server on
+/// `SELECT * FROM pg_roles` (attack 7 of the serve security issue).
+#[derive(Debug, Clone)]
+struct NoRoles;
+
+#[async_trait]
+impl datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::PgCatalogContextProvider
+    for NoRoles
+{
+}
+
 /// Makes `ctx` speak PostgreSQL's catalogue and the functions drivers call on connect.
 fn prepare(ctx: &SessionContext) -> Result<()> {
-    datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(
-        ctx,
-        "datafusion",
-        Arc::new(AuthManager::default()),
-    )
-    .map_err(|e| PersonaError::DataFusion(*e))?;
+    datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog(ctx, "datafusion", NoRoles)
+        .map_err(|e| PersonaError::DataFusion(*e))?;
     ctx.register_udf(version_udf());
     ctx.register_udf(to_regtype_udf());
     ctx.register_udf(pg_get_serial_sequence_udf());

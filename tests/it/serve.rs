@@ -285,6 +285,27 @@ fn attack_6_empty_password_env_refused() {
     );
 }
 
+/// Attack 7: `SELECT rolname FROM pg_catalog.pg_roles` (DBeaver and pgAdmin read it) overflowed
+/// a worker's stack and aborted the server, dropping every client.
+#[test]
+fn attack_7_pg_roles_does_not_abort_the_server() {
+    let dir = sample_copy("serve-pg-roles");
+    let server = start(dir.path(), &["--no-auth"]);
+    for sql in [
+        "SELECT rolname FROM pg_catalog.pg_roles",
+        "SELECT * FROM pg_roles",
+    ] {
+        let (out, err, code) = psql(server.port, "anyone", "", sql);
+        assert_eq!((out.as_str(), code), ("", 0), "{sql}: {err}");
+    }
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM campaigns");
+    assert_eq!(
+        (out.as_str(), code),
+        ("8", 0),
+        "the server still answers: {err}"
+    );
+}
+
 #[test]
 fn allow_write_and_open_servers_are_explicit() {
     let dir = project();
