@@ -39,7 +39,7 @@ use async_trait::async_trait;
 use datafusion::common::ParamValues;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
-use datafusion::sql::sqlparser::ast::{Set, Statement};
+use datafusion::sql::sqlparser::ast::{Set, SetExpr, Statement};
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::{DfSessionService, QueryHook};
 use futures::Sink;
@@ -604,6 +604,21 @@ const CONNECTION_SETTINGS: &[&str] = &[
 /// Why `statement` may not run on a read-only server, or `None` when it may.
 fn refusal(statement: &Statement) -> Option<String> {
     let allowed = match statement {
+        // SELECT … INTO creates a table (attack 3 of the serve security issue).
+        Statement::Query(query) if selects_into(&query.body) => {
+            return Some(
+                "cannot execute SELECT INTO on a read-only server: it creates a table (start persona serve with --allow-write)".into(),
+            );
+        }
+        // EXPLAIN ANALYZE runs its statement: COPY … TO wrote files and INSERT added Parquet
+        // files to a source's folder through it (attacks 1 and 2).
+        Statement::Explain {
+            statement,
+            analyze: true,
+            ..
+        } => {
+            return refusal(statement).map(|m| format!("EXPLAIN ANALYZE runs its statement: {m}"));
+        }
         Statement::Query(_)
         | Statement::Explain { .. }
         | Statement::ExplainTable { .. }
@@ -653,6 +668,16 @@ fn refusal(statement: &Statement) -> Option<String> {
     Some(format!(
         "cannot execute {verb} on a read-only server (start persona serve with --allow-write)"
     ))
+}
+
+/// Whether a query body has a `SELECT … INTO`, in any branch of a set operation.
+fn selects_into(body: &SetExpr) -> bool {
+    match body {
+        SetExpr::Select(select) => select.into.is_some(),
+        SetExpr::Query(query) => selects_into(&query.body),
+        SetExpr::SetOperation { left, right, .. } => selects_into(left) || selects_into(right),
+        _ => false,
+    }
 }
 
 fn read_only_error(message: String) -> PgWireError {
@@ -1376,6 +1401,26 @@ mod tests {
                 .contains("DROP VIEW")
         );
         assert!(check("COPY t TO 'x.csv'").unwrap().contains("COPY"));
+        // Attacks 1 to 3 of the serve security issue: writes inside EXPLAIN ANALYZE, and
+        // SELECT INTO.
+        assert_eq!(check("EXPLAIN INSERT INTO t SELECT * FROM t"), None);
+        assert!(
+            check("EXPLAIN ANALYZE COPY (SELECT 'x' AS x) TO '/tmp/any.csv'")
+                .unwrap()
+                .starts_with("EXPLAIN ANALYZE runs its statement: cannot execute COPY")
+        );
+        assert!(
+            check("EXPLAIN ANALYZE INSERT INTO campaigns SELECT * FROM campaigns")
+                .unwrap()
+                .contains("cannot execute INSERT")
+        );
+        assert_eq!(check("EXPLAIN ANALYZE SELECT 1"), None);
+        for sql in [
+            "SELECT 1 AS a INTO evil_into",
+            "SELECT 1 AS a UNION ALL (SELECT 2 INTO evil_into)",
+        ] {
+            assert!(check(sql).unwrap().contains("SELECT INTO"), "{sql}");
+        }
         assert!(
             check("SET datafusion.execution.batch_size = 1")
                 .unwrap()

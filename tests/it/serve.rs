@@ -306,6 +306,51 @@ fn attack_7_pg_roles_does_not_abort_the_server() {
     );
 }
 
+/// Attacks 1 to 3: `EXPLAIN ANALYZE COPY … TO` wrote a file, `EXPLAIN ANALYZE INSERT` added a
+/// Parquet file to a source's folder, `SELECT … INTO` created a table every client saw. A
+/// read-only server refuses all three with SQLSTATE 25006 and nothing changes.
+#[test]
+fn attack_1_2_3_writes_inside_explain_analyze_and_select_into_refused() {
+    let dir = sample_copy("serve-explain-writes");
+    let server = start(dir.path(), &["--no-auth"]);
+    let target = dir.path().join("written.csv");
+    let campaigns = || {
+        std::fs::read_dir(dir.path().join("campaigns"))
+            .unwrap()
+            .count()
+    };
+    let files_before = campaigns();
+    for sql in [
+        format!(
+            "EXPLAIN ANALYZE COPY (SELECT 'x' AS x) TO '{}'",
+            target.display()
+        ),
+        "EXPLAIN ANALYZE INSERT INTO campaigns SELECT * FROM campaigns".to_string(),
+        "SELECT 1 AS a INTO evil_into".to_string(),
+    ] {
+        let (out, err, code) = psql(server.port, "anyone", "", &sql);
+        assert_ne!(code, 0, "{sql}: {out}");
+        assert!(err.contains("read-only server"), "{sql}: {err}");
+    }
+    assert!(!target.exists(), "EXPLAIN ANALYZE COPY wrote its file");
+    assert_eq!(
+        campaigns(),
+        files_before,
+        "EXPLAIN ANALYZE INSERT added a file"
+    );
+    let (out, err, code) = psql(
+        server.port,
+        "anyone",
+        "",
+        "SELECT (SELECT count(*) FROM campaigns) AS c, \
+         (SELECT count(*) FROM information_schema.tables WHERE table_name = 'evil_into') AS t",
+    );
+    assert_eq!((out.as_str(), code), ("8|0", 0), "{err}");
+    // EXPLAIN ANALYZE of a read still runs.
+    let (out, err, code) = psql(server.port, "anyone", "", "EXPLAIN ANALYZE SELECT 1");
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 #[test]
 fn allow_write_and_open_servers_are_explicit() {
     let dir = project();
