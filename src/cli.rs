@@ -404,6 +404,10 @@ pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     if let Some(address) = &cli.cluster {
         builder = builder.with_cluster(address.clone());
     }
+    // A server's clients read the project's tables, not the files its process can reach.
+    if matches!(cli.command, Some(Command::Serve(_))) {
+        builder = builder.without_url_tables();
+    }
     builder.build().await
 }
 

@@ -38,6 +38,7 @@ pub struct SessionBuilder {
     target_partitions: Option<usize>,
     cluster: Option<String>,
     defer_views: bool,
+    no_url_tables: bool,
 }
 
 /// A built session and the problems met while building it.
@@ -105,6 +106,14 @@ impl SessionBuilder {
     /// the time a session takes to open.
     pub fn defer_views(mut self) -> Self {
         self.defer_views = true;
+        self
+    }
+
+    /// No tables named by a file path or URL in SQL (`SELECT * FROM '/some/file.csv'`, and
+    /// `summarize('/some/file.csv')`, which reads through the same catalogue): what a server
+    /// gives its clients, who must not read the files the server's process can read.
+    pub fn without_url_tables(mut self) -> Self {
+        self.no_url_tables = true;
         self
     }
 
@@ -190,8 +199,10 @@ impl SessionBuilder {
                 .build(),
             ),
             Some(address) => connect_cluster(address, config, runtime).await?,
+        };
+        if !self.no_url_tables {
+            ctx = ctx.enable_url_table();
         }
-        .enable_url_table();
         // Local files are read in place; see `local_files`. A cluster's nodes read their own.
         if self.cluster.is_none() {
             ctx.register_object_store(

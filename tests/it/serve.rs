@@ -351,6 +351,29 @@ fn attack_1_2_3_writes_inside_explain_analyze_and_select_into_refused() {
     assert_eq!(code, 0, "{out}{err}");
 }
 
+/// Attack 5: any user read any file the server's process could read by naming its path, in
+/// `FROM` and through `summarize`; a server has no tables named by a path.
+#[test]
+fn attack_5_files_by_path_are_not_tables_on_a_server() {
+    let dir = sample_copy("serve-files-by-path");
+    let secret = dir.path().join("secret.csv");
+    std::fs::write(&secret, "token\nhunter2\n").unwrap();
+    let server = start(dir.path(), &["--no-auth"]);
+    for sql in [
+        format!("SELECT * FROM '{}'", secret.display()),
+        format!("SELECT * FROM summarize('{}')", secret.display()),
+    ] {
+        let (out, err, code) = psql(server.port, "anyone", "", &sql);
+        assert_ne!(code, 0, "{sql}: {out}");
+        assert!(
+            !out.contains("hunter2") && !err.contains("hunter2"),
+            "{sql}: {out}{err}"
+        );
+    }
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM campaigns");
+    assert_eq!((out.as_str(), code), ("8", 0), "{err}");
+}
+
 #[test]
 fn allow_write_and_open_servers_are_explicit() {
     let dir = project();
