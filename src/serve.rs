@@ -1214,7 +1214,14 @@ async fn accept_loop(
                 tokio::spawn(async move {
                     let _permit = permit;
                     let served = async {
-                        if let Some(fault) = startup_fault(&socket).await? {
+                        // A client that sends nothing would otherwise hold its slot for as
+                        // long as it stays connected (attack 10 of the serve security issue).
+                        let Ok(fault) =
+                            tokio::time::timeout(STARTUP_TIMEOUT, startup_fault(&socket)).await
+                        else {
+                            return Ok(());
+                        };
+                        if let Some(fault) = fault? {
                             let mut socket = socket;
                             return send_fatal(&mut socket, "08P01", &fault).await;
                         }
@@ -1250,6 +1257,9 @@ fn log_connection_error(peer: SocketAddr, e: &std::io::Error) {
     }
 }
 
+/// How long a new connection may take to send its first packet before it is closed.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The request codes a client may send before its startup message.
 const SSL_REQUEST: u32 = 80_877_103;
 const GSSENC_REQUEST: u32 = 80_877_104;
@@ -1264,7 +1274,7 @@ const STARTUP_PACKET_LENGTHS: std::ops::RangeInclusive<u32> = 8..=10_000;
 /// instead of a closed connection.
 async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option<String>> {
     let mut head = [0u8; 8];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
     loop {
         let n = socket.peek(&mut head).await?;
         if n == 0 {

@@ -374,6 +374,22 @@ fn attack_5_files_by_path_are_not_tables_on_a_server() {
     assert_eq!((out.as_str(), code), ("8", 0), "{err}");
 }
 
+/// Attack 10: with `--max-connections 4`, four TCP connections that send nothing locked
+/// everyone out for as long as they stayed open; now a connection that sends nothing is
+/// closed after the startup timeout (10 s) and its slot freed.
+#[test]
+fn attack_10_silent_connections_do_not_hold_the_slots() {
+    let dir = sample_copy("serve-silent");
+    let server = start(dir.path(), &["--no-auth", "--max-connections", "4"]);
+    let silent: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM campaigns");
+    assert_eq!((out.as_str(), code), ("8", 0), "{err}");
+    drop(silent);
+}
+
 #[test]
 fn allow_write_and_open_servers_are_explicit() {
     let dir = project();
