@@ -612,11 +612,19 @@ fn refusal(statement: &Statement) -> Option<String> {
         }
         // EXPLAIN ANALYZE runs its statement: COPY … TO wrote files and INSERT added Parquet
         // files to a source's folder through it (attacks 1 and 2).
+        // `EXPLAIN (ANALYZE) …`, PostgreSQL's option list, runs it too: the flag alone is not
+        // enough (any ANALYZE option counts, whatever its value).
         Statement::Explain {
             statement,
-            analyze: true,
+            analyze,
+            options,
             ..
-        } => {
+        } if *analyze
+            || options
+                .iter()
+                .flatten()
+                .any(|o| o.name.value.eq_ignore_ascii_case("analyze")) =>
+        {
             return refusal(statement).map(|m| format!("EXPLAIN ANALYZE runs its statement: {m}"));
         }
         Statement::Query(_)
@@ -1425,6 +1433,17 @@ mod tests {
                 .contains("cannot execute INSERT")
         );
         assert_eq!(check("EXPLAIN ANALYZE SELECT 1"), None);
+        for sql in [
+            "EXPLAIN (ANALYZE) COPY (SELECT 'x' AS x) TO '/tmp/any.csv'",
+            "EXPLAIN (ANALYZE true, VERBOSE) INSERT INTO t SELECT * FROM t",
+        ] {
+            assert!(
+                check(sql)
+                    .unwrap()
+                    .starts_with("EXPLAIN ANALYZE runs its statement"),
+                "{sql}"
+            );
+        }
         for sql in [
             "SELECT 1 AS a INTO evil_into",
             "SELECT 1 AS a UNION ALL (SELECT 2 INTO evil_into)",

@@ -326,6 +326,12 @@ fn attack_1_2_3_writes_inside_explain_analyze_and_select_into_refused() {
             target.display()
         ),
         "EXPLAIN ANALYZE INSERT INTO campaigns SELECT * FROM campaigns".to_string(),
+        // PostgreSQL's option-list spelling ran the statement past the first fix.
+        format!(
+            "EXPLAIN (ANALYZE) COPY (SELECT 'x' AS x) TO '{}'",
+            target.display()
+        ),
+        "EXPLAIN (ANALYZE true) INSERT INTO campaigns SELECT * FROM campaigns".to_string(),
         "SELECT 1 AS a INTO evil_into".to_string(),
     ] {
         let (out, err, code) = psql(server.port, "anyone", "", &sql);
