@@ -27,7 +27,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use super::{StringsOf, curated_dir, ident, strings, thousands};
+use super::{curated_dir, ident, strings, thousands};
 use crate::config::{IdentitySource, Project};
 use crate::error::{PersonaError, Result};
 
@@ -332,11 +332,14 @@ fn previous_map(path: &Path) -> Result<HashMap<(String, String), i64>> {
         return Ok(out);
     }
     for b in super::read_parquet_file(path)? {
-        let s = b.column(0).as_string_view_or_utf8();
-        let id = b.column(1).as_string_view_or_utf8();
+        let s = strings(b.column(0))?;
+        let id = strings(b.column(1))?;
         let c = b.column(2).as_primitive::<Int64Type>();
         for i in 0..b.num_rows() {
-            out.insert((s[i].clone(), id[i].clone()), c.value(i));
+            out.insert(
+                (s.value(i).to_string(), id.value(i).to_string()),
+                c.value(i),
+            );
         }
     }
     Ok(out)

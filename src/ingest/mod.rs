@@ -742,33 +742,6 @@ impl<O: datafusion::arrow::array::OffsetSizeTrait> StrAt
     }
 }
 
-/// The columns of a text array, whichever string type it is.
-trait StringsOf {
-    fn as_string_view_or_utf8(&self) -> Vec<String>;
-}
-
-impl StringsOf for Arc<dyn Array> {
-    fn as_string_view_or_utf8(&self) -> Vec<String> {
-        match self.data_type() {
-            DataType::Utf8View => self
-                .as_string_view()
-                .iter()
-                .map(|s| s.unwrap_or_default().to_string())
-                .collect(),
-            DataType::LargeUtf8 => self
-                .as_string::<i64>()
-                .iter()
-                .map(|s| s.unwrap_or_default().to_string())
-                .collect(),
-            _ => self
-                .as_string::<i32>()
-                .iter()
-                .map(|s| s.unwrap_or_default().to_string())
-                .collect(),
-        }
-    }
-}
-
 /// The schema of a rejects file.
 pub fn rejects_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![
@@ -828,17 +801,17 @@ fn read_rejects(path: &Path) -> Result<Vec<Reject>> {
     let mut out = Vec::new();
     for b in read_parquet_file(path)? {
         let (file, line, reason, raw) = (
-            b.column(1).as_string_view_or_utf8(),
+            strings(b.column(1))?,
             b.column(2).as_primitive::<Int64Type>().clone(),
-            b.column(3).as_string_view_or_utf8(),
-            b.column(4).as_string_view_or_utf8(),
+            strings(b.column(3))?,
+            strings(b.column(4))?,
         );
         for i in 0..b.num_rows() {
             out.push(Reject {
-                file: file[i].clone(),
+                file: file.value(i).to_string(),
                 line: line.value(i),
-                reason: reason[i].clone(),
-                raw: raw[i].clone(),
+                reason: reason.value(i).to_string(),
+                raw: raw.value(i).to_string(),
             });
         }
     }
