@@ -64,6 +64,47 @@ pub fn hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Option<f64> {
     None
 }
 
+/// `f` over `items` in blocks of `block` items, on as many threads as the machine has cores,
+/// the results in block order. The blocks do not depend on the number of cores, so a sum
+/// folded from the results in order is the same to the last bit on any machine.
+pub fn map_blocks<T: Sync, R: Send>(
+    items: &[T],
+    block: usize,
+    f: impl Fn(&[T]) -> R + Sync,
+) -> Vec<R> {
+    let blocks: Vec<&[T]> = items.chunks(block.max(1)).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(blocks.len());
+    if workers <= 1 {
+        return blocks.into_iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<R>> = blocks.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(block) = blocks.get(i) else {
+                    return done;
+                };
+                done.push((i, f(block)));
+            }
+        };
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
+        for handle in handles {
+            match handle.join() {
+                Ok(done) => done.into_iter().for_each(|(i, r)| out[i] = Some(r)),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+    });
+    out.into_iter()
+        .map(|r| r.expect("every block is taken by a worker"))
+        .collect()
+}
+
 /// The result of a minimisation.
 #[derive(Debug, Clone)]
 pub struct Minimum {
@@ -178,6 +219,19 @@ pub fn bfgs(
     gtol: f64,
     max_iter: usize,
 ) -> Minimum {
+    bfgs_below(f, x0, &vec![f64::INFINITY; x0.len()], gtol, max_iter).0
+}
+
+/// [`bfgs`] that gives up (`true` beside a not-converged minimum) as soon as a step takes a
+/// coordinate above its `ceiling`: a likelihood that keeps rising towards an infinite
+/// parameter has no maximum to find, and walking after it only gets slower.
+pub fn bfgs_below(
+    f: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x0: &[f64],
+    ceiling: &[f64],
+    gtol: f64,
+    max_iter: usize,
+) -> (Minimum, bool) {
     let n = x0.len();
     let mut x = x0.to_vec();
     let (mut fx, mut g) = f(&x);
@@ -194,11 +248,12 @@ pub fn bfgs(
             break;
         }
         if norm(&g) <= gtol * (1.0 + fx.abs()) {
-            return Minimum {
+            let converged = Minimum {
                 x,
                 value: fx,
                 converged: true,
             };
+            return (converged, false);
         }
         let mut d: Vec<f64> = (0..n)
             .map(|i| -(0..n).map(|j| h[i * n + j] * g[j]).sum::<f64>())
@@ -215,7 +270,12 @@ pub fn bfgs(
             d.iter_mut().for_each(|v| *v /= largest);
         }
         let slope = dot(&d, &g);
-        let mut step = 1.0;
+        // A step that would cross a ceiling is first tried up to the ceiling and no further.
+        let to_ceiling = (0..n)
+            .filter(|&i| d[i] > 0.0)
+            .map(|i| ((ceiling[i] - x[i]) / d[i]).max(0.0))
+            .fold(f64::INFINITY, f64::min);
+        let mut step = to_ceiling.min(1.0);
         let mut accepted = None;
         while step > 1e-12 {
             let xn: Vec<f64> = x.iter().zip(&d).map(|(a, b)| a + step * b).collect();
@@ -227,8 +287,18 @@ pub fn bfgs(
             step *= 0.5;
         }
         let Some((xn, fnew, gnew)) = accepted else {
+            if to_ceiling == 0.0 {
+                // Already on a ceiling and still pointed above it.
+                let escaped = Minimum {
+                    x,
+                    value: fx,
+                    converged: false,
+                };
+                return (escaped, true);
+            }
             break;
         };
+        let reached_ceiling = step == to_ceiling;
         let sv: Vec<f64> = xn.iter().zip(&x).map(|(a, b)| a - b).collect();
         let yv: Vec<f64> = gnew.iter().zip(&g).map(|(a, b)| a - b).collect();
         let sy = dot(&sv, &yv);
@@ -263,20 +333,30 @@ pub fn bfgs(
         x = xn;
         fx = fnew;
         g = gnew;
+        if reached_ceiling {
+            let escaped = Minimum {
+                x,
+                value: fx,
+                converged: false,
+            };
+            return (escaped, true);
+        }
         if stalls >= 2 && norm(&g) <= 1e-6 * (1.0 + fx.abs()) {
-            return Minimum {
+            let converged = Minimum {
                 x,
                 value: fx,
                 converged: true,
             };
+            return (converged, false);
         }
     }
     let converged = fx.is_finite() && norm(&g) <= gtol * (1.0 + fx.abs());
-    Minimum {
+    let last = Minimum {
         x,
         value: fx,
         converged,
-    }
+    };
+    (last, false)
 }
 
 /// Fits log-parameters by maximum likelihood: BFGS with the analytic gradient from `x0`
@@ -287,7 +367,25 @@ pub fn fit_log_params_with_gradient(
     value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f64>),
     x0: &[f64],
 ) -> Fitted<Vec<f64>> {
-    let quick = bfgs(&value_and_gradient, x0, 1e-10, 500);
+    fit_log_params_below(value_and_gradient, x0, &vec![f64::INFINITY; x0.len()])
+}
+
+/// [`fit_log_params_with_gradient`] over log-parameters below `ceiling`. A fit that walks
+/// above it stops there, not converged, with the parameters it reached: the likelihood rises
+/// towards an infinite parameter, and Nelder–Mead would only walk the same way more slowly.
+pub fn fit_log_params_below(
+    value_and_gradient: impl Fn(&[f64]) -> (f64, Vec<f64>),
+    x0: &[f64],
+    ceiling: &[f64],
+) -> Fitted<Vec<f64>> {
+    let (quick, escaped) = bfgs_below(&value_and_gradient, x0, ceiling, 1e-10, 500);
+    if escaped {
+        return Fitted {
+            params: quick.x.iter().map(|v| v.exp()).collect(),
+            log_likelihood: -quick.value,
+            converged: false,
+        };
+    }
     let mut fit = if quick.converged {
         Fitted {
             params: quick.x.iter().map(|v| v.exp()).collect(),
@@ -503,5 +601,44 @@ mod tests {
             (m.x[0] - 1.0).abs() < 1e-4 && (m.x[1] - 1.0).abs() < 1e-4,
             "{m:?}"
         );
+    }
+
+    /// A likelihood that rises without end along a ridge, the way Pareto/NBD's does on
+    /// customers with one shared dropout rate: without a ceiling the walk goes on as long as
+    /// the iterations last.
+    #[test]
+    fn pareto_nbd_ridge_walk_stops_at_the_ceiling() {
+        let evaluations = std::cell::Cell::new(0);
+        // f = (x − y)² + e^(−x): lower and lower as x = y grow together.
+        let f = |p: &[f64]| {
+            evaluations.set(evaluations.get() + 1);
+            let (d, e) = (p[0] - p[1], (-p[0]).exp());
+            (d * d + e, vec![2.0 * d - e, -2.0 * d])
+        };
+        let (m, escaped) = bfgs_below(f, &[0.0, 0.0], &[5.0, f64::INFINITY], 1e-10, 500);
+        assert!(escaped && !m.converged, "{m:?}");
+        assert!((m.x[0] - 5.0).abs() < 1e-12, "stops on the ceiling: {m:?}");
+        assert!(evaluations.get() < 100, "{}", evaluations.get());
+        let fit = fit_log_params_below(f, &[0.0, 0.0], &[5.0, f64::INFINITY]);
+        assert!(!fit.converged && (fit.params[0] - 5.0_f64.exp()).abs() < 1e-9);
+        // Below an optimum the ceiling changes nothing.
+        let bowl = |p: &[f64]| {
+            let v = (p[0] - 1.0).powi(2) + (p[1] + 2.0).powi(2);
+            (v, vec![2.0 * (p[0] - 1.0), 2.0 * (p[1] + 2.0)])
+        };
+        let (m, escaped) = bfgs_below(bowl, &[4.0, 4.0], &[4.5, 4.5], 1e-10, 500);
+        assert!(
+            !escaped && m.converged && (m.x[0] - 1.0).abs() < 1e-6,
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn map_blocks_keeps_block_order() {
+        let items: Vec<u64> = (0..10_000).collect();
+        let sums = map_blocks(&items, 333, |b| b.iter().sum::<u64>());
+        let expected: Vec<u64> = items.chunks(333).map(|b| b.iter().sum()).collect();
+        assert_eq!(sums, expected);
+        assert!(map_blocks(&items[..0], 10, |b| b.len()).is_empty());
     }
 }
