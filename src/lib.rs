@@ -17,6 +17,7 @@ pub mod generate;
 pub mod ingest;
 pub mod local_files;
 pub mod models;
+pub mod nested_loop;
 pub mod output;
 pub mod report;
 pub mod serve;

@@ -506,6 +506,19 @@ impl ErrorHandler for Errors {
             )));
             return;
         }
+        // A query over its share of the memory pool fails alone (53200: out_of_memory).
+        if text.contains("Resources exhausted") {
+            let message = text
+                .find("Resources exhausted")
+                .map_or(text.as_str(), |at| &text[at..])
+                .to_string();
+            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "53200".into(),
+                message,
+            )));
+            return;
+        }
         if let PgWireError::InvalidPassword(_) = error {
             // pgwire names no user here; PostgreSQL's clients show this exact sentence.
             let user = client

@@ -19,6 +19,7 @@ use persona_udfs::PersonaOptions;
 use crate::config::{Project, parse_memory_size};
 use crate::dense_aggregate::DenseGroupBy;
 use crate::error::{PersonaError, Result, clean_message};
+use crate::nested_loop::NestedLoopJoinsInMemory;
 use crate::{snapshot, sources, views};
 
 /// The bytes read from the end of a Parquet file in the hope of its whole footer.
@@ -196,6 +197,7 @@ impl SessionBuilder {
                         .with_default_features(),
                 )
                 .with_physical_optimizer_rule(std::sync::Arc::new(DenseGroupBy))
+                .with_physical_optimizer_rule(std::sync::Arc::new(NestedLoopJoinsInMemory))
                 .build(),
             ),
             Some(address) => connect_cluster(address, config, runtime).await?,

@@ -523,3 +523,20 @@ fn a_project_of_other_shapes_can_leave_the_built_in_views_out() {
     assert_eq!(code, 1);
     assert!(err.contains("customer_rfm"), "{err}");
 }
+
+/// Two nested loop joins over the memory limit panicked a task with "partition not used yet"
+/// (DataFusion's spill fallback ran a repartition below the build side twice): now a plain
+/// out-of-memory error and exit code 1.
+#[test]
+fn nested_loop_joins_over_the_memory_limit_do_not_panic() {
+    let dir = crate::sample_copy("cli-nested-loops");
+    let (_, err, code) = run(
+        dir.path(),
+        &["--memory-limit", "64MB", "-c", crate::serve::NESTED_LOOPS],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("Resources exhausted") && !err.contains("panic") && !err.contains("internal"),
+        "{err}"
+    );
+}

@@ -306,6 +306,35 @@ fn attack_7_pg_roles_does_not_abort_the_server() {
     );
 }
 
+/// Attack 12: two nested loop joins over the memory limit panicked a task ("partition not
+/// used yet": DataFusion's spill fallback ran a repartition twice). The query now fails alone
+/// with SQLSTATE 53200 and the server answers the next one.
+#[test]
+fn attack_12_nested_loop_joins_over_the_limit_fail_alone() {
+    let dir = sample_copy("serve-nested-loops");
+    let server = start(dir.path(), &["--no-auth", "--memory-limit", "64MB"]);
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=anyone dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args(["-X", "-At", "-v", "VERBOSITY=verbose", "-c", NESTED_LOOPS])
+        .output()
+        .expect("psql runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("53200") && err.contains("Resources exhausted") && !err.contains("panic"),
+        "{err}"
+    );
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM campaigns");
+    assert_eq!((out.as_str(), code), ("8", 0), "{err}");
+}
+
+/// Attack 12's query: a nested loop join whose build side is another one.
+pub(crate) const NESTED_LOOPS: &str = "SELECT count(*) FROM events a, events b, customers c \
+    WHERE a.event_ts < b.event_ts AND c.customer_id > a.customer_id";
+
 /// Attacks 1 to 3: `EXPLAIN ANALYZE COPY … TO` wrote a file, `EXPLAIN ANALYZE INSERT` added a
 /// Parquet file to a source's folder, `SELECT … INTO` created a table every client saw. A
 /// read-only server refuses all three with SQLSTATE 25006 and nothing changes.
