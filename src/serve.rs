@@ -353,6 +353,7 @@ impl pgwire::api::query::SimpleQueryHandler for Service {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        too_long(query)?;
         let service = self.for_client(client).clone();
         let deadline = self.deadline(client);
         within(deadline, async {
@@ -430,6 +431,7 @@ impl pgwire::api::stmt::QueryParser for UserParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        too_long(sql)?;
         let parser = client
             .metadata()
             .get(METADATA_USER)
@@ -701,6 +703,119 @@ fn selects_into(body: &SetExpr) -> bool {
     }
 }
 
+/// The time zone a `SET timezone = …` or `SET TIME ZONE …` asks for (`None`: back to UTC).
+/// Kept in the connection, never in the shared session: DataFusion's own SET changed
+/// `datafusion.execution.time_zone` for every client (attack 4 of the serve security issue).
+fn time_zone_setting(statement: &Statement) -> Option<Option<String>> {
+    let value = match statement {
+        Statement::Set(Set::SingleAssignment {
+            variable, values, ..
+        }) if matches!(
+            variable.to_string().to_lowercase().as_str(),
+            "timezone" | "time zone"
+        ) =>
+        {
+            values.first()?.to_string()
+        }
+        Statement::Set(Set::SetTimeZone { value, .. }) => value.to_string(),
+        _ => return None,
+    };
+    let value = value.trim_matches(|c| c == '\'' || c == '"');
+    Some(
+        (!matches!(value.to_uppercase().as_str(), "DEFAULT" | "LOCAL" | "UTC"))
+            .then(|| value.to_string()),
+    )
+}
+
+/// Answers a time zone setting for this connection: checked, kept in the connection's
+/// metadata (where timestamps are formatted from), reported as PostgreSQL reports it.
+async fn set_time_zone(
+    client: &mut dyn HookClient,
+    zone: Option<String>,
+) -> PgWireResult<Response> {
+    use std::str::FromStr;
+    if let Some(zone) = &zone
+        && datafusion::arrow::array::timezone::Tz::from_str(zone).is_err()
+    {
+        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "22023".into(),
+            format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
+        ))));
+    }
+    let shown = zone.clone().unwrap_or_else(|| "UTC".into());
+    match zone {
+        Some(zone) => client.metadata_mut().insert("timezone".into(), zone),
+        None => client.metadata_mut().remove("timezone"),
+    };
+    client
+        .send_message(PgWireBackendMessage::ParameterStatus(
+            pgwire::messages::startup::ParameterStatus::new("TimeZone".into(), shown),
+        ))
+        .await?;
+    Ok(Response::Execution(pgwire::api::results::Tag::new("SET")))
+}
+
+/// The deepest nesting of expressions a statement may have. DataFusion's planning is
+/// quadratic in it: `SELECT 1+1+…+1` with 20,000 terms kept a worker in type coercion for
+/// more than 7 minutes, 3,000 terms for 19 s (attack 9 of the serve security issue).
+pub const MAX_EXPRESSION_DEPTH: usize = 500;
+
+/// The longest statement text the server plans, in bytes.
+pub const MAX_STATEMENT_BYTES: usize = 1 << 20;
+
+/// Refuses a statement text over [`MAX_STATEMENT_BYTES`] before it is parsed.
+fn too_long(sql: &str) -> PgWireResult<()> {
+    if sql.len() <= MAX_STATEMENT_BYTES {
+        return Ok(());
+    }
+    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "54000".into(),
+        format!(
+            "statement too long: {} bytes, the server plans at most {MAX_STATEMENT_BYTES}",
+            sql.len()
+        ),
+    ))))
+}
+
+/// Why `statement` is too complex to plan (54001: statement_too_complex), if it is.
+fn too_complex(statement: &Statement) -> Option<PgWireError> {
+    use datafusion::sql::sqlparser::ast::{Expr, Visit, Visitor};
+    use std::ops::ControlFlow;
+    /// Expression depth, counted on the way down and up the visit.
+    struct Depth {
+        now: usize,
+        deepest: usize,
+    }
+    impl Visitor for Depth {
+        type Break = ();
+        fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.now += 1;
+            self.deepest = self.deepest.max(self.now);
+            if self.deepest > MAX_EXPRESSION_DEPTH {
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+            self.now -= 1;
+            ControlFlow::Continue(())
+        }
+    }
+    let mut depth = Depth { now: 0, deepest: 0 };
+    let deep = statement.visit(&mut depth).is_break();
+    deep.then(|| {
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "54001".into(),
+            format!(
+                "statement too complex: expressions nest more than {MAX_EXPRESSION_DEPTH} deep"
+            ),
+        )))
+    })
+}
+
 fn read_only_error(message: String) -> PgWireError {
     // 25006: read_only_sql_transaction, what PostgreSQL answers in a read-only transaction.
     PgWireError::UserError(Box::new(ErrorInfo::new(
@@ -721,8 +836,11 @@ impl QueryHook for Guard {
         if let Some(reply) = savepoint_reply(statement) {
             return Some(reply);
         }
-        if let Some(refused) = self.refusal(statement) {
+        if let Some(refused) = too_complex(statement).or_else(|| self.refusal(statement)) {
             return Some(Err(refused));
+        }
+        if let Some(zone) = time_zone_setting(statement) {
+            return Some(set_time_zone(client, zone).await);
         }
         if let Some(sql) = external_table_in_datafusion_syntax(statement) {
             // Planned as the shell plans it, so an s3:// location gets its bucket's store.
@@ -758,6 +876,9 @@ impl QueryHook for Guard {
         ctx: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
+        if let Some(refused) = too_complex(statement) {
+            return Some(Err(refused));
+        }
         if let Some(rewritten) = for_datafusion(statement) {
             let plan = ctx
                 .state()
@@ -768,7 +889,7 @@ impl QueryHook for Guard {
                 .map_err(|e| PgWireError::ApiError(Box::new(e)));
             return Some(plan);
         }
-        if savepoint_reply(statement).is_some() {
+        if savepoint_reply(statement).is_some() || time_zone_setting(statement).is_some() {
             // Planned as nothing; handle_extended_query answers it.
             return Some(Ok(LogicalPlan::EmptyRelation(
                 datafusion::logical_expr::EmptyRelation {
@@ -786,10 +907,13 @@ impl QueryHook for Guard {
         _plan: &LogicalPlan,
         _params: &ParamValues,
         _ctx: &SessionContext,
-        _client: &mut dyn HookClient,
+        client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         if let Some(reply) = savepoint_reply(statement) {
             return Some(reply);
+        }
+        if let Some(zone) = time_zone_setting(statement) {
+            return Some(set_time_zone(client, zone).await);
         }
         self.refusal(statement).map(Err)
     }

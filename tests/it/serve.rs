@@ -331,6 +331,71 @@ fn attack_12_nested_loop_joins_over_the_limit_fail_alone() {
     assert_eq!((out.as_str(), code), ("8", 0), "{err}");
 }
 
+/// Attack 4: `SET timezone` on one connection changed `datafusion.execution.time_zone` for
+/// every client. Now the time zone is the connection's own; a bad one is refused (22023).
+#[test]
+fn attack_4_set_timezone_stays_in_its_connection() {
+    let dir = sample_copy("serve-set-timezone");
+    let server = start(dir.path(), &["--no-auth"]);
+    let mine = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=a dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args(["-X", "-At", "-c", "SET timezone = 'America/New_York'"])
+        .args(["-c", "SHOW timezone"])
+        .output()
+        .expect("psql runs");
+    let text = String::from_utf8_lossy(&mine.stdout);
+    assert!(
+        mine.status.success() && text.contains("America/New_York"),
+        "{text} {}",
+        String::from_utf8_lossy(&mine.stderr)
+    );
+    for sql in ["SHOW timezone", "SHOW datafusion.execution.time_zone"] {
+        let (out, err, code) = psql(server.port, "b", "", sql);
+        assert!(
+            code == 0 && !out.contains("New_York"),
+            "{sql}: another connection sees {out:?} {err}"
+        );
+    }
+    let (_, err, code) = psql(server.port, "b", "", "SET TIME ZONE 'Mars/Base'");
+    assert!(code != 0 && err.contains("invalid value"), "{err}");
+}
+
+/// Attack 9: `SELECT 1+1+…+1` with 20,000 terms kept a worker planning for minutes. Now
+/// refused at once as too complex (54001), and a statement over 1 MiB as too long (54000).
+#[test]
+fn attack_9_deep_and_huge_statements_refused() {
+    let dir = sample_copy("serve-deep");
+    let server = start(dir.path(), &["--no-auth"]);
+    let deep = format!("SELECT {}1", "1+".repeat(20_000));
+    let (_, err, code) = psql(server.port, "a", "", &deep);
+    assert!(code != 0 && err.contains("too complex"), "{err}");
+    // Over the command line's limit: psql reads it from a file.
+    let huge = dir.path().join("huge.sql");
+    std::fs::write(&huge, format!("SELECT 1 -- {}\n;", "x".repeat(2 << 20))).unwrap();
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=a dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(&huge)
+        .output()
+        .expect("psql runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("too long"), "{err}");
+    // Real queries nest far less: 400 terms still run.
+    let (out, err, code) = psql(
+        server.port,
+        "a",
+        "",
+        &format!("SELECT {}1", "1+".repeat(400)),
+    );
+    assert_eq!((out.as_str(), code), ("401", 0), "{err}");
+}
+
 /// Attack 12's query: a nested loop join whose build side is another one.
 pub(crate) const NESTED_LOOPS: &str = "SELECT count(*) FROM events a, events b, customers c \
     WHERE a.event_ts < b.event_ts AND c.customer_id > a.customer_id";
