@@ -1378,7 +1378,19 @@ async fn accept_loop(
                 });
             }
             Err(_) => {
+                let handlers = Arc::clone(&handlers);
                 tokio::spawn(async move {
+                    // A cancel request takes no slot: it is how a client at the limit stops
+                    // a query (attack 11 of the serve security issue). pgwire answers it and
+                    // closes the connection.
+                    let first = tokio::time::timeout(STARTUP_TIMEOUT, first_code(&socket)).await;
+                    if let Ok(Ok(CANCEL_REQUEST)) = first {
+                        let cancel = pgwire::tokio::process_socket(socket, None, handlers);
+                        if let Ok(Err(e)) = tokio::time::timeout(STARTUP_TIMEOUT, cancel).await {
+                            log_connection_error(peer, &e);
+                        }
+                        return;
+                    }
                     let refused =
                         tokio::time::timeout(Duration::from_secs(10), refuse_too_many(socket, tls));
                     if let Ok(Err(e)) = refused.await {
@@ -1450,6 +1462,22 @@ async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option
 
 /// Answers a connection over the limit: its TLS or GSS request as usual, then its startup
 /// message with a FATAL ErrorResponse, SQLSTATE 53300.
+/// The code of the first packet a client sends (its protocol version, or the code of an SSL,
+/// GSSAPI or cancel request), read without taking it from the socket.
+async fn first_code(socket: &tokio::net::TcpStream) -> std::io::Result<u32> {
+    let mut head = [0u8; 8];
+    loop {
+        let n = socket.peek(&mut head).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        if n >= head.len() {
+            return Ok(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 async fn refuse_too_many(
     mut socket: tokio::net::TcpStream,
     tls: Option<TlsAcceptor>,

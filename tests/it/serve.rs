@@ -396,6 +396,23 @@ fn attack_9_deep_and_huge_statements_refused() {
     assert_eq!((out.as_str(), code), ("401", 0), "{err}");
 }
 
+/// Attack 11: at the connection limit a cancel request was refused as one client too many,
+/// so the query it was meant to stop ran on. Now it is answered and the query stops.
+#[test]
+fn attack_11_cancel_works_at_the_connection_limit() {
+    let dir = sample_copy("serve-cancel-at-limit");
+    let server = start(dir.path(), &["--no-auth", "--max-connections", "1"]);
+    let text = python_client(
+        "clients.py",
+        &[&server.port.to_string(), "anyone", "", "cancel"],
+    );
+    assert!(
+        text.contains("cancel: 57014 QueryCanceled True\n"),
+        "{text}"
+    );
+    assert!(text.contains("after_cancel: 42\n"), "{text}");
+}
+
 /// Attack 12's query: a nested loop join whose build side is another one.
 pub(crate) const NESTED_LOOPS: &str = "SELECT count(*) FROM events a, events b, customers c \
     WHERE a.event_ts < b.event_ts AND c.customer_id > a.customer_id";
