@@ -498,6 +498,12 @@ fn serve_options(
             ));
         }
     };
+    let require_tls = serve.require_tls.unwrap_or(false);
+    if require_tls && tls.is_none() {
+        return Err(PersonaError::Usage(
+            "[serve] require_tls = true needs tls_cert and tls_key".into(),
+        ));
+    }
     Ok(crate::serve::ServeOptions {
         listen: args
             .listen
@@ -509,6 +515,7 @@ fn serve_options(
         max_connections: args.max_connections.or(serve.max_connections).unwrap_or(64),
         statement_timeout,
         tls,
+        require_tls,
     })
 }
 

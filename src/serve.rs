@@ -78,6 +78,8 @@ pub struct ServeConfig {
     /// project). With both, clients can connect with `sslmode=require`.
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// With TLS, refuse clients that connect without it (SQLSTATE 28000).
+    pub require_tls: Option<bool>,
 }
 
 /// `[[user]]` in persona.toml: who may connect, and how their password is known.
@@ -104,6 +106,8 @@ pub struct ServeOptions {
     pub statement_timeout: Option<Duration>,
     /// Certificate and key files, already resolved.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Plaintext startups are refused (needs `tls`).
+    pub require_tls: bool,
 }
 
 /// The default address: PostgreSQL's port plus one, so a local PostgreSQL can stay.
@@ -1297,7 +1301,7 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         }
     );
     tokio::select! {
-        r = accept_loop(listener, handlers, tls, opts.max_connections) => {
+        r = accept_loop(listener, handlers, tls, opts.max_connections, opts.require_tls) => {
             r.map_err(|e| PersonaError::Usage(format!("cannot serve on {addr}: {e}")))
         }
         _ = tokio::signal::ctrl_c() => {
@@ -1340,6 +1344,7 @@ async fn accept_loop(
     handlers: Arc<Handlers>,
     tls: Option<TlsAcceptor>,
     max_connections: usize,
+    require_tls: bool,
 ) -> std::io::Result<()> {
     let limit = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     loop {
@@ -1366,9 +1371,25 @@ async fn accept_loop(
                         else {
                             return Ok(());
                         };
+                        let mut socket = socket;
                         if let Some(fault) = fault? {
-                            let mut socket = socket;
                             return send_fatal(&mut socket, "08P01", &fault).await;
+                        }
+                        if require_tls {
+                            let plain = tokio::time::timeout(
+                                STARTUP_TIMEOUT,
+                                plaintext_startup(&mut socket),
+                            );
+                            match plain.await {
+                                Ok(Ok(false)) => {}
+                                Ok(Ok(true)) => {
+                                    // PostgreSQL's hostssl refusal is 28000 too.
+                                    let why = "this server accepts only TLS connections: connect with sslmode=require";
+                                    return send_fatal(&mut socket, "28000", why).await;
+                                }
+                                Ok(Err(e)) => return Err(e),
+                                Err(_) => return Ok(()),
+                            }
                         }
                         pgwire::tokio::process_socket(socket, tls, handlers).await
                     };
@@ -1476,6 +1497,20 @@ async fn first_code(socket: &tokio::net::TcpStream) -> std::io::Result<u32> {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Whether a client starts without TLS: its first packet (after a GSSAPI encryption request,
+/// declined here as pgwire would) is a startup message rather than an SSL or cancel request.
+async fn plaintext_startup(socket: &mut tokio::net::TcpStream) -> std::io::Result<bool> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut code = first_code(socket).await?;
+    if code == GSSENC_REQUEST {
+        let mut request = [0u8; 8];
+        socket.read_exact(&mut request).await?;
+        socket.write_all(b"N").await?;
+        code = first_code(socket).await?;
+    }
+    Ok(code >> 16 == 3)
 }
 
 async fn refuse_too_many(
@@ -1672,6 +1707,7 @@ mod tests {
             max_connections: 8,
             statement_timeout: None,
             tls: None,
+            require_tls: false,
         };
         assert!(check_options(&opts("127.0.0.1:5433", true), &[]).is_ok());
         let err = check_options(&opts("0.0.0.0:5433", true), &[])

@@ -413,6 +413,32 @@ fn attack_11_cancel_works_at_the_connection_limit() {
     assert!(text.contains("after_cancel: 42\n"), "{text}");
 }
 
+/// `require_tls = true`: a plaintext client is refused (28000) while TLS clients are served;
+/// without a certificate the setting stops the server before it listens.
+#[test]
+fn require_tls_refuses_plaintext() {
+    let dir = secured_project();
+    let toml = dir.path().join("persona.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}require_tls = true\n")).unwrap();
+    let server = start(dir.path(), &[]);
+    let (_, err, code) = psql_ssl(server.port, "analyst", "s3cret pass", "SELECT 1", "disable");
+    assert!(code != 0 && err.contains("only TLS"), "{err}");
+    let (out, err, code) = psql_ssl(server.port, "analyst", "s3cret pass", "SELECT 1", "require");
+    assert_eq!((out.as_str(), code), ("1", 0), "{err}");
+    drop(server);
+    let no_cert = project();
+    let toml = no_cert.path().join("persona.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}\n[serve]\nrequire_tls = true\n")).unwrap();
+    let (_, err, code) = crate::run(no_cert.path(), &["serve", "--listen", "127.0.0.1:1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("require_tls = true needs tls_cert and tls_key"),
+        "{err}"
+    );
+}
+
 /// Attack 12's query: a nested loop join whose build side is another one.
 pub(crate) const NESTED_LOOPS: &str = "SELECT count(*) FROM events a, events b, customers c \
     WHERE a.event_ts < b.event_ts AND c.customer_id > a.customer_id";
