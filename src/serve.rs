@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::common::ParamValues;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{Set, SetExpr, Statement};
@@ -55,6 +56,7 @@ use pgwire::api::{
     ClientInfo, ConnectionManager, ErrorHandler, METADATA_USER, PgWireServerHandlers,
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use serde::Deserialize;
 
@@ -282,6 +284,8 @@ struct Service {
     by_user: HashMap<String, Arc<DfSessionService>>,
     parser: Arc<UserParser>,
     timeout: Option<Duration>,
+    /// The server's memory pool, which gathered rows are charged to.
+    pool: Arc<dyn MemoryPool>,
 }
 
 impl Service {
@@ -326,16 +330,45 @@ async fn within<T>(
     }
 }
 
-/// A response with its rows gathered: the rows are computed here, not while being sent.
-async fn gathered(response: Response) -> PgWireResult<Response> {
+/// A response with its rows gathered: the rows are computed here, not while being sent. The
+/// gathered rows are charged to the memory pool, as the engine's own buffers are: a cross
+/// join's rows (attack 8 of the serve security issue) grew the process to 5.1 GB under a
+/// 512 MB limit and killed it. Refused more, the query fails alone with 53200.
+async fn gathered(response: Response, pool: &Arc<dyn MemoryPool>) -> PgWireResult<Response> {
     use futures::StreamExt;
     match response {
         Response::Query(q) => {
             let tag = q.command_tag.clone();
             let schema = q.row_schema.clone();
-            let rows: Vec<_> = q.data_rows.collect().await;
-            let mut out =
-                pgwire::api::results::QueryResponse::new(schema, futures::stream::iter(rows));
+            let reservation = MemoryConsumer::new("persona serve result rows").register(pool);
+            let mut rows = Vec::new();
+            let mut unreserved = 0;
+            let mut data_rows = q.data_rows;
+            while let Some(row) = data_rows.next().await {
+                if let Ok(row) = &row {
+                    unreserved += row.data.capacity() + size_of::<PgWireResult<DataRow>>();
+                }
+                if unreserved >= 1 << 16 {
+                    reservation.try_grow(unreserved).map_err(|e| {
+                        PgWireError::UserError(Box::new(ErrorInfo::new(
+                            "ERROR".into(),
+                            "53200".into(),
+                            format!(
+                                "Resources exhausted: the query's result does not fit in its share of the server's memory limit (add a LIMIT, or aggregate): {}",
+                                crate::error::clean_message(&e)
+                            ),
+                        )))
+                    })?;
+                    unreserved = 0;
+                }
+                rows.push(row);
+            }
+            // The reservation lives as long as the rows: until they are sent.
+            let rows = futures::stream::iter(rows).map(move |row| {
+                let _ = &reservation;
+                row
+            });
+            let mut out = pgwire::api::results::QueryResponse::new(schema, rows);
             out.command_tag = tag;
             Ok(Response::Query(out))
         }
@@ -366,7 +399,7 @@ impl pgwire::api::query::SimpleQueryHandler for Service {
                     .await?;
             let mut out = Vec::with_capacity(responses.len());
             for r in responses {
-                out.push(gathered(r).await?);
+                out.push(gathered(r, &self.pool).await?);
             }
             Ok(out)
         })
@@ -410,7 +443,7 @@ impl pgwire::api::query::ExtendedQueryHandler for Service {
                 max_rows,
             )
             .await?;
-            gathered(r).await
+            gathered(r, &self.pool).await
         })
         .await
     }
@@ -1260,6 +1293,7 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         }
     }
     prepare(&main)?;
+    let pool = Arc::clone(&main.runtime_env().memory_pool);
     let all = Arc::new(DfSessionService::new_with_hooks(Arc::new(main), hooks()));
     let service = Arc::new(Service {
         parser: Arc::new(UserParser {
@@ -1269,6 +1303,7 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         all,
         by_user,
         timeout: opts.statement_timeout,
+        pool,
     });
     let handlers = Arc::new(Handlers {
         service,

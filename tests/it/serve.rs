@@ -431,12 +431,55 @@ fn require_tls_refuses_plaintext() {
     let toml = no_cert.path().join("persona.toml");
     let text = std::fs::read_to_string(&toml).unwrap();
     std::fs::write(&toml, format!("{text}\n[serve]\nrequire_tls = true\n")).unwrap();
-    let (_, err, code) = crate::run(no_cert.path(), &["serve", "--listen", "127.0.0.1:1"]);
+    let (_, err, code) = run(no_cert.path(), &["serve", "--listen", "127.0.0.1:1"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("require_tls = true needs tls_cert and tls_key"),
         "{err}"
     );
+}
+
+/// Attack 8: a cross join's rows, gathered before they are sent, grew the server to 5.1 GB
+/// under `--memory-limit 512MB` until an allocation failed and every client was dropped. The
+/// gathered rows are charged to the memory pool: the query fails alone (53200), the process
+/// stays near its limit, and the next query is answered.
+#[test]
+fn attack_8_cross_join_fails_alone_under_the_memory_limit() {
+    let dir = sample_copy("serve-cross-join");
+    let server = start(dir.path(), &["--no-auth", "--memory-limit", "256MB"]);
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={} user=anyone dbname=persona sslmode=disable",
+            server.port
+        ))
+        .args([
+            "-X",
+            "-At",
+            "-v",
+            "VERBOSITY=verbose",
+            "-o",
+            "/dev/null",
+            "-c",
+        ])
+        .arg("SELECT a.*, b.* FROM events a CROSS JOIN events b")
+        .output()
+        .expect("psql runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("53200") && err.contains("Resources exhausted"),
+        "{err}"
+    );
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    // The documented margin over the limit is 1 GB; 5.1 GB before the fix.
+    assert!(peak_kb < (256 + 1024) * 1024, "peak {peak_kb} kB");
+    let (out, err, code) = psql(server.port, "anyone", "", "SELECT count(*) FROM campaigns");
+    assert_eq!((out.as_str(), code), ("8", 0), "{err}");
 }
 
 /// Attack 12's query: a nested loop join whose build side is another one.
