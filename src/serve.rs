@@ -453,6 +453,8 @@ impl pgwire::api::query::ExtendedQueryHandler for Service {
 struct UserParser {
     all: Arc<datafusion_postgres::Parser>,
     by_user: HashMap<String, Arc<datafusion_postgres::Parser>>,
+    /// Whether plans that write may be prepared.
+    allow_write: bool,
 }
 
 #[async_trait]
@@ -474,7 +476,18 @@ impl pgwire::api::stmt::QueryParser for UserParser {
             .get(METADATA_USER)
             .and_then(|u| self.by_user.get(u))
             .unwrap_or(&self.all);
-        parser.parse_sql(client, sql, types).await
+        let parsed = parser.parse_sql(client, sql, types).await?;
+        // The statement guard reads the statement; this reads what it became. A prepared
+        // statement's plan that writes is refused whatever its text looked like.
+        if !self.allow_write
+            && let Some((_, Some((_, plan)))) = &parsed
+            && let Some(what) = plan_writes(plan)
+        {
+            return Err(read_only_error(format!(
+                "cannot prepare {what} on a read-only server (start persona serve with --allow-write)"
+            )));
+        }
+        Ok(parsed)
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<pgwire::api::Type>> {
@@ -851,6 +864,26 @@ fn too_complex(statement: &Statement) -> Option<PgWireError> {
             ),
         )))
     })
+}
+
+/// What in `plan` (or in any of its subqueries) writes files or changes the catalogue.
+fn plan_writes(plan: &LogicalPlan) -> Option<&'static str> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let mut found = None;
+    let _ = plan.apply_with_subqueries(|node| {
+        found = match node {
+            LogicalPlan::Dml(_) => Some("a statement that writes"),
+            LogicalPlan::Copy(_) => Some("COPY"),
+            LogicalPlan::Ddl(_) => Some("a statement that changes the catalogue"),
+            _ => None,
+        };
+        Ok(if found.is_some() {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    found
 }
 
 fn read_only_error(message: String) -> PgWireError {
@@ -1299,6 +1332,7 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         parser: Arc::new(UserParser {
             all: pgwire::api::query::ExtendedQueryHandler::query_parser(all.as_ref()),
             by_user: parsers,
+            allow_write: opts.allow_write,
         }),
         all,
         by_user,
@@ -1621,6 +1655,30 @@ mod tests {
     use super::*;
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
+
+    /// The plan-level guard of prepared statements: writes are found wherever they sit.
+    #[tokio::test]
+    async fn plan_writes_finds_writes_anywhere_in_the_plan() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t AS VALUES (1)").await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let copy = format!(
+            "COPY (SELECT 1) TO '{}'",
+            dir.path().join("x.csv").display()
+        );
+        for (sql, writes) in [
+            ("INSERT INTO t VALUES (2)", true),
+            ("EXPLAIN ANALYZE INSERT INTO t VALUES (2)", true),
+            (copy.as_str(), true),
+            ("CREATE VIEW v AS SELECT 1", true),
+            ("SELECT * FROM t WHERE column1 IN (SELECT 1)", false),
+            ("EXPLAIN SELECT 1", false),
+        ] {
+            let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+            assert_eq!(plan_writes(&plan).is_some(), writes, "{sql}");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     /// One PostgreSQL statement, as the protocol's parser reads it (the rewrite tests share it).
     pub(super) fn parse(sql: &str) -> Statement {
