@@ -2,6 +2,7 @@
 """Load on `persona serve`: many concurrent clients running the profile views.
 
     python benches/serve_load.py [--clients 32] [--queries 200] [--project DIR]
+                                 [--memory-limit 1GB] [--hog]
 
 Needs a release build (`cargo build --release`; found through CARGO_TARGET_DIR) and psycopg
 (`pip install "psycopg[binary]"`). It copies the project (default: the bundled sample) to a
@@ -9,6 +10,10 @@ scratch directory, adds a user, starts `persona serve` on a free loopback port, 
 --clients threads, each with its own connection, each running --queries queries taken in turn
 from QUERIES (profile views; point lookups and filters with bound parameters). It reports
 throughput, latency percentiles, errors, and the server's peak resident memory (VmHWM).
+
+With --hog, one more client runs HOG (a cross join of the events with themselves, billions of
+rows) over and over while the others work: it should fail alone (53200 under the server's
+--memory-limit, 1GB unless given) and the others should still be answered.
 """
 
 import argparse
@@ -30,13 +35,18 @@ TARGET = Path(os.environ.get("CARGO_TARGET_DIR", Path.home() / ".cache/persona-t
 PERSONA = TARGET / "release" / "persona"
 
 QUERIES = [
+    ("catalogue", "SELECT table_name FROM information_schema.tables "
+     "WHERE table_schema = 'public' ORDER BY 1", None),
     ("segment_kpis", "SELECT * FROM segment_kpis", None),
     ("customer_360 by id", "SELECT * FROM customer_360 WHERE customer_id = %s", "id"),
     ("tiers", "SELECT tier, count(*), avg(clv_12m) FROM customer_360 GROUP BY tier", None),
     ("kpi_daily", "SELECT * FROM kpi_daily ORDER BY day DESC LIMIT 30", None),
     ("campaign_lift", "SELECT * FROM campaign_lift WHERE campaign_id = %s", "campaign"),
     ("customer_segments", "SELECT * FROM customer_segments WHERE tier = %s", "tier"),
+    ("segment counts", "SELECT segment, count(*) FROM customer_segments GROUP BY 1", None),
 ]
+
+HOG = "SELECT a.*, b.* FROM events a CROSS JOIN events b"
 
 
 def free_port() -> int:
@@ -57,7 +67,11 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--project", type=Path, default=ROOT / "datasets" / "sample")
+    ap.add_argument("--memory-limit", default=None)
+    ap.add_argument("--hog", action="store_true")
     args = ap.parse_args()
+    if args.hog and args.memory_limit is None:
+        args.memory_limit = "1GB"
 
     scratch = Path(tempfile.mkdtemp(prefix="persona-serve-load-"))
     project = scratch / "project"
@@ -66,8 +80,9 @@ def main() -> None:
         f.write('\n[[user]]\nname = "load"\npassword_env = "PERSONA_LOAD_PW"\n')
     port = free_port()
     env = dict(os.environ, PERSONA_LOAD_PW="load test")
+    limit = ["--memory-limit", args.memory_limit] if args.memory_limit else []
     server = subprocess.Popen(
-        [str(PERSONA), "serve", "--listen", f"127.0.0.1:{port}",
+        [str(PERSONA), *limit, "serve", "--listen", f"127.0.0.1:{port}",
          "--max-connections", str(args.clients + 4)],
         cwd=project, env=env, stderr=subprocess.PIPE, text=True)
     try:
@@ -114,14 +129,34 @@ def main() -> None:
                 for name, t in mine:
                     latencies[name].append(t)
 
+        done = threading.Event()
+        hog_runs: list[str] = []
+
+        def hog() -> None:
+            # Autocommit: a failed statement must not leave the connection in an aborted
+            # transaction, where every later one would be refused without running.
+            with psycopg.connect(**params, autocommit=True) as conn:
+                while not done.is_set():
+                    try:
+                        conn.execute(HOG).fetchall()
+                        hog_runs.append("finished")
+                    except psycopg.Error as e:
+                        hog_runs.append(e.sqlstate or "?")
+
         threads = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
         for t in threads:
             t.start()
+        hog_thread = threading.Thread(target=hog, daemon=True) if args.hog else None
         barrier.wait()
+        if hog_thread:
+            hog_thread.start()
         started = time.perf_counter()
         for t in threads:
             t.join()
         wall = time.perf_counter() - started
+        done.set()
+        if hog_thread:
+            hog_thread.join(timeout=60)
         rss = peak_rss_mb(server.pid)
     finally:
         server.terminate()
@@ -135,6 +170,10 @@ def main() -> None:
           f"in {wall:.1f} s = {n / wall:.1f} queries/s; p50 {pct(every, 0.5):.0f} ms, "
           f"p99 {pct(every, 0.99):.0f} ms, max {every[-1] * 1000:.0f} ms; "
           f"server peak RSS {rss:.0f} MB")
+    if args.hog:
+        print(f"cross join client: {len(hog_runs)} runs, answers "
+              f"{ {c: hog_runs.count(c) for c in set(hog_runs)} }; "
+              f"server --memory-limit {args.memory_limit}")
     print("| query | runs | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|")
     for name, ts in latencies.items():

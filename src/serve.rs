@@ -333,7 +333,8 @@ async fn within<T>(
 /// A response with its rows gathered: the rows are computed here, not while being sent. The
 /// gathered rows are charged to the memory pool, as the engine's own buffers are: a cross
 /// join's rows (attack 8 of the serve security issue) grew the process to 5.1 GB under a
-/// 512 MB limit and killed it. Refused more, the query fails alone with 53200.
+/// 512 MB limit and killed it. Refused more, or over a quarter of the limit, the query fails
+/// alone with 53200.
 async fn gathered(response: Response, pool: &Arc<dyn MemoryPool>) -> PgWireResult<Response> {
     use futures::StreamExt;
     match response {
@@ -341,6 +342,12 @@ async fn gathered(response: Response, pool: &Arc<dyn MemoryPool>) -> PgWireResul
             let tag = q.command_tag.clone();
             let schema = q.row_schema.clone();
             let reservation = MemoryConsumer::new("persona serve result rows").register(pool);
+            // One result may take a quarter of a bounded pool, so one client's huge result
+            // leaves the others room to run.
+            let share = match pool.memory_limit() {
+                datafusion::execution::memory_pool::MemoryLimit::Finite(n) => n / 4,
+                _ => usize::MAX,
+            };
             let mut rows = Vec::new();
             let mut unreserved = 0;
             let mut data_rows = q.data_rows;
@@ -349,6 +356,16 @@ async fn gathered(response: Response, pool: &Arc<dyn MemoryPool>) -> PgWireResul
                     unreserved += row.data.capacity() + size_of::<PgWireResult<DataRow>>();
                 }
                 if unreserved >= 1 << 16 {
+                    if reservation.size() + unreserved > share {
+                        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                            "ERROR".into(),
+                            "53200".into(),
+                            format!(
+                                "Resources exhausted: the query's result is over {} MB, a quarter of the server's memory limit (add a LIMIT, or aggregate)",
+                                share >> 20
+                            ),
+                        ))));
+                    }
                     reservation.try_grow(unreserved).map_err(|e| {
                         PgWireError::UserError(Box::new(ErrorInfo::new(
                             "ERROR".into(),
