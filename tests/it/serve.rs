@@ -386,6 +386,10 @@ fn attack_9_deep_and_huge_statements_refused() {
         .expect("psql runs");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("too long"), "{err}");
+    // Nesting that would overflow a stack stops at the parser's recursion limit.
+    let parens = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
+    let (_, err, code) = psql(server.port, "a", "", &parens);
+    assert!(code != 0 && err.contains("recursion limit"), "{err}");
     // Real queries nest far less: 400 terms still run.
     let (out, err, code) = psql(
         server.port,
