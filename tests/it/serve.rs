@@ -82,6 +82,24 @@ fn psql_ssl(port: u16, user: &str, password: &str, sql: &str, ssl: &str) -> (Str
     )
 }
 
+/// psql as a passwordless user with psql `args` (`-v …`, `-c …`, `-f …`); returns (stdout,
+/// stderr, whether it succeeded).
+fn psql_args(port: u16, args: &[&str]) -> (String, String, bool) {
+    let out = Command::new("psql")
+        .arg(format!(
+            "host=127.0.0.1 port={port} user=anyone dbname=persona sslmode=disable"
+        ))
+        .args(["-X", "-At"])
+        .args(args)
+        .output()
+        .expect("psql runs (install Debian's postgresql-client; .ci/run does)");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
 /// Runs a test client (a script of `tests/it/clients/` under `PERSONA_TEST_PYTHON`, or a
 /// command); fails the test with its output unless it succeeds; returns its standard output.
 fn client_output(mut cmd: Command) -> String {
@@ -313,16 +331,11 @@ fn attack_7_pg_roles_does_not_abort_the_server() {
 fn attack_12_nested_loop_joins_over_the_limit_fail_alone() {
     let dir = sample_copy("serve-nested-loops");
     let server = start(dir.path(), &["--no-auth", "--memory-limit", "64MB"]);
-    let out = Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={} user=anyone dbname=persona sslmode=disable",
-            server.port
-        ))
-        .args(["-X", "-At", "-v", "VERBOSITY=verbose", "-c", NESTED_LOOPS])
-        .output()
-        .expect("psql runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
+    let (_, err, ok) = psql_args(
+        server.port,
+        &["-v", "VERBOSITY=verbose", "-c", NESTED_LOOPS],
+    );
+    assert!(!ok, "{err}");
     assert!(
         err.contains("53200") && err.contains("Resources exhausted") && !err.contains("panic"),
         "{err}"
@@ -337,21 +350,16 @@ fn attack_12_nested_loop_joins_over_the_limit_fail_alone() {
 fn attack_4_set_timezone_stays_in_its_connection() {
     let dir = sample_copy("serve-set-timezone");
     let server = start(dir.path(), &["--no-auth"]);
-    let mine = Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={} user=a dbname=persona sslmode=disable",
-            server.port
-        ))
-        .args(["-X", "-At", "-c", "SET timezone = 'America/New_York'"])
-        .args(["-c", "SHOW timezone"])
-        .output()
-        .expect("psql runs");
-    let text = String::from_utf8_lossy(&mine.stdout);
-    assert!(
-        mine.status.success() && text.contains("America/New_York"),
-        "{text} {}",
-        String::from_utf8_lossy(&mine.stderr)
+    let (text, err, ok) = psql_args(
+        server.port,
+        &[
+            "-c",
+            "SET timezone = 'America/New_York'",
+            "-c",
+            "SHOW timezone",
+        ],
     );
+    assert!(ok && text.contains("America/New_York"), "{text} {err}");
     for sql in ["SHOW timezone", "SHOW datafusion.execution.time_zone"] {
         let (out, err, code) = psql(server.port, "b", "", sql);
         assert!(
@@ -375,17 +383,9 @@ fn attack_9_deep_and_huge_statements_refused() {
     // Over the command line's limit: psql reads it from a file.
     let huge = dir.path().join("huge.sql");
     std::fs::write(&huge, format!("SELECT 1 -- {}\n;", "x".repeat(2 << 20))).unwrap();
-    let out = Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={} user=a dbname=persona sslmode=disable",
-            server.port
-        ))
-        .args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-f"])
-        .arg(&huge)
-        .output()
-        .expect("psql runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("too long"), "{err}");
+    let huge = huge.to_string_lossy();
+    let (_, err, ok) = psql_args(server.port, &["-v", "ON_ERROR_STOP=1", "-f", &huge]);
+    assert!(!ok && err.contains("too long"), "{err}");
     // Nesting that would overflow a stack stops at the parser's recursion limit.
     let parens = format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000));
     let (_, err, code) = psql(server.port, "a", "", &parens);
@@ -451,26 +451,20 @@ fn require_tls_refuses_plaintext() {
 fn attack_8_cross_join_fails_alone_under_the_memory_limit() {
     let dir = sample_copy("serve-cross-join");
     let server = start(dir.path(), &["--no-auth", "--memory-limit", "256MB"]);
-    let out = Command::new("psql")
-        .arg(format!(
-            "host=127.0.0.1 port={} user=anyone dbname=persona sslmode=disable",
-            server.port
-        ))
-        .args([
-            "-X",
-            "-At",
+    let cross_join = "SELECT a.*, b.* FROM events a CROSS JOIN events b";
+    let (_, err, ok) = psql_args(
+        server.port,
+        &[
             "-v",
             "VERBOSITY=verbose",
             "-o",
             "/dev/null",
             "-c",
-        ])
-        .arg("SELECT a.*, b.* FROM events a CROSS JOIN events b")
-        .output()
-        .expect("psql runs");
-    let err = String::from_utf8_lossy(&out.stderr);
+            cross_join,
+        ],
+    );
     assert!(
-        !out.status.success() && err.contains("53200") && err.contains("Resources exhausted"),
+        !ok && err.contains("53200") && err.contains("Resources exhausted"),
         "{err}"
     );
     let status =
@@ -504,7 +498,7 @@ fn attack_1_2_3_writes_inside_explain_analyze_and_select_into_refused() {
             .count()
     };
     let files_before = campaigns();
-    for sql in [
+    let attacks = [
         format!(
             "EXPLAIN ANALYZE COPY (SELECT 'x' AS x) TO '{}'",
             target.display()
@@ -517,11 +511,19 @@ fn attack_1_2_3_writes_inside_explain_analyze_and_select_into_refused() {
         ),
         "EXPLAIN (ANALYZE true) INSERT INTO campaigns SELECT * FROM campaigns".to_string(),
         "SELECT 1 AS a INTO evil_into".to_string(),
-    ] {
-        let (out, err, code) = psql(server.port, "anyone", "", &sql);
+        "INSERT INTO campaigns SELECT * FROM campaigns".to_string(),
+    ];
+    for sql in &attacks {
+        let (out, err, code) = psql(server.port, "anyone", "", sql);
         assert_ne!(code, 0, "{sql}: {out}");
         assert!(err.contains("read-only server"), "{sql}: {err}");
     }
+    // The same as prepared statements, through the extended protocol.
+    let port = server.port.to_string();
+    let mut args = vec![port.as_str(), "anyone", "", "extended"];
+    args.extend(attacks.iter().map(String::as_str));
+    let text = python_client("clients.py", &args);
+    assert_eq!(text, "25006\n".repeat(attacks.len()), "{text}");
     assert!(!target.exists(), "EXPLAIN ANALYZE COPY wrote its file");
     assert_eq!(
         campaigns(),

@@ -1,10 +1,12 @@
 """Real PostgreSQL clients against `persona serve`: psycopg and SQLAlchemy's inspector.
 
-    python clients.py PORT USER PASSWORD [cancel]
+    python clients.py PORT USER PASSWORD [cancel | extended SQL...]
 
 Prints one line per check, `name: value`, for the Rust test to compare. With `cancel`, it
 cancels a long query after a second instead (psycopg's cancel request) and reports how it
-ended and whether the connection still answers.
+ended and whether the connection still answers. With `extended`, it runs each SQL through
+the extended protocol (Parse, Bind, Execute: a prepared statement) and prints `SQLSTATE` or
+`ok` for each, one per line.
 """
 
 import sys
@@ -17,6 +19,16 @@ import sqlalchemy
 port, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
 params = dict(host="127.0.0.1", port=port, user=user, password=password, dbname="persona",
               sslmode="disable")
+
+if len(sys.argv) > 4 and sys.argv[4] == "extended":
+    with psycopg.connect(**params, autocommit=True) as conn:
+        for sql in sys.argv[5:]:
+            try:
+                conn.execute(sql, prepare=True)
+                print("ok")
+            except psycopg.Error as e:
+                print(e.sqlstate)
+    sys.exit(0)
 
 if len(sys.argv) > 4 and sys.argv[4] == "cancel":
     with psycopg.connect(**params) as conn:
