@@ -314,7 +314,36 @@ impl Service {
 }
 
 /// Runs `work` (planning, execution and gathering every row) within `deadline`.
+///
+/// A panic while planning or gathering (the engine's own tasks already turn theirs into
+/// errors) fails the statement with XX000; the connection and every other one go on.
 async fn within<T>(
+    deadline: Option<Duration>,
+    work: impl Future<Output = PgWireResult<T>>,
+) -> PgWireResult<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(within_deadline(deadline, work))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "XX000".into(),
+                format!("internal error: the statement panicked ({why}); please report it"),
+            ))))
+        }
+    }
+}
+
+/// `work` within `deadline`, or 57014 as PostgreSQL's statement_timeout answers.
+async fn within_deadline<T>(
     deadline: Option<Duration>,
     work: impl Future<Output = PgWireResult<T>>,
 ) -> PgWireResult<T> {
@@ -1672,6 +1701,24 @@ mod tests {
     use super::*;
     use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
     use datafusion::sql::sqlparser::parser::Parser;
+
+    /// A statement that panics fails alone, with XX000 and the panic's message.
+    #[tokio::test]
+    async fn a_panicking_statement_is_an_error() {
+        let failed = within(None, async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            Ok(1)
+        })
+        .await;
+        let Err(PgWireError::UserError(info)) = failed else {
+            panic!("not an error: {failed:?}");
+        };
+        assert_eq!(info.code, "XX000");
+        assert!(info.message.contains("boom"), "{}", info.message);
+        assert_eq!(within(None, async { Ok(2) }).await.unwrap(), 2);
+    }
 
     /// The plan-level guard of prepared statements: writes are found wherever they sit.
     #[tokio::test]
