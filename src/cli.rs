@@ -391,6 +391,11 @@ async fn run_inner(cli: Cli) -> Result<i32> {
 /// [`Session::load_views`].
 pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     let project = Project::discover(cli.project.as_deref())?;
+    let locations = project.config.serve.allow_locations.as_ref().map(|list| {
+        list.iter()
+            .map(|l| crate::session::resolve_location(&project.dir, l))
+            .collect::<Vec<_>>()
+    });
     let mut builder = SessionBuilder::new().with_project(project);
     if defer_views {
         builder = builder.defer_views();
@@ -404,9 +409,13 @@ pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     if let Some(address) = &cli.cluster {
         builder = builder.with_cluster(address.clone());
     }
-    // A server's clients read the project's tables, not the files its process can reach.
+    // A server's clients read the project's tables, not the files its process can reach,
+    // unless `[serve] allow_locations` names where they may read.
     if matches!(cli.command, Some(Command::Serve(_))) {
-        builder = builder.without_url_tables();
+        builder = match locations {
+            Some(locations) => builder.with_url_tables_within(locations),
+            None => builder.without_url_tables(),
+        };
     }
     builder.build().await
 }

@@ -82,6 +82,9 @@ pub struct ServeConfig {
     pub tls_key: Option<String>,
     /// With TLS, refuse clients that connect without it (SQLSTATE 28000).
     pub require_tls: Option<bool>,
+    /// Folders and URL prefixes whose files clients may read by path (`SELECT * FROM
+    /// '/data/shared/x.csv'`); without it, none. Relative folders are in the project.
+    pub allow_locations: Option<Vec<String>>,
 }
 
 /// `[[user]]` in persona.toml: who may connect, and how their password is known.

@@ -13,6 +13,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::session_state::SessionStateBuilder;
+use std::sync::Arc;
+
 use datafusion::prelude::{SessionConfig, SessionContext};
 use persona_udfs::PersonaOptions;
 
@@ -40,6 +42,8 @@ pub struct SessionBuilder {
     cluster: Option<String>,
     defer_views: bool,
     no_url_tables: bool,
+    /// Where tables named by path may be, when only some places are allowed.
+    url_locations: Option<Vec<String>>,
 }
 
 /// A built session and the problems met while building it.
@@ -118,6 +122,13 @@ impl SessionBuilder {
         self
     }
 
+    /// Tables named by a path or URL only under `locations` (absolute folders or URL
+    /// prefixes, see [`resolve_location`]); anywhere else they are "not found".
+    pub fn with_url_tables_within(mut self, locations: Vec<String>) -> Self {
+        self.url_locations = Some(locations);
+        self
+    }
+
     /// Builds the session. Fails only when the engine itself cannot be set up (a bad setting);
     /// broken sources and views end up in [`Session::problems`].
     pub async fn build(self) -> Result<Session> {
@@ -150,8 +161,7 @@ impl SessionBuilder {
         // Local sessions keep the views' graph and compute each model once (see `models`); a
         // cluster's plans are sent to its scheduler, so its views stay DataFusion's own.
         if self.cluster.is_none() {
-            config =
-                config.with_extension(std::sync::Arc::new(crate::models::ModelRegistry::default()));
+            config = config.with_extension(Arc::new(crate::models::ModelRegistry::default()));
         }
         if let Some(n) = self.target_partitions {
             config = config.with_target_partitions(n);
@@ -196,20 +206,22 @@ impl SessionBuilder {
                         .with_runtime_env(runtime)
                         .with_default_features(),
                 )
-                .with_physical_optimizer_rule(std::sync::Arc::new(DenseGroupBy))
-                .with_physical_optimizer_rule(std::sync::Arc::new(NestedLoopJoinsInMemory))
+                .with_physical_optimizer_rule(Arc::new(DenseGroupBy))
+                .with_physical_optimizer_rule(Arc::new(NestedLoopJoinsInMemory))
                 .build(),
             ),
             Some(address) => connect_cluster(address, config, runtime).await?,
         };
-        if !self.no_url_tables {
+        if let Some(locations) = &self.url_locations {
+            ctx = url_tables_within(ctx, locations.clone());
+        } else if !self.no_url_tables {
             ctx = ctx.enable_url_table();
         }
         // Local files are read in place; see `local_files`. A cluster's nodes read their own.
         if self.cluster.is_none() {
             ctx.register_object_store(
                 datafusion::execution::object_store::ObjectStoreUrl::local_filesystem().as_ref(),
-                std::sync::Arc::new(crate::local_files::LocalFiles::new()),
+                Arc::new(crate::local_files::LocalFiles::new()),
             );
         }
         if self.cluster.is_none() {
@@ -280,7 +292,7 @@ impl SessionBuilder {
 async fn connect_cluster(
     address: &str,
     config: SessionConfig,
-    runtime: std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 ) -> Result<SessionContext> {
     crate::cluster::connect(address, config, runtime).await
 }
@@ -507,4 +519,89 @@ pub fn restore_sorts(ctx: &SessionContext, saved: SortSettings) {
     options.optimizer.repartition_sorts = saved.repartition_sorts;
     options.optimizer.repartition_windows = saved.repartition_windows;
     options.execution.sort_spill_reservation_bytes = saved.reservation;
+}
+
+/// An allowed location as the check compares it: a URL prefix as written, a folder made
+/// absolute (relative to `project`) and, when it exists, with its links resolved.
+pub fn resolve_location(project: &std::path::Path, location: &str) -> String {
+    if location.contains("://") {
+        return location.trim_end_matches('/').to_string();
+    }
+    let path = project.join(location);
+    std::fs::canonicalize(&path)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Whether the table path or URL `url` lies under one of `locations`. A `..` step never
+/// does (it could climb out); a local path is made absolute and, when it exists, resolved,
+/// so a link inside an allowed folder cannot lead outside it.
+fn within_locations(url: &str, locations: &[String]) -> bool {
+    if url.split(['/', '\\']).any(|step| step == "..") {
+        return false;
+    }
+    let local = url.strip_prefix("file://").unwrap_or(url);
+    let target = if url.contains("://") && !url.starts_with("file://") {
+        url.to_string()
+    } else {
+        let path = std::env::current_dir()
+            .map(|cwd| cwd.join(local))
+            .unwrap_or_else(|_| local.into());
+        std::fs::canonicalize(&path)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned()
+    };
+    locations.iter().any(|l| {
+        target == *l
+            || target
+                .strip_prefix(l.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+/// DataFusion's tables by path or URL (`enable_url_table`), answered only within `locations`.
+fn url_tables_within(ctx: SessionContext, locations: Vec<String>) -> SessionContext {
+    use datafusion::catalog::{DynamicFileCatalog, UrlTableFactory};
+    use datafusion::datasource::dynamic_file::DynamicListTableFactory;
+
+    #[derive(Debug)]
+    struct Within {
+        inner: Arc<DynamicListTableFactory>,
+        locations: Vec<String>,
+    }
+    #[async_trait::async_trait]
+    impl UrlTableFactory for Within {
+        async fn try_new(
+            &self,
+            url: &str,
+        ) -> datafusion::error::Result<Option<Arc<dyn datafusion::catalog::TableProvider>>>
+        {
+            if !within_locations(url, &self.locations) {
+                return Ok(None);
+            }
+            self.inner.try_new(url).await
+        }
+    }
+
+    let current = Arc::clone(ctx.state().catalog_list());
+    let inner = Arc::new(DynamicListTableFactory::new(
+        datafusion_session::SessionStore::new(),
+    ));
+    let factory = Arc::new(Within {
+        inner: Arc::clone(&inner),
+        locations,
+    });
+    let catalog_list = Arc::new(DynamicFileCatalog::new(current, factory));
+    let session_id = ctx.session_id();
+    let ctx: SessionContext = ctx
+        .into_state_builder()
+        .with_session_id(session_id)
+        .with_catalog_list(catalog_list)
+        .build()
+        .into();
+    inner.session_store().with_state(ctx.state_weak_ref());
+    ctx
 }

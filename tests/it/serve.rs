@@ -443,6 +443,47 @@ fn require_tls_refuses_plaintext() {
     );
 }
 
+/// `[serve] allow_locations`: files by path are tables again, but only under the folders
+/// listed; a path that climbs out with `..` or a link out of the folder is still "not found".
+#[test]
+fn allow_locations_opens_only_the_listed_folders() {
+    let dir = sample_copy("serve-allow-locations");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::write(shared.join("ok.csv"), "n\n42\n").unwrap();
+    let secret = dir.path().join("secret.csv");
+    std::fs::write(&secret, "token\nhunter2\n").unwrap();
+    std::os::unix::fs::symlink(&secret, shared.join("link.csv")).unwrap();
+    let toml = dir.path().join("persona.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(
+        &toml,
+        format!("{text}\n[serve]\nallow_locations = [\"shared\"]\n"),
+    )
+    .unwrap();
+    let server = start(dir.path(), &["--no-auth"]);
+    let (out, err, code) = psql(
+        server.port,
+        "anyone",
+        "",
+        &format!("SELECT n FROM '{}'", shared.join("ok.csv").display()),
+    );
+    assert_eq!((out.as_str(), code), ("42", 0), "{err}");
+    for path in [
+        secret.display().to_string(),
+        format!("{}/../secret.csv", shared.display()),
+        shared.join("link.csv").display().to_string(),
+    ] {
+        let (out, err, code) = psql(
+            server.port,
+            "anyone",
+            "",
+            &format!("SELECT * FROM '{path}'"),
+        );
+        assert!(code != 0 && !out.contains("hunter2"), "{path}: {out}{err}");
+    }
+}
+
 /// Attack 8: a cross join's rows, gathered before they are sent, grew the server to 5.1 GB
 /// under `--memory-limit 512MB` until an allocation failed and every client was dropped. The
 /// gathered rows are charged to the memory pool: the query fails alone (53200), the process
