@@ -607,6 +607,15 @@ impl ErrorHandler for Errors {
             )));
             return;
         }
+        // The plan-level read-only guard speaks through a plan error.
+        if text.contains("on a read-only server") && !matches!(error, PgWireError::UserError(_)) {
+            let message = text
+                .find("cannot execute")
+                .map_or(text.as_str(), |at| &text[at..])
+                .to_string();
+            *error = read_only_error(message);
+            return;
+        }
         // A query over its share of the memory pool fails alone (53200: out_of_memory).
         if text.contains("Resources exhausted") {
             let message = text
@@ -933,6 +942,32 @@ fn plan_writes(plan: &LogicalPlan) -> Option<&'static str> {
         })
     });
     found
+}
+
+/// The read-only guard on the plan, whatever the protocol or the statement's spelling: a plan
+/// that inserts, copies to a file or changes the catalogue fails in analysis, before anything
+/// runs. The statement guard ([`refusal`]) answers first with a clearer sentence; this one
+/// holds where a statement reads as a query and plans as a write.
+#[derive(Debug)]
+struct ReadOnlyPlans;
+
+impl datafusion::optimizer::AnalyzerRule for ReadOnlyPlans {
+    fn analyze(
+        &self,
+        plan: LogicalPlan,
+        _config: &datafusion::common::config::ConfigOptions,
+    ) -> datafusion::common::Result<LogicalPlan> {
+        match plan_writes(&plan) {
+            Some(what) => datafusion::common::plan_err!(
+                "cannot execute {what} on a read-only server (start persona serve with --allow-write)"
+            ),
+            None => Ok(plan),
+        }
+    }
+
+    fn name(&self) -> &str {
+        "persona_read_only"
+    }
 }
 
 fn read_only_error(message: String) -> PgWireError {
@@ -1338,6 +1373,10 @@ fn check_pem(path: &std::path::Path, what: &str, marker: &str) -> Result<()> {
 /// Serves `main` until Ctrl-C. `users` authenticate clients unless `opts.no_auth`.
 pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfig]) -> Result<()> {
     let addr = check_options(opts, users)?;
+    if !opts.allow_write {
+        // Before the granted users' contexts copy the state, so theirs have it too.
+        main.add_analyzer_rule(Arc::new(ReadOnlyPlans));
+    }
     let auth = if opts.no_auth {
         None
     } else {
@@ -1721,6 +1760,30 @@ mod tests {
         assert_eq!(info.code, "XX000");
         assert!(info.message.contains("boom"), "{}", info.message);
         assert_eq!(within(None, async { Ok(2) }).await.unwrap(), 2);
+    }
+
+    /// A read-only server's analyzer refuses a plan that writes, before anything runs.
+    #[tokio::test]
+    async fn read_only_plans_fail_in_analysis() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t AS VALUES (1)").await.unwrap();
+        ctx.add_analyzer_rule(Arc::new(ReadOnlyPlans));
+        let insert = ctx.sql("INSERT INTO t VALUES (2)").await;
+        let refused = match insert {
+            Err(e) => e.to_string(),
+            Ok(df) => df.collect().await.unwrap_err().to_string(),
+        };
+        assert!(refused.contains("on a read-only server"), "{refused}");
+        let rows = ctx.sql("SELECT count(*) FROM t").await.unwrap();
+        let batches = rows.collect().await.unwrap();
+        assert_eq!(batches[0].num_rows(), 1);
+        let n = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .value(0);
+        assert_eq!(n, 1, "the insert did not run");
     }
 
     /// The plan-level guard of prepared statements: writes are found wherever they sit.
