@@ -391,11 +391,18 @@ async fn run_inner(cli: Cli) -> Result<i32> {
 /// [`Session::load_views`].
 pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     let project = Project::discover(cli.project.as_deref())?;
-    let locations = project.config.serve.allow_locations.as_ref().map(|list| {
-        list.iter()
-            .map(|l| crate::session::resolve_location(&project.dir, l))
-            .collect::<Vec<_>>()
-    });
+    let serving = matches!(cli.command, Some(Command::Serve(_)));
+    let locations = project
+        .config
+        .serve
+        .allow_locations
+        .as_ref()
+        .filter(|_| serving)
+        .map(|list| {
+            list.iter()
+                .map(|l| crate::session::resolve_location(&project.dir, l))
+                .collect::<Vec<_>>()
+        });
     let mut builder = SessionBuilder::new().with_project(project);
     if defer_views {
         builder = builder.defer_views();
@@ -411,7 +418,7 @@ pub async fn open_session(cli: &Cli, defer_views: bool) -> Result<Session> {
     }
     // A server's clients read the project's tables, not the files its process can reach,
     // unless `[serve] allow_locations` names where they may read.
-    if matches!(cli.command, Some(Command::Serve(_))) {
+    if serving {
         builder = match locations {
             Some(locations) => builder.with_url_tables_within(locations),
             None => builder.without_url_tables(),

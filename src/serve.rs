@@ -336,11 +336,10 @@ async fn within<T>(
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".into());
-            Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "XX000".into(),
+            Err(pg_error(
+                "XX000",
                 format!("internal error: the statement panicked ({why}); please report it"),
-            ))))
+            ))
         }
     }
 }
@@ -351,13 +350,9 @@ async fn within_deadline<T>(
     work: impl Future<Output = PgWireResult<T>>,
 ) -> PgWireResult<T> {
     match deadline {
-        Some(d) => tokio::time::timeout(d, work).await.map_err(|_| {
-            PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "57014".into(),
-                "canceling statement due to statement timeout".into(),
-            )))
-        })?,
+        Some(d) => tokio::time::timeout(d, work)
+            .await
+            .map_err(|_| pg_error("57014", "canceling statement due to statement timeout"))?,
         None => work.await,
     }
 }
@@ -389,24 +384,19 @@ async fn gathered(response: Response, pool: &Arc<dyn MemoryPool>) -> PgWireResul
                 }
                 if unreserved >= 1 << 16 {
                     if reservation.size() + unreserved > share {
-                        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                            "ERROR".into(),
-                            "53200".into(),
+                        return Err(pg_error(
+                            "53200",
                             format!(
                                 "Resources exhausted: the query's result is over {} MB, a quarter of the server's memory limit (add a LIMIT, or aggregate)",
                                 share >> 20
                             ),
-                        ))));
+                        ));
                     }
                     reservation.try_grow(unreserved).map_err(|e| {
-                        PgWireError::UserError(Box::new(ErrorInfo::new(
-                            "ERROR".into(),
-                            "53200".into(),
-                            format!(
+                        pg_error("53200", format!(
                                 "Resources exhausted: the query's result does not fit in its share of the server's memory limit (add a LIMIT, or aggregate): {}",
                                 crate::error::clean_message(&e)
-                            ),
-                        )))
+                            ))
                     })?;
                     unreserved = 0;
                 }
@@ -502,8 +492,6 @@ impl pgwire::api::query::ExtendedQueryHandler for Service {
 struct UserParser {
     all: Arc<datafusion_postgres::Parser>,
     by_user: HashMap<String, Arc<datafusion_postgres::Parser>>,
-    /// Whether plans that write may be prepared.
-    allow_write: bool,
 }
 
 #[async_trait]
@@ -525,18 +513,7 @@ impl pgwire::api::stmt::QueryParser for UserParser {
             .get(METADATA_USER)
             .and_then(|u| self.by_user.get(u))
             .unwrap_or(&self.all);
-        let parsed = parser.parse_sql(client, sql, types).await?;
-        // The statement guard reads the statement; this reads what it became. A prepared
-        // statement's plan that writes is refused whatever its text looked like.
-        if !self.allow_write
-            && let Some((_, Some((_, plan)))) = &parsed
-            && let Some(what) = plan_writes(plan)
-        {
-            return Err(read_only_error(format!(
-                "cannot prepare {what} on a read-only server (start persona serve with --allow-write)"
-            )));
-        }
-        Ok(parsed)
+        parser.parse_sql(client, sql, types).await
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<pgwire::api::Type>> {
@@ -597,14 +574,13 @@ impl ErrorHandler for Errors {
         // service's code in one sentence (58030: io_error).
         let text = error.to_string();
         if text.contains("Object Store error: ") || text.contains("Error performing ") {
-            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "58030".into(),
+            *error = pg_error(
+                "58030",
                 format!(
                     "object store: {}",
                     crate::storage::object_store_message(&text)
                 ),
-            )));
+            );
             return;
         }
         // The plan-level read-only guard speaks through a plan error.
@@ -622,11 +598,7 @@ impl ErrorHandler for Errors {
                 .find("Resources exhausted")
                 .map_or(text.as_str(), |at| &text[at..])
                 .to_string();
-            *error = PgWireError::UserError(Box::new(ErrorInfo::new(
-                "ERROR".into(),
-                "53200".into(),
-                message,
-            )));
+            *error = pg_error("53200", message);
             return;
         }
         if let PgWireError::InvalidPassword(_) = error {
@@ -845,11 +817,10 @@ async fn set_time_zone(
     if let Some(zone) = &zone
         && datafusion::arrow::array::timezone::Tz::from_str(zone).is_err()
     {
-        return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-            "ERROR".into(),
-            "22023".into(),
+        return Err(pg_error(
+            "22023",
             format!("invalid value for parameter \"TimeZone\": \"{zone}\""),
-        ))));
+        ));
     }
     let shown = zone.clone().unwrap_or_else(|| "UTC".into());
     match zone {
@@ -877,14 +848,13 @@ fn too_long(sql: &str) -> PgWireResult<()> {
     if sql.len() <= MAX_STATEMENT_BYTES {
         return Ok(());
     }
-    Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "54000".into(),
+    Err(pg_error(
+        "54000",
         format!(
             "statement too long: {} bytes, the server plans at most {MAX_STATEMENT_BYTES}",
             sql.len()
         ),
-    ))))
+    ))
 }
 
 /// Why `statement` is too complex to plan (54001: statement_too_complex), if it is.
@@ -914,13 +884,12 @@ fn too_complex(statement: &Statement) -> Option<PgWireError> {
     let mut depth = Depth { now: 0, deepest: 0 };
     let deep = statement.visit(&mut depth).is_break();
     deep.then(|| {
-        PgWireError::UserError(Box::new(ErrorInfo::new(
-            "ERROR".into(),
-            "54001".into(),
+        pg_error(
+            "54001",
             format!(
                 "statement too complex: expressions nest more than {MAX_EXPRESSION_DEPTH} deep"
             ),
-        )))
+        )
     })
 }
 
@@ -970,13 +939,18 @@ impl datafusion::optimizer::AnalyzerRule for ReadOnlyPlans {
     }
 }
 
-fn read_only_error(message: String) -> PgWireError {
-    // 25006: read_only_sql_transaction, what PostgreSQL answers in a read-only transaction.
+/// An ERROR with a PostgreSQL SQLSTATE, as clients show it.
+fn pg_error(code: &str, message: impl Into<String>) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".into(),
-        "25006".into(),
-        message,
+        code.into(),
+        message.into(),
     )))
+}
+
+fn read_only_error(message: String) -> PgWireError {
+    // 25006: read_only_sql_transaction, what PostgreSQL answers in a read-only transaction.
+    pg_error("25006", message)
 }
 
 #[async_trait]
@@ -1420,7 +1394,6 @@ pub async fn serve(main: SessionContext, opts: &ServeOptions, users: &[UserConfi
         parser: Arc::new(UserParser {
             all: pgwire::api::query::ExtendedQueryHandler::query_parser(all.as_ref()),
             by_user: parsers,
-            allow_write: opts.allow_write,
         }),
         all,
         by_user,
@@ -1608,21 +1581,10 @@ const STARTUP_PACKET_LENGTHS: std::ops::RangeInclusive<u32> = 8..=10_000;
 /// that is not PostgreSQL's protocol (an HTTP request, a port scanner) gets this sentence
 /// instead of a closed connection.
 async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option<String>> {
-    let mut head = [0u8; 8];
     let deadline = tokio::time::Instant::now() + STARTUP_TIMEOUT;
-    loop {
-        let n = socket.peek(&mut head).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        if n >= head.len() {
-            break;
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Ok(Some("incomplete startup packet".into()));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let Some(head) = peek_head(socket, Some(deadline)).await? else {
+        return Ok(Some("incomplete startup packet".into()));
+    };
     let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
     let code = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
     if !STARTUP_PACKET_LENGTHS.contains(&len) {
@@ -1638,11 +1600,12 @@ async fn startup_fault(socket: &tokio::net::TcpStream) -> std::io::Result<Option
     )))
 }
 
-/// Answers a connection over the limit: its TLS or GSS request as usual, then its startup
-/// message with a FATAL ErrorResponse, SQLSTATE 53300.
-/// The code of the first packet a client sends (its protocol version, or the code of an SSL,
-/// GSSAPI or cancel request), read without taking it from the socket.
-async fn first_code(socket: &tokio::net::TcpStream) -> std::io::Result<u32> {
+/// The first 8 bytes a client sends (a packet's length and code), read without taking them
+/// from the socket; `None` when fewer have come by `deadline`.
+async fn peek_head(
+    socket: &tokio::net::TcpStream,
+    deadline: Option<tokio::time::Instant>,
+) -> std::io::Result<Option<[u8; 8]>> {
     let mut head = [0u8; 8];
     loop {
         let n = socket.peek(&mut head).await?;
@@ -1650,10 +1613,22 @@ async fn first_code(socket: &tokio::net::TcpStream) -> std::io::Result<u32> {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         if n >= head.len() {
-            return Ok(u32::from_be_bytes([head[4], head[5], head[6], head[7]]));
+            return Ok(Some(head));
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() > d) {
+            return Ok(None);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Answers a connection over the limit: its TLS or GSS request as usual, then its startup
+/// message with a FATAL ErrorResponse, SQLSTATE 53300.
+/// The code of the first packet a client sends (its protocol version, or the code of an SSL,
+/// GSSAPI or cancel request), read without taking it from the socket. Callers bound the wait.
+async fn first_code(socket: &tokio::net::TcpStream) -> std::io::Result<u32> {
+    let head = peek_head(socket, None).await?.unwrap_or_default();
+    Ok(u32::from_be_bytes([head[4], head[5], head[6], head[7]]))
 }
 
 /// Whether a client starts without TLS: its first packet (after a GSSAPI encryption request,
@@ -1786,7 +1761,7 @@ mod tests {
         assert_eq!(n, 1, "the insert did not run");
     }
 
-    /// The plan-level guard of prepared statements: writes are found wherever they sit.
+    /// The plan-level guard's test: writes are found wherever they sit in a plan.
     #[tokio::test]
     async fn plan_writes_finds_writes_anywhere_in_the_plan() {
         let ctx = SessionContext::new();

@@ -301,7 +301,7 @@ async fn connect_cluster(
 async fn connect_cluster(
     _address: &str,
     _config: SessionConfig,
-    _runtime: std::sync::Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    _runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 ) -> Result<SessionContext> {
     Err(without_cluster_feature())
 }

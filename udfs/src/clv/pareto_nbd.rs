@@ -40,8 +40,8 @@ impl ParetoNbd {
         };
         let rsx = r + s + x;
         let (q1, q2) = (max + t_x, max + t);
-        let ln_p1 = ln_hyp2f1_a1(rsx, b, (max - min) / q1)?[0];
-        let ln_p2 = ln_hyp2f1_a1(rsx, b, (max - min) / q2)?[0];
+        let ln_p1 = ln_hyp2f1_a1::<false>(rsx, b, (max - min) / q1)?[0];
+        let ln_p2 = ln_hyp2f1_a1::<false>(rsx, b, (max - min) / q2)?[0];
         // ln(p1 / q1^rsx − p2 / q2^rsx), kept in logs: both terms underflow for large x.
         let l1 = ln_p1 - rsx * q1.ln();
         let l2 = ln_p2 - rsx * q2.ln();
@@ -115,9 +115,10 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 /// first term whatever b is, and in logs the power of (1 − z) cannot overflow.
 ///
 /// d/da moves e and c together: d ln tₖ/da = Σⱼ₍ⱼ<ₖ₎ 1/(e + j) − 1/(c + j); d ln tₖ/db =
-/// −Σⱼ₍ⱼ<ₖ₎ 1/(e + j); d tₖ/dz = k tₖ / z. `None` when z is outside [0, 1), e is not positive
-/// or G does not settle.
-fn ln_hyp2f1_a1(a: f64, b: f64, z: f64) -> Option<[f64; 4]> {
+/// −Σⱼ₍ⱼ<ₖ₎ 1/(e + j); d tₖ/dz = k tₖ / z. Without `SLOPES` (scoring a customer needs only
+/// the value) the derivatives are not summed and come back as NaN. `None` when z is outside
+/// [0, 1), e is not positive or G does not settle.
+fn ln_hyp2f1_a1<const SLOPES: bool>(a: f64, b: f64, z: f64) -> Option<[f64; 4]> {
     let (c, e) = (a + 1.0, a + 1.0 - b);
     if !(0.0..1.0).contains(&z) || e.is_nan() || e <= 0.0 {
         return None;
@@ -128,19 +129,26 @@ fn ln_hyp2f1_a1(a: f64, b: f64, z: f64) -> Option<[f64; 4]> {
     let one_minus_z = 1.0 - z;
     for k in 0..1_000_000 {
         let kf = k as f64;
-        h_ab += 1.0 / (e + kf) - 1.0 / (c + kf);
-        h_b += 1.0 / (e + kf);
+        if SLOPES {
+            h_ab += 1.0 / (e + kf) - 1.0 / (c + kf);
+            h_b += 1.0 / (e + kf);
+        }
         t *= (e + kf) * z / (c + kf);
         let k1 = kf + 1.0;
         sums[0] += t;
-        sums[1] += t * h_ab;
-        sums[2] += t * h_b;
-        sums[3] += t * k1;
+        if SLOPES {
+            sums[1] += t * h_ab;
+            sums[2] += t * h_b;
+            sums[3] += t * k1;
+        }
         // The ratios stay below z, so the tail of G is at most t z / (1 − z); the derivative
         // sums weigh it by at most k (the harmonic sums grow slower).
         if t * (k1 + 1.0) <= 1e-16 * one_minus_z * sums[0] {
             let g = sums[0];
             let ln_1mz = one_minus_z.ln();
+            if !SLOPES {
+                return Some([(1.0 - b) * ln_1mz + g.ln(), f64::NAN, f64::NAN, f64::NAN]);
+            }
             // At z = 0 only the slope of the first term, e / c, remains of d G/dz.
             let g_z = if z > 0.0 { sums[3] / z } else { e / c };
             return Some([
@@ -220,7 +228,7 @@ impl Summary {
                     let b = if case_alpha { s + 1.0 } else { r + x };
                     let q = max + tau;
                     let z = (max - min) / q;
-                    let [ln_f, fa, fb, fz] = ln_hyp2f1_a1(a, b, z)?;
+                    let [ln_f, fa, fb, fz] = ln_hyp2f1_a1::<true>(a, b, z)?;
                     let (dz_max, dz_min) = ((min + tau) / (q * q), -1.0 / q);
                     Some([
                         ln_f - a * q.ln(),
@@ -436,7 +444,9 @@ mod tests {
             (5.0, 0.7, 0.0),
             (151.3, 150.0, 0.9),
         ] {
-            let [ln_f, fa, fb, fz] = ln_hyp2f1_a1(a, b, z).unwrap();
+            let [ln_f, fa, fb, fz] = ln_hyp2f1_a1::<true>(a, b, z).unwrap();
+            let value = ln_hyp2f1_a1::<false>(a, b, z).unwrap()[0];
+            assert_eq!(value, ln_f, "the value alone is the same sum");
             let f = ln_f.exp();
             let (fa, fb, fz) = (fa * f, fb * f, fz * f);
             assert!((f - hyp2f1(a, b, a + 1.0, z).unwrap()).abs() < 1e-12 * f);
